@@ -1,0 +1,238 @@
+import type { Readable } from "node:stream";
+import { createGunzip } from "node:zlib";
+import type { TokenCredential } from "@azure/identity";
+import { type Dispatcher, request } from "undici";
+import type { z } from "zod";
+import type { ContentType } from "./clouds.js";
+import { classify, ManagementApiError, parseRetryAfter } from "./errors.js";
+import { type ContentItem, contentListSchema, errorBodySchema, type Subscription, subscriptionListSchema } from "./schemas.js";
+import { assertFeedUrl, feedUrl } from "./urls.js";
+import { apiTime, type Window } from "./windows.js";
+
+/** What the client tells its caller about every request, for metrics and progress. */
+export interface RequestEvent {
+  tenantId: string;
+  operation: "start" | "list" | "subscriptions" | "content";
+  status: number | undefined;
+  errorClass?: ManagementApiError["errorClass"];
+  durationMs: number;
+}
+
+export interface ManagementApiClientOptions {
+  apiBaseUrl: string;
+  /** Sent as PublisherIdentifier so that throttling quotas are counted against our publisher, not the tenant's. */
+  publisherId: string | undefined;
+  credentialFor: (tenantId: string) => TokenCredential;
+  dispatcher: Dispatcher;
+  timeoutMs: number;
+  /** Throttled answers retried in place before giving up; the queue worker uses 0 and re-enqueues instead. */
+  maxThrottleRetries: number;
+  /** Transient failures (5xx, AF50000, network, timeouts) retried in place. */
+  maxTransientRetries: number;
+  sleep?: (ms: number) => Promise<void>;
+  random?: () => number;
+  onRequest?: (event: RequestEvent) => void;
+  userAgent?: string;
+}
+
+const BASE_BACKOFF_MS = 500;
+const MAX_BACKOFF_MS = 60_000;
+/** Error bodies are small JSON; anything bigger is not worth reading into memory. */
+const MAX_ERROR_BODY = 64 * 1024;
+
+/**
+ * Client of the Office 365 Management Activity API for many tenants.
+ * Retries are hand-rolled because their timing is the server's (Retry-After, error codes in
+ * bodies, throttling as 403) rather than a generic HTTP policy's.
+ */
+export class ManagementApiClient {
+  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly random: () => number;
+
+  constructor(private readonly options: ManagementApiClientOptions) {
+    this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+    this.random = options.random ?? Math.random;
+  }
+
+  get scope(): string {
+    return `${new URL(this.options.apiBaseUrl).origin}/.default`;
+  }
+
+  /** Starts a subscription; "already enabled" (AF20024) is success. */
+  async startSubscription(tenantId: string, contentType: ContentType): Promise<void> {
+    const url = feedUrl(this.options.apiBaseUrl, tenantId, "subscriptions/start");
+    url.searchParams.set("contentType", contentType);
+    try {
+      const body = await this.send(tenantId, "start", "POST", url);
+      body.resume();
+    } catch (error) {
+      if (error instanceof ManagementApiError && error.code === "AF20024") return;
+      throw error;
+    }
+  }
+
+  async listSubscriptions(tenantId: string): Promise<Subscription[]> {
+    const url = feedUrl(this.options.apiBaseUrl, tenantId, "subscriptions/list");
+    return this.readJson(await this.send(tenantId, "subscriptions", "GET", url), subscriptionListSchema, "subscriptions/list");
+  }
+
+  /** Every page of available content in one window, following NextPageUri to the last page. */
+  async *listContent(tenantId: string, contentType: ContentType, window: Window): AsyncGenerator<ContentItem[]> {
+    let url: URL | undefined = feedUrl(this.options.apiBaseUrl, tenantId, "subscriptions/content");
+    url.searchParams.set("contentType", contentType);
+    url.searchParams.set("startTime", apiTime(window.start));
+    url.searchParams.set("endTime", apiTime(window.end));
+    while (url) {
+      let next: string | undefined;
+      const body = await this.send(tenantId, "list", "GET", url, (headers) => {
+        next = header(headers, "nextpageuri");
+      });
+      yield await this.readJson(body, contentListSchema, "subscriptions/content");
+      url = next ? assertFeedUrl(this.options.apiBaseUrl, tenantId, next) : undefined;
+    }
+  }
+
+  /** The content blob as a byte stream (decompressed); the caller parses it as it arrives. */
+  async openContent(tenantId: string, contentUri: string): Promise<Readable> {
+    const url = assertFeedUrl(this.options.apiBaseUrl, tenantId, contentUri);
+    let gzip = false;
+    const body = await this.send(tenantId, "content", "GET", url, (headers) => {
+      gzip = header(headers, "content-encoding")?.toLowerCase() === "gzip";
+    });
+    return gzip ? body.pipe(createGunzip()) : body;
+  }
+
+  private async send(
+    tenantId: string,
+    operation: RequestEvent["operation"],
+    method: "GET" | "POST",
+    url: URL,
+    onHeaders?: (headers: Dispatcher.ResponseData["headers"]) => void,
+  ): Promise<Readable> {
+    const target = new URL(url);
+    if (this.options.publisherId) target.searchParams.set("PublisherIdentifier", this.options.publisherId);
+    let throttles = 0;
+    let transients = 0;
+    for (;;) {
+      const started = Date.now();
+      let failure: ManagementApiError;
+      try {
+        const token = await this.token(tenantId);
+        const response = await request(target, {
+          method,
+          dispatcher: this.options.dispatcher,
+          headersTimeout: this.options.timeoutMs,
+          bodyTimeout: this.options.timeoutMs,
+          headers: {
+            authorization: `Bearer ${token.token}`,
+            accept: "application/json",
+            "accept-encoding": "gzip",
+            "user-agent": this.options.userAgent ?? "audit-intake",
+            ...(method === "POST" ? { "content-length": "0" } : {}),
+          },
+        });
+        if (response.statusCode >= 200 && response.statusCode < 300) {
+          this.options.onRequest?.({ tenantId, operation, status: response.statusCode, durationMs: Date.now() - started });
+          onHeaders?.(response.headers);
+          return response.body;
+        }
+        failure = await this.toError(response, operation);
+      } catch (error) {
+        failure = error instanceof ManagementApiError ? error : networkError(error, operation);
+      }
+      this.options.onRequest?.({ tenantId, operation, status: failure.status, errorClass: failure.errorClass, durationMs: Date.now() - started });
+      if (failure.errorClass === "throttled" && throttles < this.options.maxThrottleRetries) {
+        throttles += 1;
+        await this.sleep(failure.retryAfterMs ?? this.backoff(throttles));
+        continue;
+      }
+      if (failure.errorClass === "transient" && transients < this.options.maxTransientRetries) {
+        transients += 1;
+        await this.sleep(this.backoff(transients));
+        continue;
+      }
+      throw failure;
+    }
+  }
+
+  /** Tokens are cached and refreshed by the credential (MSAL's cache), not here. */
+  private async token(tenantId: string): Promise<{ token: string }> {
+    try {
+      const token = await this.options.credentialFor(tenantId).getToken(this.scope);
+      if (token) return token;
+      throw new Error("no access token was issued");
+    } catch (error) {
+      // Identity errors carry AADSTS codes and messages, never the secret; 5xx from the authority is worth a retry.
+      const status = (error as { statusCode?: number }).statusCode;
+      const errorClass = status !== undefined && status >= 500 ? "transient" : "configuration";
+      const message = error instanceof Error ? error.message.split("\n")[0] : String(error);
+      throw new ManagementApiError(errorClass, status, "token", `token for tenant ${tenantId}: ${message}`, undefined, { cause: error });
+    }
+  }
+
+  /** Exponential backoff with full jitter. */
+  private backoff(attempt: number): number {
+    return Math.round(this.random() * Math.min(MAX_BACKOFF_MS, BASE_BACKOFF_MS * 2 ** attempt));
+  }
+
+  private async toError(response: Dispatcher.ResponseData, operation: string): Promise<ManagementApiError> {
+    let code: string | undefined;
+    let message = "";
+    try {
+      const text = await readLimited(response.body, MAX_ERROR_BODY);
+      const parsed = errorBodySchema.safeParse(JSON.parse(text));
+      if (parsed.success) {
+        code = parsed.data.error.code;
+        message = parsed.data.error.message ?? "";
+      }
+    } catch {
+      // A body that is not the API's error JSON (a proxy's HTML page, say): the status decides.
+    }
+    const retryAfterMs = parseRetryAfter(header(response.headers, "retry-after"), Date.now());
+    const errorClass = classify(response.statusCode, code);
+    const detail = `${operation}: HTTP ${response.statusCode}${code ? ` ${code}` : ""}${message ? `: ${message.slice(0, 300)}` : ""}`;
+    return new ManagementApiError(errorClass, response.statusCode, code, detail, retryAfterMs);
+  }
+
+  private async readJson<T>(body: Readable, schema: z.ZodType<T>, what: string): Promise<T> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of body) chunks.push(chunk as Buffer);
+    let json: unknown;
+    try {
+      json = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+    } catch (error) {
+      throw new ManagementApiError("transient", 200, undefined, `${what}: response is not JSON`, undefined, { cause: error });
+    }
+    const parsed = schema.safeParse(json);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new ManagementApiError("fatal", 200, undefined, `${what}: unexpected response shape at ${issue?.path.join(".") || "(root)"}: ${issue?.message}`);
+    }
+    return parsed.data;
+  }
+}
+
+function header(headers: Dispatcher.ResponseData["headers"], name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function networkError(error: unknown, operation: string): ManagementApiError {
+  const code = (error as { code?: string })?.code;
+  const text = error instanceof Error ? error.message : String(error);
+  return new ManagementApiError("transient", undefined, code, `${operation}: network error${code ? ` ${code}` : ""}: ${text}`, undefined, { cause: error });
+}
+
+async function readLimited(body: Readable, limit: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += (chunk as Buffer).length;
+    if (size > limit) {
+      body.destroy();
+      break;
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString("utf8");
+}

@@ -1,0 +1,49 @@
+/**
+ * Listing-window planning: pure, so the API's limits can be tested without a clock.
+ * The API accepts windows of at most 24 hours whose start is no more than 7 days back,
+ * filters on when content became available, and takes times to the second.
+ */
+export const MAX_WINDOW_MS = 24 * 3_600_000;
+export const MAX_AGE_MS = 7 * 24 * 3_600_000;
+/** Kept between the oldest start we ask for and the API's 7-day limit, for the seconds a run takes. */
+export const AGE_MARGIN_MS = 5 * 60_000;
+
+export interface Window {
+  start: number;
+  end: number;
+}
+
+export interface WindowPlan {
+  windows: Window[];
+  /** Content that became available before this can no longer be listed: a gap the operator must hear about. */
+  unreachableBeforeMs: number | undefined;
+}
+
+export interface PlanInput {
+  now: number;
+  /** End of the last window whose pages were all enqueued; undefined on a first run. */
+  cursor: number | undefined;
+  initialLookbackMs: number;
+  relistOverlapMs: number;
+}
+
+const toSecond = (ms: number) => Math.floor(ms / 1000) * 1000;
+
+export function planWindows({ now, cursor, initialLookbackMs, relistOverlapMs }: PlanInput): WindowPlan {
+  const end = toSecond(now);
+  const oldestAllowed = toSecond(now - MAX_AGE_MS + AGE_MARGIN_MS);
+  const wanted = toSecond(cursor === undefined ? now - initialLookbackMs : cursor - relistOverlapMs);
+  const start = Math.max(wanted, oldestAllowed);
+  const windows: Window[] = [];
+  for (let from = start; from < end; from += MAX_WINDOW_MS) {
+    windows.push({ start: from, end: Math.min(from + MAX_WINDOW_MS, end) });
+  }
+  // A cursor older than the API's reach means content was missed; a first run's lookback is a choice, not a gap.
+  const unreachableBeforeMs = cursor !== undefined && cursor < oldestAllowed ? oldestAllowed : undefined;
+  return { windows, unreachableBeforeMs };
+}
+
+/** The API's time format: UTC, to the second, no zone designator. */
+export function apiTime(ms: number): string {
+  return new Date(ms).toISOString().slice(0, 19);
+}

@@ -1,0 +1,33 @@
+import type { QueueClient } from "@azure/storage-queue";
+import type { ContentMessage } from "./message.js";
+
+/**
+ * The content queue. Messages are base64 JSON, which is what the Functions queue trigger
+ * expects with host.json's default `messageEncoding`.
+ */
+export const MAX_VISIBILITY_DELAY_S = 7 * 24 * 3600 - 1;
+
+export function encodeMessage(message: ContentMessage): string {
+  return Buffer.from(JSON.stringify(message), "utf8").toString("base64");
+}
+
+export function decodeMessage(text: string): string {
+  return Buffer.from(text, "base64").toString("utf8");
+}
+
+export class ContentQueue {
+  constructor(readonly client: QueueClient) {}
+
+  get name(): string {
+    return this.client.name;
+  }
+
+  async ensure(): Promise<void> {
+    await this.client.createIfNotExists();
+  }
+
+  async send(message: ContentMessage, delayMs = 0): Promise<void> {
+    const visibilityTimeout = Math.min(MAX_VISIBILITY_DELAY_S, Math.ceil(delayMs / 1000));
+    await this.client.sendMessage(encodeMessage(message), visibilityTimeout > 0 ? { visibilityTimeout } : {});
+  }
+}

@@ -1,0 +1,44 @@
+import { z } from "zod";
+import { CONTENT_TYPES } from "../o365/clouds.js";
+
+/**
+ * The queue message that carries one content blob from the lister to the worker.
+ * Versioned: a worker refuses versions it does not know rather than guessing.
+ */
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const isoDate = z.string().refine((s) => !Number.isNaN(Date.parse(s)), "expected an ISO 8601 date-time");
+
+export const contentMessageSchema = z.object({
+  v: z.literal(1, { error: "unsupported message version (expected v: 1)" }),
+  tenantId: z.string().regex(GUID, "expected a tenant GUID").transform((s) => s.toLowerCase()),
+  contentType: z.enum(CONTENT_TYPES),
+  contentId: z.string().min(1).max(512).regex(/^[^\s/\\?#]+$/, "contentId has characters no content id has"),
+  contentUri: z.string().url(),
+  contentCreated: isoDate,
+  contentExpiration: isoDate,
+  /** How many times the worker put this message back because the API throttled it. */
+  throttled: z.number().int().min(0).max(1_000).default(0),
+});
+
+export type ContentMessage = z.output<typeof contentMessageSchema>;
+
+export type MessageParse = { ok: true; message: ContentMessage } | { ok: false; reason: string };
+
+/** Accepts the trigger's payload: already-parsed JSON, a JSON string, or bytes. */
+export function parseContentMessage(payload: unknown): MessageParse {
+  let value = payload;
+  if (Buffer.isBuffer(value)) value = value.toString("utf8");
+  if (typeof value === "string") {
+    try {
+      value = JSON.parse(value);
+    } catch {
+      return { ok: false, reason: "message is not JSON" };
+    }
+  }
+  const parsed = contentMessageSchema.safeParse(value);
+  if (parsed.success) return { ok: true, message: parsed.data };
+  return {
+    ok: false,
+    reason: parsed.error.issues.map((i) => `${i.path.join(".") || "(message)"}: ${i.message}`).join("; "),
+  };
+}

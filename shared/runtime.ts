@@ -1,0 +1,224 @@
+import { Agent } from "undici";
+import { parseSettings, type Settings } from "./config/settings.js";
+import { createCredentialFactory } from "./o365/auth.js";
+import { ManagementApiClient, type RequestEvent } from "./o365/client.js";
+import { ContentQueue } from "./pipeline/contentQueue.js";
+import { listAll, type ListingSummary } from "./pipeline/lister.js";
+import type { ContentMessage } from "./pipeline/message.js";
+import { processContent, type WorkOutcome } from "./pipeline/worker.js";
+import { RecordClaims } from "./state/claims.js";
+import { CursorStore } from "./state/cursors.js";
+import { ContentLedger } from "./state/ledger.js";
+import { createStorageClients, ensureTable, type StorageClients } from "./state/storage.js";
+import { BlobSink } from "./sinks/blob.js";
+import { FileSink } from "./sinks/file.js";
+import { rejectedMessagePath } from "./sinks/layout.js";
+import type { OutputSink } from "./sinks/sink.js";
+import type { Logger } from "./util/log.js";
+
+/**
+ * Everything a function needs, built once per worker process from the settings: storage clients,
+ * state tables, the content queue, the output sink and two API clients (the lister retries
+ * throttling in place; the worker re-enqueues instead, so it never holds a slot while waiting).
+ */
+export interface RuntimeOptions {
+  /** CA of a local Management API simulator; never set on Azure. */
+  trustedCa?: string;
+  now?: () => number;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+/** Counters since the runtime started: the local host's progress and summary read them. */
+export interface RuntimeStats {
+  listed: number;
+  enqueued: number;
+  processed: number;
+  failed: number;
+  expired: number;
+  skipped: number;
+  throttledContent: number;
+  rejectedMessages: number;
+  recordsWritten: number;
+  duplicatesSkipped: number;
+  pipelineErrors: number;
+  bytesWritten: number;
+  apiRequests: number;
+  throttledRequests: number;
+}
+
+export interface Runtime {
+  settings: Settings;
+  stats: RuntimeStats;
+  storage: StorageClients;
+  queue: ContentQueue;
+  sink: OutputSink;
+  cursors: CursorStore;
+  ledger: ContentLedger;
+  list(log: Logger): Promise<ListingSummary>;
+  process(message: ContentMessage, log: Logger): Promise<WorkOutcome>;
+  reject(messageId: string, payload: unknown, reason: string, log: Logger): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function emptyStats(): RuntimeStats {
+  return {
+    listed: 0,
+    enqueued: 0,
+    processed: 0,
+    failed: 0,
+    expired: 0,
+    skipped: 0,
+    throttledContent: 0,
+    rejectedMessages: 0,
+    recordsWritten: 0,
+    duplicatesSkipped: 0,
+    pipelineErrors: 0,
+    bytesWritten: 0,
+    apiRequests: 0,
+    throttledRequests: 0,
+  };
+}
+
+export async function createRuntime(settings: Settings, options: RuntimeOptions = {}): Promise<Runtime> {
+  const now = options.now ?? Date.now;
+  const stats = emptyStats();
+  const storage = createStorageClients(settings.storage);
+  const [cursorTable, ledgerTable, claimTable] = [settings.tables.cursors, settings.tables.ledger, settings.tables.records].map((name) => storage.table(name));
+  await Promise.all([cursorTable, ledgerTable, claimTable].map((table) => ensureTable(table!)));
+  const cursors = new CursorStore(cursorTable!);
+  const ledger = new ContentLedger(ledgerTable!);
+  const claims = new RecordClaims(claimTable!);
+  const queue = new ContentQueue(storage.queues.getQueueClient(settings.contentQueue));
+  await queue.ensure();
+  const sink = await createSink(settings, storage);
+
+  const dispatcher = new Agent({
+    connections: 64,
+    keepAliveTimeout: 30_000,
+    connectTimeout: Math.min(settings.requestTimeoutMs, 30_000),
+    ...(options.trustedCa ? { connect: { ca: options.trustedCa } } : {}),
+  });
+  const credentialFor = createCredentialFactory(settings, options.trustedCa ? { trustedCa: options.trustedCa } : {});
+  const onRequest = (event: RequestEvent) => {
+    stats.apiRequests += 1;
+    if (event.errorClass === "throttled") stats.throttledRequests += 1;
+  };
+  const apiOptions = {
+    apiBaseUrl: settings.apiBaseUrl,
+    publisherId: settings.publisherId,
+    credentialFor,
+    dispatcher,
+    timeoutMs: settings.requestTimeoutMs,
+    onRequest,
+    userAgent: "audit-intake/0.1",
+    ...(options.sleep ? { sleep: options.sleep } : {}),
+  };
+  const listApi = new ManagementApiClient({ ...apiOptions, maxThrottleRetries: 5, maxTransientRetries: 4 });
+  const contentApi = new ManagementApiClient({ ...apiOptions, maxThrottleRetries: 0, maxTransientRetries: 3 });
+  const reported = new Set<string>();
+  const normalizeContext = { tenantNames: settings.tenantNames, preserveOriginal: false, now };
+
+  return {
+    settings,
+    stats,
+    storage,
+    queue,
+    sink,
+    cursors,
+    ledger,
+    async list(log) {
+      const summary = await listAll({
+        api: listApi,
+        cursors,
+        ledger,
+        enqueue: (message) => queue.send(message),
+        settings,
+        log,
+        now,
+        reported,
+      });
+      stats.listed += summary.listed;
+      stats.enqueued += summary.enqueued;
+      return summary;
+    },
+    async process(message, log) {
+      const outcome = await processContent(message, {
+        api: contentApi,
+        ledger,
+        claims,
+        sink,
+        requeue: (next, delayMs) => queue.send(next, delayMs),
+        normalizeContext,
+        log,
+        now,
+      });
+      countOutcome(stats, outcome);
+      return outcome;
+    },
+    async reject(messageId, payload, reason, log) {
+      const body = typeof payload === "string" ? payload : JSON.stringify(payload) ?? String(payload);
+      const path = rejectedMessagePath(messageId, now());
+      await sink.putRaw(path, Buffer.from(body, "utf8"), { messageId, reason, queue: settings.contentQueue });
+      stats.rejectedMessages += 1;
+      log.error("queue message rejected: kept with the reason", { messageId, reason, path });
+    },
+    async close() {
+      await dispatcher.close();
+    },
+  };
+}
+
+function countOutcome(stats: RuntimeStats, outcome: WorkOutcome): void {
+  switch (outcome.status) {
+    case "done":
+      stats.processed += 1;
+      stats.recordsWritten += outcome.records;
+      stats.duplicatesSkipped += outcome.duplicates;
+      stats.pipelineErrors += outcome.pipelineErrors;
+      stats.bytesWritten += outcome.bytes;
+      break;
+    case "failed":
+      stats.failed += 1;
+      break;
+    case "expired":
+      stats.expired += 1;
+      break;
+    case "skipped":
+      stats.skipped += 1;
+      break;
+    case "throttled":
+      stats.throttledContent += 1;
+      break;
+  }
+}
+
+async function createSink(settings: Settings, storage: StorageClients): Promise<OutputSink> {
+  if (settings.output.kind === "file") return new FileSink(settings.output.dir);
+  const sink = new BlobSink(storage.blobs.getContainerClient(settings.output.container));
+  await sink.ensure();
+  return sink;
+}
+
+let shared: Promise<Runtime> | undefined;
+let sharedOptions: RuntimeOptions = {};
+
+/** Used by the local host before the first invocation (the simulator's CA, a fake clock in tests). */
+export function configureSharedRuntime(options: RuntimeOptions): void {
+  sharedOptions = options;
+  shared = undefined;
+}
+
+/** The runtime of this worker process, created on first use from process.env. */
+export function getRuntime(): Promise<Runtime> {
+  shared ??= createRuntime(parseSettings(process.env), sharedOptions).catch((error: unknown) => {
+    shared = undefined; // a failed start (storage briefly unreachable) is retried by the next invocation
+    throw error;
+  });
+  return shared;
+}
+
+export async function resetSharedRuntime(): Promise<void> {
+  const current = shared;
+  shared = undefined;
+  await (await current?.catch(() => undefined))?.close();
+}

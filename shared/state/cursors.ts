@@ -1,0 +1,94 @@
+import type { TableClient } from "@azure/data-tables";
+import { statusOf, tableKey } from "./storage.js";
+
+/**
+ * Per tenant and content type, the end of the last listing window whose pages were all enqueued.
+ * Writes are guarded by the row's ETag so that two overlapping listers never move a cursor back.
+ */
+export interface Cursor {
+  cursorMs: number | undefined;
+  etag: string | undefined;
+  lastError: string | undefined;
+  lastListedAt: number | undefined;
+}
+
+interface CursorEntity {
+  partitionKey: string;
+  rowKey: string;
+  cursor: string;
+  lastListedAt?: string;
+  lastError?: string;
+  lastErrorAt?: string;
+}
+
+export type AdvanceResult = { moved: true; etag: string } | { moved: false; storedMs: number };
+
+export class CursorStore {
+  constructor(private readonly table: TableClient) {}
+
+  async read(tenantId: string, contentType: string): Promise<Cursor> {
+    try {
+      const entity = await this.table.getEntity<CursorEntity>(tableKey(tenantId), tableKey(contentType));
+      return {
+        cursorMs: entity.cursor ? Date.parse(entity.cursor) : undefined,
+        etag: entity.etag,
+        lastError: entity.lastError || undefined,
+        lastListedAt: entity.lastListedAt ? Date.parse(entity.lastListedAt) : undefined,
+      };
+    } catch (error) {
+      if (statusOf(error) === 404) return { cursorMs: undefined, etag: undefined, lastError: undefined, lastListedAt: undefined };
+      throw error;
+    }
+  }
+
+  /**
+   * Moves the cursor to `toMs` unless the stored one is already there or further.
+   * On an ETag conflict it re-reads and decides again, so concurrent runs converge on the furthest cursor.
+   */
+  async advance(tenantId: string, contentType: string, toMs: number, etag: string | undefined, now: number): Promise<AdvanceResult> {
+    let currentEtag = etag;
+    for (let attempt = 0; attempt < 10; attempt += 1) {
+      const entity: CursorEntity = {
+        partitionKey: tableKey(tenantId),
+        rowKey: tableKey(contentType),
+        cursor: new Date(toMs).toISOString(),
+        lastListedAt: new Date(now).toISOString(),
+        lastError: "",
+      };
+      try {
+        const response = currentEtag
+          ? await this.table.updateEntity(entity, "Merge", { etag: currentEtag })
+          : await this.table.createEntity(entity);
+        return { moved: true, etag: response.etag as string };
+      } catch (error) {
+        const status = statusOf(error);
+        if (status !== 412 && status !== 409) throw error;
+        const stored = await this.read(tenantId, contentType);
+        if (stored.cursorMs !== undefined && stored.cursorMs >= toMs) return { moved: false, storedMs: stored.cursorMs };
+        currentEtag = stored.etag;
+      }
+    }
+    throw new Error(`cursor ${tenantId}/${contentType}: too many concurrent updates`);
+  }
+
+  /** The last listing error, for the status endpoint; it does not move the cursor. */
+  async recordError(tenantId: string, contentType: string, message: string, now: number): Promise<void> {
+    await this.table.upsertEntity(
+      { partitionKey: tableKey(tenantId), rowKey: tableKey(contentType), lastError: message.slice(0, 1000), lastErrorAt: new Date(now).toISOString() },
+      "Merge",
+    );
+  }
+
+  async *all(): AsyncGenerator<{ tenantId: string; contentType: string } & Cursor> {
+    for await (const entity of this.table.listEntities<CursorEntity>()) {
+      yield {
+        tenantId: entity.partitionKey,
+        contentType: entity.rowKey,
+        cursorMs: entity.cursor ? Date.parse(entity.cursor) : undefined,
+        etag: entity.etag,
+        lastError: entity.lastError || undefined,
+        lastListedAt: entity.lastListedAt ? Date.parse(entity.lastListedAt) : undefined,
+      };
+    }
+  }
+}
