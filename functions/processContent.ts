@@ -7,7 +7,7 @@ import { invocationLogger } from "./logger.js";
 export async function processContent(queueEntry: unknown, context: InvocationContext): Promise<void> {
   const runtime = await getRuntime();
   const log = invocationLogger(context);
-  const parsed = parseContentMessage(queueEntry);
+  const parsed = parseContentMessage(queueEntry, runtime.settings.apiBaseUrl);
   const messageId = String(context.triggerMetadata?.id ?? context.invocationId);
   if (!parsed.ok) {
     await runtime.reject(messageId, queueEntry, parsed.reason, log);

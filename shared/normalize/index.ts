@@ -34,18 +34,18 @@ type AuditRecord = Record<string, unknown>;
 export function normalize(record: unknown, context: NormalizeContext): EcsDocument {
   try {
     if (record === null || typeof record !== "object" || Array.isArray(record)) {
-      return pipelineError(record, `record is ${Array.isArray(record) ? "an array" : record === null ? "null" : `a ${typeof record}`}, not an object`, context);
+      return pipelineErrorDocument(record, `record is ${Array.isArray(record) ? "an array" : record === null ? "null" : `a ${typeof record}`}, not an object`, context);
     }
     return mapRecord(record as AuditRecord, context);
   } catch (error) {
-    return pipelineError(record, error instanceof Error ? error.message : String(error), context);
+    return pipelineErrorDocument(record, error instanceof Error ? error.message : String(error), context);
   }
 }
 
 function mapRecord(record: AuditRecord, context: NormalizeContext): EcsDocument {
   const operation = record.Operation;
   if (operation !== undefined && typeof operation !== "string") {
-    return pipelineError(record, `Operation is a ${typeof operation}, not a string`, context);
+    return pipelineErrorDocument(record, `Operation is a ${typeof operation}, not a string`, context);
   }
   const organizationId = text(record.OrganizationId)?.toLowerCase();
   const source = parseAddress(record.ClientIP ?? record.ActorIpAddress ?? record.ClientIPAddress);
@@ -88,10 +88,11 @@ function text(value: unknown): string | undefined {
   return undefined;
 }
 
-function pipelineError(record: unknown, message: string, context: NormalizeContext): EcsDocument {
+/** The document for input that cannot be mapped: the original kept, the reason in error.message. */
+export function pipelineErrorDocument(record: unknown, message: string, context: NormalizeContext): EcsDocument {
   let original: string;
   try {
-    original = JSON.stringify(record) ?? String(record);
+    original = typeof record === "string" ? record : JSON.stringify(record) ?? String(record);
   } catch {
     original = String(record);
   }

@@ -20,7 +20,10 @@ export interface RequestEvent {
 
 export interface ManagementApiClientOptions {
   apiBaseUrl: string;
-  /** Sent as PublisherIdentifier so that throttling quotas are counted against our publisher, not the tenant's. */
+  /**
+   * Sent as PublisherIdentifier on every call (downloads too) so that quota is counted per publisher;
+   * without one, the tenant's own id is sent, as Microsoft recommends for single-tenant use.
+   */
   publisherId: string | undefined;
   credentialFor: (tenantId: string) => TokenCredential;
   dispatcher: Dispatcher;
@@ -110,7 +113,7 @@ export class ManagementApiClient {
     onHeaders?: (headers: Dispatcher.ResponseData["headers"]) => void,
   ): Promise<Readable> {
     const target = new URL(url);
-    if (this.options.publisherId) target.searchParams.set("PublisherIdentifier", this.options.publisherId);
+    target.searchParams.set("PublisherIdentifier", this.options.publisherId ?? tenantId);
     let throttles = 0;
     let transients = 0;
     for (;;) {

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { CONTENT_TYPES } from "../o365/clouds.js";
+import { assertFeedUrl } from "../o365/urls.js";
 
 /**
  * The queue message that carries one content blob from the lister to the worker.
@@ -24,8 +25,12 @@ export type ContentMessage = z.output<typeof contentMessageSchema>;
 
 export type MessageParse = { ok: true; message: ContentMessage } | { ok: false; reason: string };
 
-/** Accepts the trigger's payload: already-parsed JSON, a JSON string, or bytes. */
-export function parseContentMessage(payload: unknown): MessageParse {
+/**
+ * Accepts the trigger's payload (already-parsed JSON, a JSON string, or bytes) and checks that its
+ * contentUri is on the configured API host under the message's own tenant: a forged message must
+ * not point our bearer token anywhere else.
+ */
+export function parseContentMessage(payload: unknown, apiBaseUrl: string): MessageParse {
   let value = payload;
   if (Buffer.isBuffer(value)) value = value.toString("utf8");
   if (typeof value === "string") {
@@ -36,7 +41,14 @@ export function parseContentMessage(payload: unknown): MessageParse {
     }
   }
   const parsed = contentMessageSchema.safeParse(value);
-  if (parsed.success) return { ok: true, message: parsed.data };
+  if (parsed.success) {
+    try {
+      assertFeedUrl(apiBaseUrl, parsed.data.tenantId, parsed.data.contentUri);
+    } catch (error) {
+      return { ok: false, reason: `contentUri: ${(error as Error).message}` };
+    }
+    return { ok: true, message: parsed.data };
+  }
   return {
     ok: false,
     reason: parsed.error.issues.map((i) => `${i.path.join(".") || "(message)"}: ${i.message}`).join("; "),

@@ -85,7 +85,7 @@ export async function processContent(message: ContentMessage, deps: WorkerDeps):
       if (error.errorClass === "throttled") {
         const delayMs = throttleDelay(message.throttled, error.retryAfterMs, deps.random ?? Math.random);
         await deps.requeue({ ...message, throttled: message.throttled + 1 }, delayMs);
-        deps.log.warn("content download throttled; message re-enqueued", { ...where, delayMs });
+        deps.log.info("content download throttled; message re-enqueued", { ...where, delayMs });
         return { status: "throttled", delayMs };
       }
       if (error.errorClass === "expired") return expire(base, deps, error.message);

@@ -1,0 +1,61 @@
+#!/usr/bin/env node
+import { createReadStream } from "node:fs";
+import { Command, InvalidArgumentError } from "commander";
+import { normalizeStream } from "./normalizeFile.js";
+
+/**
+ * audit-intake's command line: `start` runs the Function app locally (what `npm start` calls),
+ * `normalize` maps raw audit records to ECS without any Azure at all.
+ */
+const program = new Command()
+  .name("audit-intake")
+  .description("Microsoft 365 audit log intake: Management Activity API → ECS NDJSON")
+  .showHelpAfterError();
+
+program
+  .command("start")
+  .description("run the timer lister and the queue worker locally (embedded Azurite and the simulator when nothing is configured)")
+  .option("--once", "one listing pass, drain the queue, print a summary and exit (non-zero if any content failed)")
+  .option("--summary-json <path>", "also write the summary as JSON")
+  .option("--verbose", "log every content blob, not only warnings and errors")
+  .action(async (options: { once?: boolean; summaryJson?: string; verbose?: boolean }) => {
+    // Loaded here so that `normalize` needs none of the Azure SDKs or dev tools.
+    const { runLocalHost } = await import("../local/host.js");
+    process.exitCode = await runLocalHost({
+      cwd: process.cwd(),
+      env: process.env,
+      once: options.once ?? false,
+      verbose: options.verbose ?? false,
+      ...(options.summaryJson ? { summaryJson: options.summaryJson } : {}),
+    });
+  });
+
+program
+  .command("normalize")
+  .description("read raw audit records (JSON array or NDJSON) from FILE or stdin, write one ECS NDJSON line per record to stdout, same order")
+  .argument("[file]", "input file, or - for standard input", "-")
+  .option("--tenant-names <pairs>", "tenantId=domain pairs for organization.name / host.name", parsePairs, new Map<string, string>())
+  .option("--preserve-original", "keep each raw record as event.original")
+  .action(async (file: string, options: { tenantNames: Map<string, string>; preserveOriginal?: boolean }) => {
+    const input = file === "-" ? process.stdin : createReadStream(file);
+    await normalizeStream(input, process.stdout, {
+      tenantNames: options.tenantNames,
+      preserveOriginal: options.preserveOriginal ?? false,
+      now: Date.now,
+    });
+  });
+
+function parsePairs(text: string): Map<string, string> {
+  const pairs = new Map<string, string>();
+  for (const pair of text.split(",").filter(Boolean)) {
+    const [id, domain] = pair.split("=");
+    if (!id || !domain) throw new InvalidArgumentError(`expected tenantId=domain pairs, got "${pair}"`);
+    pairs.set(id.trim().toLowerCase(), domain.trim());
+  }
+  return pairs;
+}
+
+program.parseAsync(process.argv).catch((error: unknown) => {
+  process.stderr.write(`audit-intake: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exitCode = 1;
+});

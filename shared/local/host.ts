@@ -1,0 +1,240 @@
+import { existsSync } from "node:fs";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
+import functions from "@azure/functions";
+import type { QueueClient } from "@azure/storage-queue";
+import { CronExpressionParser } from "cron-parser";
+import { listContent } from "../../functions/listContent.js";
+import { processContent } from "../../functions/processContent.js";
+import { parseSettings, SettingsError } from "../config/settings.js";
+import { configureSharedRuntime, getRuntime, resetSharedRuntime, type RuntimeStats } from "../runtime.js";
+import { consoleLogger, type Logger } from "../util/log.js";
+import { startAzurite } from "./azurite.js";
+import { startDemo } from "./demo.js";
+import { readQueueSemantics } from "./hostJson.js";
+import { Progress } from "./progress.js";
+import { QueuePoller } from "./queueHost.js";
+
+/**
+ * `npm start`: the Function app without Azure Functions Core Tools. It calls the same handlers
+ * the Functions host calls (functions/*.ts), on the timer's NCRONTAB schedule and with host.json's
+ * queue semantics, against an embedded Azurite and, when no tenant is configured, the simulator.
+ */
+export interface LocalHostOptions {
+  cwd: string;
+  env: Record<string, string | undefined>;
+  once: boolean;
+  summaryJson?: string;
+  verbose?: boolean;
+  /** Safety stop for --once, should the queue never drain. */
+  drainTimeoutMs?: number;
+  print?: (line: string) => void;
+}
+
+export interface RunSummary {
+  contentListed: number;
+  enqueued: number;
+  processed: number;
+  failed: number;
+  expired: number;
+  poisoned: number;
+  rejectedMessages: number;
+  recordsWritten: number;
+  duplicatesSkipped: number;
+  pipelineErrors: number;
+  bytesWritten: number;
+  apiRequests: number;
+  throttledRequests: number;
+  throttledContent: number;
+  listingRuns: number;
+  durationMs: number;
+  output: string;
+}
+
+export async function runLocalHost(options: LocalHostOptions): Promise<number> {
+  const print = options.print ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const started = Date.now();
+  const env: Record<string, string | undefined> = { ...(await readLocalSettings(options.cwd)), ...options.env };
+  const cleanups: (() => Promise<void>)[] = [];
+  try {
+    const storageConfigured = Boolean(env.AzureWebJobsStorage || env.DataStorage || env.DataStorage__accountName || env.DataStorage__queueServiceUri);
+    if (!storageConfigured) {
+      const location = join(options.cwd, ".local", "azurite");
+      const azurite = await startAzurite({ location });
+      cleanups.push(azurite.stop);
+      env.AzureWebJobsStorage = azurite.connectionString;
+      env.DataStorage ??= azurite.connectionString;
+      print(`Azurite started (data in ${location})`);
+    }
+    let trustedCa: string | undefined;
+    if (!env.O365_TENANT_IDS) {
+      const demo = await startDemo();
+      cleanups.push(demo.simulator.stop);
+      Object.assign(env, demo.env);
+      trustedCa = demo.simulator.ca;
+      print(`No O365_TENANT_IDS: collecting from the Management API simulator at ${demo.simulator.apiBaseUrl} (3 demo tenants, light faults)`);
+    }
+    if (!storageConfigured && !env.OUTPUT_KIND) {
+      env.OUTPUT_KIND = "file";
+      env.OUTPUT_DIR ??= join(options.cwd, "output");
+    }
+
+    let settings;
+    try {
+      settings = parseSettings(env);
+    } catch (error) {
+      if (error instanceof SettingsError) {
+        print(error.message);
+        return 2;
+      }
+      throw error;
+    }
+    for (const [key, value] of Object.entries(env)) if (value !== undefined) process.env[key] = value;
+    configureSharedRuntime(trustedCa ? { trustedCa } : {});
+    cleanups.push(resetSharedRuntime);
+    const runtime = await getRuntime();
+    const log = consoleLogger(options.verbose ? "info" : "warn");
+    const semantics = await readQueueSemantics(join(options.cwd, "host.json"));
+    const poller = new QueuePoller(
+      runtime.queue.client,
+      runtime.storage.queues.getQueueClient(`${settings.contentQueue}-poison`),
+      semantics,
+      (payload, info) => processContent(payload, invocation("processContent", log, { id: info.id, dequeueCount: info.dequeueCount, insertionTime: info.insertedOn })),
+      log,
+    );
+    await poller.ensure();
+    print(`Output: ${runtime.sink.location}`);
+    print(`Listing ${settings.tenantIds.length} tenant(s) × ${settings.contentTypes.length} content type(s) on schedule "${settings.listSchedule}"${options.once ? " (once)" : ""}`);
+
+    let phase = "listing";
+    let listingRuns = 0;
+    const progress = new Progress(runtime.stats, () => ({ poisoned: poller.poisoned, phase }));
+    progress.start();
+    const ticker = setInterval(() => progress.update(), 250);
+    const list = async () => {
+      phase = "listing";
+      listingRuns += 1;
+      try {
+        await listContent({ isPastDue: false, schedule: { adjustForDST: false }, scheduleStatus: undefined as never }, invocation("listContent", log, {}));
+      } catch (error) {
+        log.error("listing run failed", { error: String(error) });
+      }
+      phase = options.once ? "draining" : "collecting";
+      poller.wake();
+    };
+
+    const pollerDone = poller.run();
+    let exitCode = 0;
+    if (options.once) {
+      await list();
+      const drained = await waitDrained(runtime.queue.client, poller, options.drainTimeoutMs ?? 30 * 60_000);
+      if (!drained) {
+        log.error("the queue did not drain in time");
+        exitCode = 1;
+      }
+    } else {
+      await runOnSchedule(settings.listSchedule, list);
+    }
+    poller.stop();
+    await pollerDone;
+    clearInterval(ticker);
+    progress.stop();
+
+    const summary = summarize(runtime.stats, poller.poisoned, listingRuns, Date.now() - started, runtime.sink.location);
+    printSummary(summary, print);
+    if (options.summaryJson) {
+      const path = resolve(options.cwd, options.summaryJson);
+      await mkdir(dirname(path), { recursive: true });
+      await writeFile(path, `${JSON.stringify(summary, null, 2)}\n`);
+      print(`Summary written to ${path}`);
+    }
+    if (summary.failed + summary.poisoned + summary.rejectedMessages > 0) exitCode = 1;
+    return exitCode;
+  } finally {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+  }
+}
+
+function invocation(functionName: string, log: Logger, triggerMetadata: Record<string, unknown>) {
+  return new functions.InvocationContext({
+    functionName,
+    invocationId: `${functionName}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`,
+    triggerMetadata,
+    logHandler: (level, ...args) => {
+      const line = args.map(String).join(" ");
+      if (level === "error" || level === "critical") log.error(line);
+      else if (level === "warning") log.warn(line);
+      else log.info(line);
+    },
+  });
+}
+
+/** Runs the listing now, then on every NCRONTAB tick, until SIGINT or SIGTERM. */
+async function runOnSchedule(schedule: string, list: () => Promise<void>): Promise<void> {
+  let stopping = false;
+  let wake: () => void = () => undefined;
+  const stop = () => {
+    stopping = true;
+    wake();
+  };
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
+  await list();
+  while (!stopping) {
+    const next = CronExpressionParser.parse(schedule, { currentDate: new Date() }).next().getTime();
+    await new Promise<void>((resolve) => {
+      wake = resolve;
+      setTimeout(resolve, Math.max(0, next - Date.now()));
+    });
+    if (!stopping) await list();
+  }
+}
+
+/** Drained: nothing visible or invisible on the queue (delayed retries count) and nothing in flight, twice in a row. */
+async function waitDrained(queue: QueueClient, poller: QueuePoller, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  let quiet = 0;
+  while (Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const { approximateMessagesCount } = await queue.getProperties();
+    quiet = approximateMessagesCount === 0 && poller.busy === 0 ? quiet + 1 : 0;
+    if (quiet >= 2) return true;
+  }
+  return false;
+}
+
+function summarize(stats: RuntimeStats, poisoned: number, listingRuns: number, durationMs: number, output: string): RunSummary {
+  return {
+    contentListed: stats.listed,
+    enqueued: stats.enqueued,
+    processed: stats.processed,
+    failed: stats.failed,
+    expired: stats.expired,
+    poisoned,
+    rejectedMessages: stats.rejectedMessages,
+    recordsWritten: stats.recordsWritten,
+    duplicatesSkipped: stats.duplicatesSkipped,
+    pipelineErrors: stats.pipelineErrors,
+    bytesWritten: stats.bytesWritten,
+    apiRequests: stats.apiRequests,
+    throttledRequests: stats.throttledRequests,
+    throttledContent: stats.throttledContent,
+    listingRuns,
+    durationMs,
+    output,
+  };
+}
+
+function printSummary(summary: RunSummary, print: (line: string) => void): void {
+  print("");
+  print("Summary");
+  for (const [key, value] of Object.entries(summary)) print(`  ${key.padEnd(20)} ${value}`);
+}
+
+/** Values of local.settings.json, as Core Tools would load them; environment variables win. */
+async function readLocalSettings(cwd: string): Promise<Record<string, string>> {
+  const path = join(cwd, "local.settings.json");
+  if (!existsSync(path)) return {};
+  const parsed = JSON.parse(await readFile(path, "utf8")) as { Values?: Record<string, unknown> };
+  return Object.fromEntries(Object.entries(parsed.Values ?? {}).filter((entry): entry is [string, string] => typeof entry[1] === "string" && entry[1] !== ""));
+}

@@ -1,0 +1,358 @@
+import { constants, createPublicKey, randomBytes, verify, X509Certificate } from "node:crypto";
+import { once } from "node:events";
+import { createServer, type Server } from "node:https";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { gzipSync } from "node:zlib";
+import { CONTENT_TYPES, type ContentType } from "../o365/clouds.js";
+import { generateCertificate } from "./certs.js";
+import { GENERATORS, Prng, type TenantProfile } from "./records.js";
+
+/**
+ * A faithful stand-in for the Office 365 Management Activity API and its Entra ID token endpoint,
+ * over HTTPS (the SDK refuses plain-http authorities). Content is generated up front from a seed,
+ * so tests know exactly which records exist; fault knobs reproduce what the real service does.
+ */
+export interface SimulatorFaults {
+  /** Share of API requests answered 403 with AF429 (the API's usual throttling answer). */
+  throttle403Rate: number;
+  /** Share answered 429 with a Retry-After header. */
+  throttle429Rate: number;
+  retryAfterSeconds: number;
+  /** Share answered 500 AF50000 or a bare 503. */
+  serverErrorRate: number;
+  latencyMs: number;
+  /** Share of blobs listed only lateDelayMs after their contentCreated. */
+  lateRate: number;
+  lateDelayMs: number;
+  /** Share of records delivered again in a later blob of the same tenant and content type. */
+  duplicateRate: number;
+  /** Share of blobs whose download answers AF20051 (expired). */
+  expiredRate: number;
+  /** Share of blobs whose body is cut short (invalid JSON). */
+  corruptRate: number;
+  /** Subscriptions start disabled: listing answers AF20022 until subscriptions/start. */
+  subscriptionsStartDisabled: boolean;
+}
+
+export const NO_FAULTS: SimulatorFaults = {
+  throttle403Rate: 0,
+  throttle429Rate: 0,
+  retryAfterSeconds: 1,
+  serverErrorRate: 0,
+  latencyMs: 0,
+  lateRate: 0,
+  lateDelayMs: 30 * 60_000,
+  duplicateRate: 0,
+  expiredRate: 0,
+  corruptRate: 0,
+  subscriptionsStartDisabled: false,
+};
+
+export interface SimulatorOptions {
+  tenants: TenantProfile[];
+  contentTypes?: readonly ContentType[];
+  clientId: string;
+  /** Accepted client secret; omit to accept only certificate assertions. */
+  clientSecret?: string;
+  /** PEM certificate whose key signs client assertions; omit to refuse certificate auth. */
+  clientCertificatePem?: string;
+  /** Content is generated with contentCreated in [from, to). */
+  from: number;
+  to: number;
+  blobIntervalMs: number;
+  recordsPerBlob: [number, number];
+  seed?: number;
+  pageSize?: number;
+  faults?: Partial<SimulatorFaults>;
+  now?: () => number;
+  port?: number;
+}
+
+export interface SimulatedBlob {
+  tenantId: string;
+  contentType: ContentType;
+  contentId: string;
+  contentCreated: number;
+  visibleAt: number;
+  expired: boolean;
+  corrupt: boolean;
+  records: Record<string, unknown>[];
+}
+
+export interface SimulatorStats {
+  apiRequests: number;
+  tokenRequests: number;
+  throttled: number;
+  serverErrors: number;
+  subscriptionsStarted: number;
+  contentDownloads: number;
+  /** API calls that arrived without PublisherIdentifier. */
+  missingPublisher: number;
+}
+
+export interface Simulator {
+  apiBaseUrl: string;
+  loginBaseUrl: string;
+  /** PEM of the self-signed certificate the server presents: trust it, nothing else. */
+  ca: string;
+  faults: SimulatorFaults;
+  stats: SimulatorStats;
+  blobs: SimulatedBlob[];
+  /** Record Ids that a perfect collector writes: every record of every blob that is neither expired nor corrupt. */
+  expectedRecordIds(include?: (blob: SimulatedBlob) => boolean): Set<string>;
+  stop(): Promise<void>;
+}
+
+const DAY = 24 * 3_600_000;
+
+export async function startSimulator(options: SimulatorOptions): Promise<Simulator> {
+  const faults: SimulatorFaults = { ...NO_FAULTS, ...options.faults };
+  const now = options.now ?? Date.now;
+  const prng = new Prng(options.seed ?? 1);
+  const blobs = generateBlobs(options, faults, prng);
+  const byUri = new Map(blobs.map((blob) => [blobKey(blob.tenantId, blob.contentId), blob]));
+  const tenants = new Map(options.tenants.map((t) => [t.id.toLowerCase(), t]));
+  const subscriptions = new Map<string, boolean>();
+  const tokens = new Map<string, string>();
+  const stats: SimulatorStats = { apiRequests: 0, tokenRequests: 0, throttled: 0, serverErrors: 0, subscriptionsStarted: 0, contentDownloads: 0, missingPublisher: 0 };
+  const pageSize = options.pageSize ?? 50;
+  const { cert, key } = await generateCertificate();
+  let baseUrl = "";
+
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    const url = new URL(req.url ?? "/", baseUrl);
+    if (faults.latencyMs > 0) await new Promise((r) => setTimeout(r, faults.latencyMs));
+    const login = /^\/([^/]+)\/(v2\.0\/\.well-known\/openid-configuration|oauth2\/v2\.0\/token)$/.exec(url.pathname);
+    if (login) return authority(req, res, login[1] as string, login[2] as string);
+    const api = /^\/api\/v1\.0\/([^/]+)\/activity\/feed\/(.+)$/.exec(url.pathname);
+    if (!api) return json(res, 404, { error: { code: "NotFound", message: "no such endpoint" } });
+    stats.apiRequests += 1;
+    const tenantId = (api[1] as string).toLowerCase();
+    const tokenTenant = tokens.get((req.headers.authorization ?? "").replace(/^Bearer /, ""));
+    if (!tokenTenant) return json(res, 401, { error: { code: "AF10001", message: "Authorization has been denied for this request." } });
+    if (tokenTenant !== tenantId) {
+      return json(res, 401, { error: { code: "AF20010", message: `The tenant ID passed in the URL (${tenantId}) does not match the tenant ID passed in the access token (${tokenTenant}).` } });
+    }
+    if (!url.searchParams.get("PublisherIdentifier")) stats.missingPublisher += 1;
+    const roll = prng.next();
+    if (roll < faults.throttle403Rate) {
+      stats.throttled += 1;
+      return json(res, 403, { error: { code: "AF429", message: "Too many requests. Method=GetBlob, PublisherId=00000000-0000-0000-0000-000000000000" } });
+    }
+    if (roll < faults.throttle403Rate + faults.throttle429Rate) {
+      stats.throttled += 1;
+      return json(res, 429, { error: { code: "AF429", message: "Too many requests." } }, { "retry-after": String(faults.retryAfterSeconds) });
+    }
+    if (roll < faults.throttle403Rate + faults.throttle429Rate + faults.serverErrorRate) {
+      stats.serverErrors += 1;
+      return prng.chance(0.5) ? json(res, 500, { error: { code: "AF50000", message: "An internal error occurred." } }) : void res.writeHead(503).end();
+    }
+    const operation = api[2] as string;
+    if (operation === "subscriptions/start" && req.method === "POST") return startSubscription(res, tenantId, url);
+    if (operation === "subscriptions/list") {
+      return json(res, 200, [...CONTENT_TYPES].map((contentType) => ({ contentType, status: subscriptions.get(`${tenantId}|${contentType}`) ? "enabled" : "disabled", webhook: null })));
+    }
+    if (operation === "subscriptions/content") return listContent(res, tenantId, url);
+    if (operation.startsWith("audit/")) return download(req, res, tenantId, decodeURIComponent(operation.slice("audit/".length)));
+    return json(res, 404, { error: { code: "NotFound", message: "no such endpoint" } });
+  };
+
+  const authority = async (req: IncomingMessage, res: ServerResponse, tenant: string, path: string) => {
+    if (!tenants.has(tenant.toLowerCase())) return json(res, 400, { error: "invalid_tenant", error_description: `AADSTS90002: Tenant '${tenant}' not found.` });
+    const issuer = `${baseUrl}/${tenant}/v2.0`;
+    if (path.startsWith("v2.0")) {
+      return json(res, 200, {
+        issuer,
+        token_endpoint: `${baseUrl}/${tenant}/oauth2/v2.0/token`,
+        authorization_endpoint: `${baseUrl}/${tenant}/oauth2/v2.0/authorize`,
+        end_session_endpoint: `${baseUrl}/${tenant}/oauth2/v2.0/logout`,
+        jwks_uri: `${baseUrl}/${tenant}/discovery/v2.0/keys`,
+        response_types_supported: ["code", "id_token", "token"],
+        token_endpoint_auth_methods_supported: ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+      });
+    }
+    stats.tokenRequests += 1;
+    const form = new URLSearchParams(await readBody(req));
+    if (form.get("client_id") !== options.clientId) {
+      return json(res, 400, { error: "unauthorized_client", error_description: `AADSTS700016: Application with identifier '${form.get("client_id")}' was not found in the directory.` });
+    }
+    const secretOk = options.clientSecret !== undefined && form.get("client_secret") === options.clientSecret;
+    const assertion = form.get("client_assertion");
+    if (!secretOk && !(assertion && validAssertion(assertion, options))) {
+      return json(res, 401, { error: "invalid_client", error_description: "AADSTS7000215: Invalid client secret provided." });
+    }
+    const token = randomBytes(24).toString("base64url");
+    tokens.set(token, tenant.toLowerCase());
+    return json(res, 200, { token_type: "Bearer", expires_in: 3599, ext_expires_in: 3599, access_token: token });
+  };
+
+  const startSubscription = (res: ServerResponse, tenantId: string, url: URL) => {
+    const contentType = url.searchParams.get("contentType") as ContentType;
+    if (!CONTENT_TYPES.includes(contentType)) return json(res, 400, { error: { code: "AF20020", message: `The specified content type is not valid.` } });
+    const key = `${tenantId}|${contentType}`;
+    if (subscriptions.get(key)) return json(res, 400, { error: { code: "AF20024", message: "The subscription is already enabled. No property change." } });
+    subscriptions.set(key, true);
+    stats.subscriptionsStarted += 1;
+    return json(res, 200, { contentType, status: "enabled", webhook: null });
+  };
+
+  const listContent = (res: ServerResponse, tenantId: string, url: URL) => {
+    const contentType = url.searchParams.get("contentType") as ContentType;
+    if (!CONTENT_TYPES.includes(contentType)) return json(res, 400, { error: { code: "AF20020", message: "The specified content type is not valid." } });
+    if (!subscriptions.get(`${tenantId}|${contentType}`)) {
+      return json(res, 400, { error: { code: "AF20022", message: "No subscription found for the specified content type" } });
+    }
+    const start = url.searchParams.get("startTime");
+    const end = url.searchParams.get("endTime");
+    if ((start === null) !== (end === null)) return json(res, 400, { error: { code: "AF20030", message: "Start time and end time must both be specified (or both omitted)." } });
+    const t = now();
+    const from = start ? Date.parse(`${start}Z`) : t - DAY;
+    const to = end ? Date.parse(`${end}Z`) : t;
+    if (Number.isNaN(from) || Number.isNaN(to)) return json(res, 400, { error: { code: "AF20054", message: "Invalid syntax for start time or end time." } });
+    if (to - from > DAY || to <= from) return json(res, 400, { error: { code: "AF20030", message: "Start time and end time must both be specified, and be no more than 24 hours apart, with start time prior to end time." } });
+    if (from < t - 7 * DAY) return json(res, 400, { error: { code: "AF20055", message: "Start time cannot be more than 7 days in the past." } });
+    const visible = blobs.filter((b) => b.tenantId === tenantId && b.contentType === contentType && b.contentCreated >= from && b.contentCreated < to && b.visibleAt <= t);
+    const offset = Number(url.searchParams.get("nextPage") ?? 0);
+    const page = visible.slice(offset, offset + pageSize);
+    const headers: Record<string, string> = {};
+    if (offset + pageSize < visible.length) {
+      const next = new URL(url);
+      next.searchParams.set("nextPage", String(offset + pageSize));
+      headers.NextPageUri = next.toString();
+    }
+    return json(
+      res,
+      200,
+      page.map((b) => ({
+        contentType: b.contentType,
+        contentId: b.contentId,
+        contentUri: `${baseUrl}/api/v1.0/${b.tenantId}/activity/feed/audit/${b.contentId}`,
+        contentCreated: new Date(b.contentCreated).toISOString(),
+        contentExpiration: new Date(b.contentCreated + 7 * DAY).toISOString(),
+      })),
+      headers,
+    );
+  };
+
+  const download = (req: IncomingMessage, res: ServerResponse, tenantId: string, contentId: string) => {
+    const blob = byUri.get(blobKey(tenantId, contentId));
+    if (!blob) return json(res, 400, { error: { code: "AF20050", message: `The specified content (${contentId}) doesn't exist.` } });
+    stats.contentDownloads += 1;
+    if (blob.expired) return json(res, 400, { error: { code: "AF20051", message: `Content requested with the key ${contentId} has already expired.` } });
+    let body = Buffer.from(JSON.stringify(blob.records));
+    if (blob.corrupt) body = body.subarray(0, Math.max(1, Math.floor(body.length / 2)));
+    const gzip = /\bgzip\b/.test(String(req.headers["accept-encoding"] ?? ""));
+    res.writeHead(200, { "content-type": "application/json; charset=utf-8", ...(gzip ? { "content-encoding": "gzip" } : {}) });
+    res.end(gzip ? gzipSync(body) : body);
+  };
+
+  const server: Server = createServer({ cert, key }, (req, res) => {
+    handle(req, res).catch((error: unknown) => {
+      if (!res.headersSent) json(res, 500, { error: { code: "AF50000", message: String(error) } });
+    });
+  });
+  server.keepAliveTimeout = 5_000;
+  server.listen(options.port ?? 0, "127.0.0.1");
+  await once(server, "listening");
+  baseUrl = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  for (const tenant of options.tenants) {
+    for (const contentType of options.contentTypes ?? CONTENT_TYPES) {
+      if (!faults.subscriptionsStartDisabled) subscriptions.set(`${tenant.id.toLowerCase()}|${contentType}`, true);
+    }
+  }
+
+  return {
+    apiBaseUrl: baseUrl,
+    loginBaseUrl: baseUrl,
+    ca: cert,
+    faults,
+    stats,
+    blobs,
+    expectedRecordIds(include = () => true) {
+      const ids = new Set<string>();
+      for (const blob of blobs) {
+        if (blob.expired || blob.corrupt || !include(blob)) continue;
+        for (const record of blob.records) ids.add(record.Id as string);
+      }
+      return ids;
+    },
+    async stop() {
+      server.closeAllConnections();
+      server.close();
+      await once(server, "close").catch(() => undefined);
+    },
+  };
+}
+
+function generateBlobs(options: SimulatorOptions, faults: SimulatorFaults, prng: Prng): SimulatedBlob[] {
+  const blobs: SimulatedBlob[] = [];
+  let sequence = 0;
+  for (const tenant of options.tenants) {
+    const tenantId = tenant.id.toLowerCase();
+    for (const contentType of options.contentTypes ?? CONTENT_TYPES) {
+      const stream: SimulatedBlob[] = [];
+      for (let created = options.from; created < options.to; created += options.blobIntervalMs) {
+        const contentCreated = created + prng.int(0, Math.max(0, options.blobIntervalMs - 1000));
+        const stamp = new Date(contentCreated).toISOString().replace(/\D/g, "").slice(0, 17);
+        sequence += 1;
+        const count = prng.int(options.recordsPerBlob[0], options.recordsPerBlob[1]);
+        const records = Array.from({ length: count }, () => GENERATORS[contentType](prng, tenant, contentCreated - prng.int(1_000, 600_000)));
+        stream.push({
+          tenantId,
+          contentType,
+          contentId: `${stamp}${String(sequence).padStart(6, "0")}$${stamp}$${contentType.toLowerCase().replace(".", "_")}$${contentType.replace(".", "_")}$sim01`,
+          contentCreated,
+          visibleAt: prng.chance(faults.lateRate) ? contentCreated + faults.lateDelayMs : contentCreated,
+          expired: prng.chance(faults.expiredRate),
+          corrupt: prng.chance(faults.corruptRate),
+          records,
+        });
+      }
+      // Microsoft sometimes delivers a record again in a later blob: copy some forward.
+      for (let i = 0; i < stream.length - 1; i += 1) {
+        for (const record of (stream[i] as SimulatedBlob).records) {
+          if (prng.chance(faults.duplicateRate)) (stream[prng.int(i + 1, stream.length - 1)] as SimulatedBlob).records.push({ ...record });
+        }
+      }
+      blobs.push(...stream);
+    }
+  }
+  return blobs;
+}
+
+function blobKey(tenantId: string, contentId: string): string {
+  return `${tenantId.toLowerCase()}|${contentId}`;
+}
+
+function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+/** Checks a client assertion's signature against the registered certificate, as Entra ID does. */
+function validAssertion(assertion: string, options: SimulatorOptions): boolean {
+  if (!options.clientCertificatePem) return false;
+  const [header, payload, signature] = assertion.split(".");
+  if (!header || !payload || !signature) return false;
+  try {
+    const { alg } = JSON.parse(Buffer.from(header, "base64url").toString("utf8")) as { alg?: string };
+    const claims = JSON.parse(Buffer.from(payload, "base64url").toString("utf8")) as { iss?: string; sub?: string };
+    if (claims.iss !== options.clientId || claims.sub !== options.clientId) return false;
+    const publicKey = createPublicKey(new X509Certificate(options.clientCertificatePem).publicKey.export({ type: "spki", format: "pem" }));
+    const data = Buffer.from(`${header}.${payload}`);
+    const sig = Buffer.from(signature, "base64url");
+    if (alg === "PS256") return verify("sha256", data, { key: publicKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }, sig);
+    if (alg === "RS256") return verify("sha256", data, publicKey, sig);
+    return false;
+  } catch {
+    return false;
+  }
+}
