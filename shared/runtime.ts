@@ -4,7 +4,7 @@ import { createCredentialFactory } from "./o365/auth.js";
 import { ManagementApiClient, type RequestEvent } from "./o365/client.js";
 import { ContentQueue } from "./pipeline/contentQueue.js";
 import { listAll, type ListingSummary } from "./pipeline/lister.js";
-import type { ContentMessage } from "./pipeline/message.js";
+import { type ContentMessage, parseContentMessage } from "./pipeline/message.js";
 import { processContent, type WorkOutcome } from "./pipeline/worker.js";
 import { RecordClaims } from "./state/claims.js";
 import { CursorStore } from "./state/cursors.js";
@@ -26,6 +26,8 @@ export interface RuntimeOptions {
   trustedCa?: string;
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
+  /** Worker backoff base for throttling without Retry-After (default 15 s). */
+  throttleBaseMs?: number;
 }
 
 /** Counters since the runtime started: the local host's progress and summary read them. */
@@ -56,6 +58,8 @@ export interface Runtime {
   ledger: ContentLedger;
   list(log: Logger): Promise<ListingSummary>;
   process(message: ContentMessage, log: Logger): Promise<WorkOutcome>;
+  /** The queue trigger's whole job: validate the payload, keep it with the reason if invalid, else process it. */
+  handleMessage(payload: unknown, messageId: string, log: Logger): Promise<WorkOutcome | { status: "rejected"; reason: string }>;
   reject(messageId: string, payload: unknown, reason: string, log: Logger): Promise<void>;
   close(): Promise<void>;
 }
@@ -118,7 +122,7 @@ export async function createRuntime(settings: Settings, options: RuntimeOptions 
   const reported = new Set<string>();
   const normalizeContext = { tenantNames: settings.tenantNames, preserveOriginal: false, now };
 
-  return {
+  const runtime: Runtime = {
     settings,
     stats,
     storage,
@@ -151,9 +155,18 @@ export async function createRuntime(settings: Settings, options: RuntimeOptions 
         normalizeContext,
         log,
         now,
+        ...(options.throttleBaseMs !== undefined ? { throttleBaseMs: options.throttleBaseMs } : {}),
       });
       countOutcome(stats, outcome);
       return outcome;
+    },
+    async handleMessage(payload, messageId, log) {
+      const parsed = parseContentMessage(payload, settings.apiBaseUrl);
+      if (!parsed.ok) {
+        await runtime.reject(messageId, payload, parsed.reason, log);
+        return { status: "rejected", reason: parsed.reason };
+      }
+      return runtime.process(parsed.message, log);
     },
     async reject(messageId, payload, reason, log) {
       const body = typeof payload === "string" ? payload : JSON.stringify(payload) ?? String(payload);
@@ -166,6 +179,7 @@ export async function createRuntime(settings: Settings, options: RuntimeOptions 
       await dispatcher.close();
     },
   };
+  return runtime;
 }
 
 function countOutcome(stats: RuntimeStats, outcome: WorkOutcome): void {

@@ -127,27 +127,28 @@ export const settingsSchema = z
     DataStorage__queueServiceUri: httpsUrl,
     DataStorage__tableServiceUri: httpsUrl,
     DataStorage__clientId: optionalText.pipe(z.string().regex(GUID, "expected a GUID").optional()),
-  })
-  .superRefine((env, ctx) => {
-    if (!env.O365_CLIENT_SECRET === !env.O365_CLIENT_CERTIFICATE_PATH) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["O365_CLIENT_SECRET"],
-        message: "set exactly one of O365_CLIENT_SECRET or O365_CLIENT_CERTIFICATE_PATH",
-      });
-    }
-    if (env.OUTPUT_KIND === "file" && !env.OUTPUT_DIR) {
-      ctx.addIssue({ code: "custom", path: ["OUTPUT_DIR"], message: "required when OUTPUT_KIND=file" });
-    }
-    const byUri = env.DataStorage__blobServiceUri && env.DataStorage__queueServiceUri && env.DataStorage__tableServiceUri;
-    if (!env.DataStorage && !env.DataStorage__accountName && !byUri && !env.AzureWebJobsStorage) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["DataStorage"],
-        message: "set DataStorage (connection string), DataStorage__accountName, or the three DataStorage__*ServiceUri settings",
-      });
-    }
   });
+
+/**
+ * Rules between settings, checked on the raw values so they are reported together with any
+ * field errors (zod skips object refinements once a field has failed).
+ */
+function crossFieldProblems(env: Record<string, string | undefined>): { setting: string; message: string }[] {
+  const set = (name: string) => Boolean(env[name]?.trim());
+  const problems: { setting: string; message: string }[] = [];
+  if (set("O365_CLIENT_SECRET") === set("O365_CLIENT_CERTIFICATE_PATH")) {
+    problems.push({ setting: "O365_CLIENT_SECRET", message: "set exactly one of O365_CLIENT_SECRET or O365_CLIENT_CERTIFICATE_PATH" });
+  }
+  if (env.OUTPUT_KIND?.trim() === "file" && !set("OUTPUT_DIR")) problems.push({ setting: "OUTPUT_DIR", message: "required when OUTPUT_KIND=file" });
+  const byUri = set("DataStorage__blobServiceUri") && set("DataStorage__queueServiceUri") && set("DataStorage__tableServiceUri");
+  if (!set("DataStorage") && !set("DataStorage__accountName") && !byUri && !set("AzureWebJobsStorage")) {
+    problems.push({
+      setting: "DataStorage",
+      message: "set DataStorage (connection string), DataStorage__accountName, or the three DataStorage__*ServiceUri settings",
+    });
+  }
+  return problems;
+}
 
 export type StorageConnection =
   | { kind: "connectionString"; connectionString: string }
@@ -187,11 +188,11 @@ export const SETTING_NAMES = Object.keys(settingsSchema.shape) as string[];
 
 export function parseSettings(env: Record<string, string | undefined>): Settings {
   const parsed = settingsSchema.safeParse(env);
-  if (!parsed.success) {
-    throw new SettingsError(
-      parsed.error.issues.map((issue) => ({ setting: String(issue.path[0] ?? "settings"), message: issue.message })),
-    );
-  }
+  const problems = [
+    ...(parsed.success ? [] : parsed.error.issues.map((issue) => ({ setting: String(issue.path[0] ?? "settings"), message: issue.message }))),
+    ...crossFieldProblems(env),
+  ];
+  if (!parsed.success || problems.length > 0) throw new SettingsError(problems);
   const e = parsed.data;
   const cloud = CLOUDS[e.O365_CLOUD];
   return {

@@ -2,7 +2,6 @@ import { existsSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import functions from "@azure/functions";
-import type { QueueClient } from "@azure/storage-queue";
 import { CronExpressionParser } from "cron-parser";
 import { listContent } from "../../functions/listContent.js";
 import { processContent } from "../../functions/processContent.js";
@@ -127,7 +126,7 @@ export async function runLocalHost(options: LocalHostOptions): Promise<number> {
     let exitCode = 0;
     if (options.once) {
       await list();
-      const drained = await waitDrained(runtime.queue.client, poller, options.drainTimeoutMs ?? 30 * 60_000);
+      const drained = await poller.drained(options.drainTimeoutMs ?? 30 * 60_000);
       if (!drained) {
         log.error("the queue did not drain in time");
         exitCode = 1;
@@ -188,19 +187,6 @@ async function runOnSchedule(schedule: string, list: () => Promise<void>): Promi
     });
     if (!stopping) await list();
   }
-}
-
-/** Drained: nothing visible or invisible on the queue (delayed retries count) and nothing in flight, twice in a row. */
-async function waitDrained(queue: QueueClient, poller: QueuePoller, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  let quiet = 0;
-  while (Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    const { approximateMessagesCount } = await queue.getProperties();
-    quiet = approximateMessagesCount === 0 && poller.busy === 0 ? quiet + 1 : 0;
-    if (quiet >= 2) return true;
-  }
-  return false;
 }
 
 function summarize(stats: RuntimeStats, poisoned: number, listingRuns: number, durationMs: number, output: string): RunSummary {

@@ -68,6 +68,22 @@ export class QueuePoller {
     this.stopped = true;
   }
 
+  /**
+   * Resolves true once nothing is on the queue, visible or not (delayed retries count), and
+   * nothing is in flight, twice in a row; false if that does not happen within timeoutMs.
+   */
+  async drained(timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    let quiet = 0;
+    while (Date.now() < deadline) {
+      await sleep(250);
+      const { approximateMessagesCount } = await this.queue.getProperties();
+      quiet = approximateMessagesCount === 0 && this.inFlight === 0 ? quiet + 1 : 0;
+      if (quiet >= 2) return true;
+    }
+    return false;
+  }
+
   /** Makes the next poll immediate (after the lister enqueued new work). */
   wake(): void {
     this.idleDelayMs = 0;

@@ -24,6 +24,8 @@ export interface WorkerDeps {
   log: Logger;
   now: () => number;
   random?: () => number;
+  /** Base of the backoff when a throttled answer carries no Retry-After. */
+  throttleBaseMs?: number;
 }
 
 export type WorkOutcome =
@@ -83,7 +85,7 @@ export async function processContent(message: ContentMessage, deps: WorkerDeps):
     await writer?.abort(error instanceof Error ? error : new Error(String(error)));
     if (error instanceof ManagementApiError) {
       if (error.errorClass === "throttled") {
-        const delayMs = throttleDelay(message.throttled, error.retryAfterMs, deps.random ?? Math.random);
+        const delayMs = throttleDelay(message.throttled, error.retryAfterMs, deps.random ?? Math.random, deps.throttleBaseMs);
         await deps.requeue({ ...message, throttled: message.throttled + 1 }, delayMs);
         deps.log.info("content download throttled; message re-enqueued", { ...where, delayMs });
         return { status: "throttled", delayMs };
@@ -140,9 +142,9 @@ function claimFor(record: unknown, message: ContentMessage): ClaimRequest | unde
 }
 
 /** The server's Retry-After when it gives one (spread by up to a second), else exponential backoff with jitter. */
-export function throttleDelay(times: number, retryAfterMs: number | undefined, random: () => number): number {
+export function throttleDelay(times: number, retryAfterMs: number | undefined, random: () => number, baseMs = THROTTLE_BASE_MS): number {
   if (retryAfterMs !== undefined) return retryAfterMs + Math.round(random() * 1000);
-  const backoff = Math.min(THROTTLE_MAX_MS, THROTTLE_BASE_MS * 2 ** times);
+  const backoff = Math.min(THROTTLE_MAX_MS, baseMs * 2 ** times);
   return Math.round(backoff / 2 + (random() * backoff) / 2);
 }
 

@@ -34,9 +34,10 @@ export class BlobSink implements OutputSink {
         return { bytes: writer.bytes };
       },
       abort: async (reason) => {
-        // Destroying the source makes uploadStream fail before it commits the block list.
+        // Failing the source makes uploadStream reject before it commits the block list.
+        writer.discard();
+        pass.on("error", () => undefined);
         pass.destroy(reason);
-        writer.gzip.destroy(reason);
         await upload.catch(() => undefined);
       },
     };

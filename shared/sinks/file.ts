@@ -38,9 +38,10 @@ export class FileSink implements OutputSink {
         await rename(temp, target);
         return { bytes: writer.bytes };
       },
-      abort: async (reason) => {
-        writer.gzip.destroy(reason);
+      abort: async () => {
+        writer.discard();
         file.destroy();
+        await closed.catch(() => undefined);
         await rm(temp, { force: true });
       },
     };

@@ -21,4 +21,10 @@ export class GzipLineWriter {
   end(): void {
     this.gzip.end();
   }
+
+  /** Stops compressing; no 'error' is emitted (nobody would listen), the caller reports the reason. */
+  discard(): void {
+    this.gzip.unpipe();
+    this.gzip.destroy();
+  }
 }

@@ -1,0 +1,112 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { ManagementApiError } from "../../shared/o365/errors.js";
+import type { ContentItem } from "../../shared/o365/schemas.js";
+import type { Simulator } from "../../shared/simulator/server.js";
+import { clientFor, settingsFor, simulator, TENANT_A, TENANT_B } from "../helpers/simulator.js";
+
+const H = 3_600_000;
+const now = Date.now();
+let sim: Simulator | undefined;
+afterEach(async () => {
+  await sim?.stop();
+  sim = undefined;
+});
+
+async function listAll(client: ReturnType<typeof clientFor>["client"], window = { start: now - 20 * H, end: now }) {
+  const pages: ContentItem[][] = [];
+  for await (const page of client.listContent(TENANT_A, "Audit.Exchange", window)) pages.push(page);
+  return pages;
+}
+
+describe("Management Activity API client (against the simulator)", () => {
+  it("follows NextPageUri to the last page and sends PublisherIdentifier on every call", async () => {
+    sim = await simulator({ from: now - 20 * H, to: now, pageSize: 7, contentTypes: ["Audit.Exchange"] });
+    const { client } = clientFor(sim);
+    const pages = await listAll(client);
+    const expected = sim.blobs.filter((b) => b.contentType === "Audit.Exchange").length;
+    expect(pages.length).toBe(Math.ceil(expected / 7));
+    expect(pages.flat().map((i) => i.contentId)).toEqual(sim.blobs.map((b) => b.contentId));
+    const body = await client.openContent(TENANT_A, pages[0]![0]!.contentUri);
+    const chunks: Buffer[] = [];
+    for await (const c of body) chunks.push(c as Buffer);
+    expect(JSON.parse(Buffer.concat(chunks).toString())).toEqual(sim.blobs[0]!.records);
+    expect(sim.stats.missingPublisher).toBe(0);
+    expect(sim.stats.apiRequests).toBe(pages.length + 1);
+  });
+
+  it("retries throttling (AF429 as 403, and 429) honouring Retry-After, and 5xx with backoff", async () => {
+    sim = await simulator({ from: now - 20 * H, to: now, pageSize: 2, contentTypes: ["Audit.Exchange"], faults: { throttle403Rate: 0.2, throttle429Rate: 0.2, retryAfterSeconds: 3, serverErrorRate: 0.15 }, seed: 7 });
+    const { client, events, sleeps } = clientFor(sim, { maxThrottleRetries: 50, maxTransientRetries: 50 });
+    const pages = await listAll(client);
+    expect(pages.flat()).toHaveLength(sim.blobs.length);
+    const throttled = events.filter((e) => e.errorClass === "throttled");
+    expect(throttled.length).toBe(sim.stats.throttled);
+    expect(throttled.some((e) => e.status === 403)).toBe(true);
+    expect(throttled.some((e) => e.status === 429)).toBe(true);
+    expect(sleeps).toContain(3000); // Retry-After: 3
+    expect(events.filter((e) => e.errorClass === "transient").length).toBe(sim.stats.serverErrors);
+  });
+
+  it("gives up on throttling after its budget, with a throttled error carrying Retry-After", async () => {
+    sim = await simulator({ from: now - 2 * H, to: now, faults: { throttle429Rate: 1, retryAfterSeconds: 9 } });
+    const { client, sleeps } = clientFor(sim, { maxThrottleRetries: 2 });
+    const failure = await listAll(client).catch((e: unknown) => e);
+    expect(failure).toBeInstanceOf(ManagementApiError);
+    expect(failure).toMatchObject({ errorClass: "throttled", status: 429, code: "AF429", retryAfterMs: 9000 });
+    expect(sleeps).toEqual([9000, 9000]);
+  });
+
+  it("reports a missing subscription, and treats AF20024 (already enabled) as success", async () => {
+    sim = await simulator({ from: now - 2 * H, to: now, faults: { subscriptionsStartDisabled: true } });
+    const { client } = clientFor(sim);
+    await expect(listAll(client)).rejects.toMatchObject({ errorClass: "noSubscription", code: "AF20022" });
+    await client.startSubscription(TENANT_A, "Audit.Exchange");
+    await client.startSubscription(TENANT_A, "Audit.Exchange"); // AF20024
+    expect(sim.stats.subscriptionsStarted).toBe(1);
+    expect((await listAll(client, { start: now - 2 * H, end: now })).flat().length).toBeGreaterThan(0);
+  });
+
+  it("classifies window errors so the lister can re-plan", async () => {
+    sim = await simulator({ from: now - 2 * H, to: now });
+    const { client } = clientFor(sim);
+    await expect(listAll(client, { start: now - 30 * H, end: now })).rejects.toMatchObject({ errorClass: "badWindow", code: "AF20030" });
+    await expect(listAll(client, { start: now - 8 * 24 * H, end: now - 8 * 24 * H + H })).rejects.toMatchObject({ errorClass: "badWindow", code: "AF20055" });
+  });
+
+  it("reports expired and missing content without retrying", async () => {
+    sim = await simulator({ from: now - 4 * H, to: now, faults: { expiredRate: 1 } });
+    const { client, events } = clientFor(sim);
+    const [first] = (await listAll(client)).flat();
+    await expect(client.openContent(TENANT_A, first!.contentUri)).rejects.toMatchObject({ errorClass: "expired", code: "AF20051" });
+    await expect(client.openContent(TENANT_A, first!.contentUri.replace(/audit\/.*/, "audit/nope"))).rejects.toMatchObject({ errorClass: "notFound", code: "AF20050" });
+    expect(events.filter((e) => e.operation === "content")).toHaveLength(2);
+  });
+
+  it("refuses to send its token to a URL outside the tenant's feed", async () => {
+    sim = await simulator({ from: now - 2 * H, to: now });
+    const { client } = clientFor(sim);
+    await expect(client.openContent(TENANT_A, `${sim.apiBaseUrl}/api/v1.0/${TENANT_B}/activity/feed/audit/x`)).rejects.toThrow(/untrusted URL/);
+    await expect(client.openContent(TENANT_A, "https://example.com/steal")).rejects.toThrow(/untrusted URL/);
+    expect(sim.stats.apiRequests).toBe(0);
+  });
+
+  it("turns a wrong secret into one configuration error that does not contain the secret", async () => {
+    sim = await simulator({ from: now - 2 * H, to: now });
+    const wrong = "wrong-secret-must-not-leak";
+    const { client, events } = clientFor(sim, { settings: settingsFor(sim, { O365_CLIENT_SECRET: wrong }) });
+    const failure = (await listAll(client).catch((e: unknown) => e)) as ManagementApiError;
+    expect(failure).toBeInstanceOf(ManagementApiError);
+    expect(failure.errorClass).toBe("configuration");
+    expect(failure.message).toMatch(/AADSTS7000215/);
+    expect(`${failure.message} ${String(failure.stack)} ${JSON.stringify(failure)}`).not.toContain(wrong);
+    expect(events).toHaveLength(1);
+    expect(sim.stats.apiRequests).toBe(0);
+  });
+
+  it("times out a request that never answers", async () => {
+    sim = await simulator({ from: now - 2 * H, to: now, faults: { latencyMs: 1_200 } });
+    const { client, events } = clientFor(sim, { timeoutMs: 300, maxTransientRetries: 1 });
+    await expect(listAll(client)).rejects.toMatchObject({ errorClass: "transient" });
+    expect(events.filter((e) => e.errorClass === "transient")).toHaveLength(2);
+  }, 20_000);
+});

@@ -1,0 +1,35 @@
+import { describe, expect, it } from "vitest";
+import { contentOutputPath, failedContentPath, safeSegment } from "../../shared/sinks/layout.js";
+import { parseDuration, formatDuration } from "../../shared/config/duration.js";
+
+describe("output layout", () => {
+  it("names output deterministically by tenant, content type and contentCreated hour", () => {
+    const path = contentOutputPath("t1", "Audit.Exchange", "2015$a$audit_exchange$Audit_Exchange$na01", "2026-02-03T04:59:59.999Z");
+    expect(path).toBe("t1/Audit.Exchange/2026/02/03/04/2015$a$audit_exchange$Audit_Exchange$na01.ndjson.gz");
+    expect(contentOutputPath("t1", "Audit.Exchange", "2015$a$audit_exchange$Audit_Exchange$na01", "2026-02-03T04:59:59.999Z")).toBe(path);
+  });
+
+  it("escapes anything that could leave its folder", () => {
+    expect(safeSegment("../x/y")).toBe("%2e%2e%2fx%2fy");
+    expect(safeSegment("a b?c")).toBe("a%20b%3fc");
+    expect(failedContentPath("t", "DLP.All", "..")).toBe("failed/t/DLP.All/%2e%2e.json");
+  });
+});
+
+describe("durations", () => {
+  it.each([
+    ["90s", 90_000],
+    ["5m", 300_000],
+    ["1h", 3_600_000],
+    ["6d23h55m", 7 * 86_400_000 - 300_000],
+    ["500ms", 500],
+    ["1.5h", 5_400_000],
+  ])("parses %s", (text, ms) => {
+    expect(parseDuration(text)).toBe(ms);
+    expect(parseDuration(formatDuration(ms))).toBe(ms);
+  });
+
+  it.each(["", "1 hour", "5", "h", "1h junk", "-1h"])("refuses %j", (text) => {
+    expect(parseDuration(text)).toBeUndefined();
+  });
+});
