@@ -1,0 +1,108 @@
+import { readFile } from "node:fs/promises";
+import { gunzipSync } from "node:zlib";
+import { afterEach, describe, expect, it } from "vitest";
+import { encodeMessage } from "../../shared/pipeline/contentQueue.js";
+import { contentOutputPath } from "../../shared/sinks/layout.js";
+import { Clock, collector, walk } from "../helpers/harness.js";
+import { simulator, TENANT_A, tenants } from "../helpers/simulator.js";
+
+const MIN = 60_000;
+const H = 60 * MIN;
+const T0 = Date.now();
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function setup(env: Record<string, string> = {}) {
+  const clock = new Clock(T0);
+  const sim = await simulator({ tenants: tenants([TENANT_A]), from: T0 - 4 * H, to: T0, blobIntervalMs: 30 * MIN, contentTypes: ["Audit.SharePoint", "DLP.All"], now: clock.now, seed: 3 });
+  cleanups.push(() => sim.stop());
+  const c = await collector(sim, clock, { O365_TENANT_IDS: TENANT_A, O365_CONTENT_TYPES: "Audit.SharePoint,DLP.All", ...env });
+  cleanups.push(() => c.close());
+  return { clock, sim, c };
+}
+
+async function poisonTexts(c: Awaited<ReturnType<typeof setup>>["c"]): Promise<string[]> {
+  const poison = c.runtime.storage.queues.getQueueClient(`${c.settings.contentQueue}-poison`);
+  const peeked = await poison.peekMessages({ numberOfMessages: 32 });
+  return peeked.peekedMessageItems.map((m) => Buffer.from(m.messageText, "base64").toString("utf8"));
+}
+
+describe("queue worker semantics (host.json: batch, visibility, maxDequeueCount → poison)", () => {
+  it("keeps an invalid message with its reason instead of retrying it", async () => {
+    const { c } = await setup();
+    await c.runtime.queue.client.sendMessage(Buffer.from('{"v":1,"tenantId":"nope"}').toString("base64"));
+    await c.runtime.queue.client.sendMessage(Buffer.from("not json at all").toString("base64"));
+    const poller = await c.drain();
+    expect(poller.failures).toBe(0);
+    expect(await poisonTexts(c)).toEqual([]);
+    const kept = (await walk(c.outputDir)).filter((f) => f.includes("/rejected/") && !f.endsWith(".meta.json"));
+    expect(kept).toHaveLength(2);
+    const reasons = await Promise.all(kept.map(async (f) => JSON.parse(await readFile(`${f}.meta.json`, "utf8")).reason as string));
+    expect(reasons.sort()).toEqual([expect.stringMatching(/message is not JSON/), expect.stringMatching(/tenantId: expected a tenant GUID/)].sort());
+    expect(c.log.lines.filter((l) => l.level === "error" && /rejected/.test(l.message))).toHaveLength(2);
+  });
+
+  it("moves a message that keeps failing to <queue>-poison after maxDequeueCount, text unchanged", async () => {
+    const { sim, c } = await setup();
+    await c.runtime.list(c.log);
+    const enqueued = c.runtime.stats.enqueued;
+    expect(enqueued).toBeGreaterThan(0);
+    sim.faults.serverErrorRate = 1; // every download fails, retries included
+    const poller = await c.drain({ maxDequeueCount: 2 });
+    expect(poller.poisoned).toBe(enqueued);
+    const texts = await poisonTexts(c);
+    expect(texts).toHaveLength(Math.min(32, enqueued));
+    expect(JSON.parse(texts[0]!)).toMatchObject({ v: 1, tenantId: TENANT_A });
+    for await (const entry of c.runtime.ledger.entries()) expect(entry.state).toBe("queued");
+  });
+
+  it("never poisons a message because of throttling: it is re-enqueued with a delay instead", async () => {
+    const { sim, c } = await setup();
+    await c.runtime.list(c.log);
+    sim.faults.throttle403Rate = 0.3;
+    sim.faults.throttle429Rate = 0.3;
+    sim.faults.retryAfterSeconds = 0;
+    const poller = await c.drain({ maxDequeueCount: 1 });
+    expect(poller.poisoned).toBe(0);
+    expect(c.runtime.stats.throttledContent).toBeGreaterThan(0);
+    expect(c.runtime.stats.processed).toBe(c.runtime.stats.enqueued);
+    expect(new Set(await c.outputIds())).toEqual(sim.expectedRecordIds());
+  });
+
+  it("writes gzip NDJSON blobs under the deterministic layout, and a retry overwrites rather than adds", async () => {
+    const { sim, c } = await setup({ OUTPUT_KIND: "blob" });
+    await c.runtime.list(c.log);
+    await c.drain();
+    const container = c.runtime.storage.blobs.getContainerClient(c.settings.output.kind === "blob" ? c.settings.output.container : "");
+    const names: string[] = [];
+    for await (const blob of container.listBlobsFlat()) names.push(blob.name);
+    const expectedNames = sim.blobs.map((b) => contentOutputPath(b.tenantId, b.contentType, b.contentId, new Date(b.contentCreated).toISOString()));
+    expect(names.sort()).toEqual(expectedNames.sort());
+
+    const first = sim.blobs[0]!;
+    const body = await container.getBlobClient(names.find((n) => n.endsWith(`${first.contentId}.ndjson.gz`))!).downloadToBuffer();
+    const lines = gunzipSync(body).toString("utf8").trim().split("\n").map((l) => JSON.parse(l) as { o365: { audit: { Id: string } } });
+    expect(lines.map((l) => l.o365.audit.Id)).toEqual(first.records.map((r) => r.Id));
+
+    // Re-deliver one message as if the queue had retried it after the ledger write was lost.
+    const message = {
+      v: 1 as const,
+      tenantId: first.tenantId,
+      contentType: first.contentType,
+      contentId: first.contentId,
+      contentUri: `${sim.apiBaseUrl}/api/v1.0/${first.tenantId}/activity/feed/audit/${first.contentId}`,
+      contentCreated: new Date(first.contentCreated).toISOString(),
+      contentExpiration: new Date(first.contentCreated + 7 * 24 * H).toISOString(),
+      throttled: 0,
+    };
+    await c.runtime.ledger.finish({ tenantId: first.tenantId, contentType: first.contentType, contentId: first.contentId, state: "queued", contentCreated: new Date(first.contentCreated) });
+    await c.runtime.queue.client.sendMessage(encodeMessage(message));
+    await c.drain();
+    const after: string[] = [];
+    for await (const blob of container.listBlobsFlat()) after.push(blob.name);
+    expect(after.sort()).toEqual(names.sort());
+    expect(gunzipSync(await container.getBlobClient(names.find((n) => n.endsWith(`${first.contentId}.ndjson.gz`))!).downloadToBuffer()).equals(gunzipSync(body))).toBe(true);
+  });
+});

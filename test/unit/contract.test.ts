@@ -1,0 +1,68 @@
+import { readFile } from "node:fs/promises";
+import { beforeEach, describe, expect, it, vi } from "vitest";
+import { hostJsonSchema } from "../../shared/local/hostJson.js";
+import { parseSettings, SETTING_NAMES } from "../../shared/config/settings.js";
+
+/** Settings the Functions host itself reads (not our code): allowed in the sample, not in the schema. */
+const HOST_ONLY_SETTINGS = ["FUNCTIONS_WORKER_RUNTIME"];
+
+const registrations = vi.hoisted(() => ({ timer: [] as [string, Record<string, unknown>][], storageQueue: [] as [string, Record<string, unknown>][] }));
+vi.mock("@azure/functions", () => ({
+  app: {
+    timer: (name: string, options: Record<string, unknown>) => registrations.timer.push([name, options]),
+    storageQueue: (name: string, options: Record<string, unknown>) => registrations.storageQueue.push([name, options]),
+  },
+}));
+
+async function json(path: string) {
+  return JSON.parse(await readFile(new URL(`../../${path}`, import.meta.url), "utf8"));
+}
+
+describe("function registration matches host.json and the settings", () => {
+  beforeEach(() => {
+    registrations.timer.length = 0;
+    registrations.storageQueue.length = 0;
+    vi.resetModules();
+  });
+
+  it("registers the lister on the O365_LIST_SCHEDULE timer", async () => {
+    await import("../../functions/listContent.js");
+    expect(registrations.timer).toHaveLength(1);
+    const [name, options] = registrations.timer[0]!;
+    expect(name).toBe("listContent");
+    expect(options).toMatchObject({ schedule: "%O365_LIST_SCHEDULE%", runOnStartup: false, useMonitor: true });
+    expect(typeof options.handler).toBe("function");
+  });
+
+  it("registers the worker on the O365_CONTENT_QUEUE queue of the DataStorage connection", async () => {
+    await import("../../functions/processContent.js");
+    const [name, options] = registrations.storageQueue[0]!;
+    expect(name).toBe("processContent");
+    expect(options).toMatchObject({ queueName: "%O365_CONTENT_QUEUE%", connection: "DataStorage" });
+    // %NAME% placeholders and the connection prefix must be settings the schema knows.
+    expect(SETTING_NAMES).toEqual(expect.arrayContaining(["O365_LIST_SCHEDULE", "O365_CONTENT_QUEUE", "DataStorage", "DataStorage__accountName"]));
+  });
+
+  it("has a host.json whose queue settings the local host can honour", async () => {
+    const host = hostJsonSchema.parse(await json("host.json"));
+    expect(host.extensions.queues.messageEncoding).toBe("base64");
+    expect(host.extensions.queues.maxDequeueCount).toBeGreaterThan(1);
+    expect(host.functionTimeout).toBeGreaterThanOrEqual(5 * 60_000);
+  });
+});
+
+describe("local.settings.sample.json", () => {
+  it("lists exactly the settings the schema reads (plus the host's own)", async () => {
+    const sample = Object.keys((await json("local.settings.sample.json")).Values as Record<string, string>);
+    expect(sample.filter((k) => !HOST_ONLY_SETTINGS.includes(k)).sort()).toEqual([...SETTING_NAMES].sort());
+  });
+
+  it("parses once a secret is filled in, with the documented defaults as its values", async () => {
+    const values = (await json("local.settings.sample.json")).Values as Record<string, string>;
+    const settings = parseSettings({ ...values, O365_CLIENT_SECRET: "filled-in" });
+    const defaults = parseSettings({ O365_TENANT_IDS: values.O365_TENANT_IDS, O365_CLIENT_ID: values.O365_CLIENT_ID, O365_CLIENT_SECRET: "x", DataStorage: "UseDevelopmentStorage=true" });
+    for (const key of ["listSchedule", "initialLookbackMs", "relistOverlapMs", "listConcurrency", "listBudgetMs", "requestTimeoutMs", "contentQueue", "tables", "output", "contentTypes", "cloud"] as const) {
+      expect(settings[key]).toEqual(defaults[key]);
+    }
+  });
+});
