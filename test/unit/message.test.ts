@@ -23,7 +23,7 @@ describe("content queue message", () => {
   });
 
   it("round-trips through the queue's base64 encoding", () => {
-    const message = { ...valid, contentType: "Audit.SharePoint" as const, throttled: 2 };
+    const message = { ...valid, v: 1 as const, contentType: "Audit.SharePoint" as const, throttled: 2 };
     expect(parseContentMessage(decodeMessage(encodeMessage(message)), API)).toEqual({ ok: true, message });
   });
 
