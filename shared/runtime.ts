@@ -87,11 +87,11 @@ export async function createRuntime(settings: Settings, options: RuntimeOptions 
   const now = options.now ?? Date.now;
   const stats = emptyStats();
   const storage = createStorageClients(settings.storage);
-  const [cursorTable, ledgerTable, claimTable] = [settings.tables.cursors, settings.tables.ledger, settings.tables.records].map((name) => storage.table(name));
-  await Promise.all([cursorTable, ledgerTable, claimTable].map((table) => ensureTable(table!)));
-  const cursors = new CursorStore(cursorTable!);
-  const ledger = new ContentLedger(ledgerTable!);
-  const claims = new RecordClaims(claimTable!);
+  const [cursorTable, ledgerTable] = [storage.table(settings.tables.cursors), storage.table(settings.tables.ledger)];
+  await Promise.all([ensureTable(cursorTable), ensureTable(ledgerTable)]);
+  const cursors = new CursorStore(cursorTable);
+  const ledger = new ContentLedger(ledgerTable);
+  const claims = new RecordClaims(settings.tables.records, storage.table, storage.tables);
   const queue = new ContentQueue(storage.queues.getQueueClient(settings.contentQueue));
   await queue.ensure();
   const sink = await createSink(settings, storage);
@@ -143,6 +143,12 @@ export async function createRuntime(settings: Settings, options: RuntimeOptions 
       });
       stats.listed += summary.listed;
       stats.enqueued += summary.enqueued;
+      try {
+        const dropped = await claims.purge(now());
+        if (dropped.length > 0) log.info("dropped record-claim tables past retention", { tables: dropped });
+      } catch (error) {
+        log.warn("could not purge old record-claim tables; retrying next run", { error: String(error) });
+      }
       return summary;
     },
     async process(message, log) {

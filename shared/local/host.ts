@@ -3,8 +3,6 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import functions from "@azure/functions";
 import { CronExpressionParser } from "cron-parser";
-import { listContent } from "../../functions/listContent.js";
-import { processContent } from "../../functions/processContent.js";
 import { parseSettings, SettingsError } from "../config/settings.js";
 import { configureSharedRuntime, getRuntime, resetSharedRuntime, type RuntimeStats } from "../runtime.js";
 import { consoleLogger, type Logger } from "../util/log.js";
@@ -92,6 +90,7 @@ export async function runLocalHost(options: LocalHostOptions): Promise<number> {
     configureSharedRuntime(trustedCa ? { trustedCa } : {});
     cleanups.push(resetSharedRuntime);
     const runtime = await getRuntime();
+    const { listContent, processContent } = await importHandlers();
     const log = consoleLogger(options.verbose ? "info" : "warn");
     const semantics = await readQueueSemantics(join(options.cwd, "host.json"));
     const poller = new QueuePoller(
@@ -151,6 +150,23 @@ export async function runLocalHost(options: LocalHostOptions): Promise<number> {
     return exitCode;
   } finally {
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+  }
+}
+
+/**
+ * The handlers the Functions host would call. Outside the host, @azure/functions warns that it runs
+ * in test mode and skips registration; that is expected here, so those two warnings are dropped.
+ */
+async function importHandlers() {
+  const warn = console.warn;
+  console.warn = (...args: unknown[]) => {
+    if (!/"@azure\/functions" package/.test(String(args[0]))) warn(...args);
+  };
+  try {
+    const [{ listContent }, { processContent }] = await Promise.all([import("../../functions/listContent.js"), import("../../functions/processContent.js")]);
+    return { listContent, processContent };
+  } finally {
+    console.warn = warn;
   }
 }
 

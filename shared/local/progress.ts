@@ -10,7 +10,7 @@ export class Progress {
 
   constructor(private readonly stats: RuntimeStats, private readonly extra: () => { poisoned: number; phase: string }) {
     this.bar = new SingleBar({
-      format: "{phase} [{bar}] {value}/{total} content | {records} records | {duplicates} dup skipped | {throttled} throttled | {failed} failed | {expired} expired",
+      format: "{phase} [{bar}] {value}/{total} done | {listed} listed, {queued} queued | {records} records | {duplicates} dup skipped | {throttled} throttled | {failed} failed | {expired} expired",
       barsize: 24,
       hideCursor: true,
       noTTYOutput: true,
@@ -38,6 +38,8 @@ export class Progress {
     const { poisoned, phase } = this.extra();
     return {
       phase,
+      listed: this.stats.listed,
+      queued: this.stats.enqueued,
       records: this.stats.recordsWritten,
       duplicates: this.stats.duplicatesSkipped,
       throttled: this.stats.throttledRequests,

@@ -1,4 +1,4 @@
-import { tlsPolicy } from "@azure/core-rest-pipeline";
+import { type PipelinePolicy, tlsPolicy } from "@azure/core-rest-pipeline";
 import { ClientCertificateCredential, ClientSecretCredential, type TokenCredential } from "@azure/identity";
 import type { Settings } from "../config/settings.js";
 import { KNOWN_LOGIN_HOSTS } from "./clouds.js";
@@ -19,9 +19,10 @@ export function createCredentialFactory(settings: Settings, options: AuthOptions
     authorityHost: settings.loginBaseUrl,
     // MSAL validates authorities against Microsoft's list; a simulator or proxy is not on it.
     disableInstanceDiscovery: !KNOWN_LOGIN_HOSTS.has(loginHost),
-    additionalPolicies: options.trustedCa
-      ? [{ policy: tlsPolicy({ ca: options.trustedCa }), position: "perCall" as const }]
-      : [],
+    additionalPolicies: [
+      { policy: timeoutPolicy(settings.requestTimeoutMs), position: "perCall" as const },
+      ...(options.trustedCa ? [{ policy: tlsPolicy({ ca: options.trustedCa }), position: "perCall" as const }] : []),
+    ],
   };
   return (tenantId) => {
     let credential = credentials.get(tenantId);
@@ -39,5 +40,16 @@ export function createCredentialFactory(settings: Settings, options: AuthOptions
       credentials.set(tenantId, credential);
     }
     return credential;
+  };
+}
+
+/** Token and metadata requests get the same time limit as API calls; the SDK sets none by default. */
+function timeoutPolicy(timeoutMs: number): PipelinePolicy {
+  return {
+    name: "auditIntakeTimeout",
+    sendRequest(request, next) {
+      if (!request.timeout) request.timeout = timeoutMs;
+      return next(request);
+    },
   };
 }

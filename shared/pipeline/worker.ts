@@ -132,13 +132,19 @@ async function writeRecords(records: AsyncIterable<unknown>, writer: OutputWrite
   return counts;
 }
 
-/** A record with an Id can be deduplicated across blobs; one without is always written. */
+/**
+ * A record with an Id can be deduplicated across blobs; one without is always written. The claim's
+ * hour is the record's CreationTime, unless that is more than a day from the blob's (a bogus clock
+ * must not scatter claims over day tables no purge reaches).
+ */
 function claimFor(record: unknown, message: ContentMessage): ClaimRequest | undefined {
   if (record === null || typeof record !== "object") return undefined;
   const { Id: id, CreationTime: created } = record as { Id?: unknown; CreationTime?: unknown };
   if (typeof id !== "string" || id === "" || id.length > 256) return undefined;
-  const hour = typeof created === "string" && /^\d{4}-\d{2}-\d{2}T\d{2}/.test(created) ? created.slice(0, 13) : message.contentCreated.slice(0, 13);
-  return { recordId: id, hour };
+  const blobHour = new Date(message.contentCreated).toISOString().slice(0, 13);
+  if (typeof created !== "string" || !/^\d{4}-\d{2}-\d{2}T\d{2}/.test(created)) return { recordId: id, hour: blobHour };
+  const offset = Math.abs(Date.parse(`${created.slice(0, 13)}:00:00Z`) - Date.parse(`${blobHour}:00:00Z`));
+  return { recordId: id, hour: offset <= 86_400_000 ? created.slice(0, 13) : blobHour };
 }
 
 /** The server's Retry-After when it gives one (spread by up to a second), else exponential backoff with jitter. */

@@ -1,4 +1,4 @@
-import { TableClient } from "@azure/data-tables";
+import { TableClient, TableServiceClient } from "@azure/data-tables";
 import { DefaultAzureCredential, ManagedIdentityCredential, type TokenCredential } from "@azure/identity";
 import { BlobServiceClient } from "@azure/storage-blob";
 import { QueueServiceClient } from "@azure/storage-queue";
@@ -11,6 +11,7 @@ import type { StorageConnection } from "../config/settings.js";
 export interface StorageClients {
   blobs: BlobServiceClient;
   queues: QueueServiceClient;
+  tables: TableServiceClient;
   table(name: string): TableClient;
 }
 
@@ -21,6 +22,7 @@ export function createStorageClients(connection: StorageConnection): StorageClie
     return {
       blobs: BlobServiceClient.fromConnectionString(cs),
       queues: QueueServiceClient.fromConnectionString(cs),
+      tables: TableServiceClient.fromConnectionString(cs, { allowInsecureConnection }),
       table: (name) => TableClient.fromConnectionString(cs, name, { allowInsecureConnection }),
     };
   }
@@ -30,6 +32,7 @@ export function createStorageClients(connection: StorageConnection): StorageClie
   return {
     blobs: new BlobServiceClient(connection.blobUrl, credential),
     queues: new QueueServiceClient(connection.queueUrl, credential),
+    tables: new TableServiceClient(connection.tableUrl, credential),
     table: (name) => new TableClient(connection.tableUrl, name, credential),
   };
 }

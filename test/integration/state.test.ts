@@ -1,4 +1,4 @@
-import { TableClient } from "@azure/data-tables";
+import { TableClient, TableServiceClient } from "@azure/data-tables";
 import { beforeAll, describe, expect, inject, it } from "vitest";
 import { RecordClaims } from "../../shared/state/claims.js";
 import { CursorStore } from "../../shared/state/cursors.js";
@@ -10,15 +10,19 @@ const T = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
 let cursors: CursorStore;
 let ledger: ContentLedger;
 let claims: RecordClaims;
+let service: TableServiceClient;
+let claimPrefix: string;
 
 beforeAll(async () => {
   const prefix = isolatedEnv().STATE_TABLE_PREFIX;
   const table = (name: string) => TableClient.fromConnectionString(inject("azurite"), `${prefix}${name}`, { allowInsecureConnection: true });
-  const [c, l, r] = [table("cursors"), table("ledger"), table("records")];
-  await Promise.all([c, l, r].map(ensureTable));
+  const [c, l] = [table("cursors"), table("ledger")];
+  await Promise.all([c, l].map(ensureTable));
   cursors = new CursorStore(c);
   ledger = new ContentLedger(l);
-  claims = new RecordClaims(r);
+  service = TableServiceClient.fromConnectionString(inject("azurite"), { allowInsecureConnection: true });
+  claimPrefix = `${prefix}records`;
+  claims = new RecordClaims(claimPrefix, (name) => TableClient.fromConnectionString(inject("azurite"), name, { allowInsecureConnection: true }), service);
 });
 
 describe("cursors (ETag optimistic concurrency)", () => {
@@ -83,5 +87,21 @@ describe("record claims (one record delivered in two blobs is written once)", ()
     expect([...second].sort()).toEqual(requests.slice(120).map((r) => r.recordId).sort());
     const retry = await claims.claim(T, "blob-1", requests.slice(0, 120));
     expect(retry.size).toBe(120);
+  });
+
+  it("keeps claims in one table per day and drops the tables past retention", async () => {
+    await claims.claim(T, "old", [{ recordId: "x", hour: "2026-01-01T05" }]);
+    await claims.claim(T, "new", [{ recordId: "y", hour: "2026-01-12T05" }]);
+    const names = async () => {
+      const found: string[] = [];
+      for await (const t of service.listTables()) if (t.name?.startsWith(claimPrefix)) found.push(t.name);
+      return found.sort();
+    };
+    expect(await names()).toEqual([`${claimPrefix}20260101`, `${claimPrefix}20260112`]);
+    const dropped = await claims.purge(Date.parse("2026-01-12T12:00:00Z"));
+    expect(dropped).toEqual([`${claimPrefix}20260101`]);
+    expect(await names()).toEqual([`${claimPrefix}20260112`]);
+    // A claim for a dropped day recreates its table.
+    expect(await claims.claim(T, "again", [{ recordId: "x", hour: "2026-01-01T05" }])).toEqual(new Set(["x"]));
   });
 });

@@ -1,4 +1,8 @@
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { generateCertificate } from "../../shared/simulator/certs.js";
 import { ManagementApiError } from "../../shared/o365/errors.js";
 import type { ContentItem } from "../../shared/o365/schemas.js";
 import type { Simulator } from "../../shared/simulator/server.js";
@@ -101,6 +105,23 @@ describe("Management Activity API client (against the simulator)", () => {
     expect(`${failure.message} ${String(failure.stack)} ${JSON.stringify(failure)}`).not.toContain(wrong);
     expect(events).toHaveLength(1);
     expect(sim.stats.apiRequests).toBe(0);
+  });
+
+  it("authenticates with a client certificate (signed assertion checked by the token endpoint)", async () => {
+    const { cert, key } = await generateCertificate("audit-intake-test-app");
+    const dir = await mkdtemp(join(tmpdir(), "audit-intake-cert-"));
+    const path = join(dir, "app.pem");
+    await writeFile(path, `${cert}\n${key}`);
+    sim = await simulator({ from: now - 2 * H, to: now, clientSecret: undefined, clientCertificatePem: cert });
+    const { client } = clientFor(sim, { settings: settingsFor(sim, { O365_CLIENT_SECRET: "", O365_CLIENT_CERTIFICATE_PATH: path }) });
+    expect((await listAll(client, { start: now - 2 * H, end: now })).flat().length).toBeGreaterThan(0);
+    expect(sim.stats.tokenRequests).toBe(1);
+
+    // A certificate the app registration does not know is refused.
+    const other = await generateCertificate("someone-else");
+    await writeFile(path, `${other.cert}\n${other.key}`);
+    const { client: impostor } = clientFor(sim, { settings: settingsFor(sim, { O365_CLIENT_SECRET: "", O365_CLIENT_CERTIFICATE_PATH: path }) });
+    await expect(listAll(impostor, { start: now - 2 * H, end: now })).rejects.toMatchObject({ errorClass: "configuration" });
   });
 
   it("times out a request that never answers", async () => {
