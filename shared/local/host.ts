@@ -2,13 +2,13 @@ import { existsSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import functions from "@azure/functions";
-import { CronExpressionParser } from "cron-parser";
 import { parseSettings, SettingsError } from "../config/settings.js";
 import { configureSharedRuntime, getRuntime, resetSharedRuntime, type RuntimeStats } from "../runtime.js";
 import { consoleLogger, type Logger } from "../util/log.js";
 import { startAzurite } from "./azurite.js";
 import { startDemo } from "./demo.js";
 import { readQueueSemantics } from "./hostJson.js";
+import { runOnSchedule } from "./schedule.js";
 import { Progress } from "./progress.js";
 import { QueuePoller } from "./queueHost.js";
 
@@ -131,7 +131,16 @@ export async function runLocalHost(options: LocalHostOptions): Promise<number> {
         exitCode = 1;
       }
     } else {
-      await runOnSchedule(settings.listSchedule, list);
+      const stop = new AbortController();
+      const onSignal = () => stop.abort();
+      process.once("SIGINT", onSignal);
+      process.once("SIGTERM", onSignal);
+      try {
+        await runOnSchedule(settings.listSchedule, list, stop.signal);
+      } finally {
+        process.removeListener("SIGINT", onSignal);
+        process.removeListener("SIGTERM", onSignal);
+      }
     }
     poller.stop();
     await pollerDone;
@@ -182,27 +191,6 @@ function invocation(functionName: string, log: Logger, triggerMetadata: Record<s
       else log.info(line);
     },
   });
-}
-
-/** Runs the listing now, then on every NCRONTAB tick, until SIGINT or SIGTERM. */
-async function runOnSchedule(schedule: string, list: () => Promise<void>): Promise<void> {
-  let stopping = false;
-  let wake: () => void = () => undefined;
-  const stop = () => {
-    stopping = true;
-    wake();
-  };
-  process.once("SIGINT", stop);
-  process.once("SIGTERM", stop);
-  await list();
-  while (!stopping) {
-    const next = CronExpressionParser.parse(schedule, { currentDate: new Date() }).next().getTime();
-    await new Promise<void>((resolve) => {
-      wake = resolve;
-      setTimeout(resolve, Math.max(0, next - Date.now()));
-    });
-    if (!stopping) await list();
-  }
 }
 
 function summarize(stats: RuntimeStats, poisoned: number, listingRuns: number, durationMs: number, output: string): RunSummary {
