@@ -62,6 +62,8 @@ export interface Collector {
   drain(semantics?: Partial<QueueSemantics>): Promise<QueuePoller>;
   /** Every output document's o365.audit.Id, in file order (one entry per written line). */
   outputIds(): Promise<string[]>;
+  /** Every output document. */
+  outputDocs(): Promise<Record<string, unknown>[]>;
   close(): Promise<void>;
 }
 
@@ -90,7 +92,7 @@ export async function collector(sim: Simulator, clock: Clock, env: Record<string
       },
       log,
     );
-  return {
+  const collected: Collector = {
     settings,
     runtime,
     log,
@@ -106,21 +108,23 @@ export async function collector(sim: Simulator, clock: Clock, env: Record<string
       if (!drained) throw new Error("queue did not drain");
       return p;
     },
-    async outputIds() {
-      const ids: string[] = [];
+    async outputDocs() {
+      const docs: Record<string, unknown>[] = [];
       for (const file of await walk(outputDir)) {
         if (!file.endsWith(".ndjson.gz")) continue;
-        for (const line of gunzipSync(await readFile(file)).toString("utf8").split("\n")) {
-          if (line) ids.push((JSON.parse(line) as { o365: { audit: { Id: string } } }).o365.audit.Id);
-        }
+        for (const line of gunzipSync(await readFile(file)).toString("utf8").split("\n")) if (line) docs.push(JSON.parse(line));
       }
-      return ids;
+      return docs;
+    },
+    async outputIds() {
+      return (await collected.outputDocs()).map((doc) => (doc as { o365: { audit: { Id: string } } }).o365.audit.Id);
     },
     async close() {
       await runtime.close();
       if (!shared) await rm(outputDir, { recursive: true, force: true });
     },
   };
+  return collected;
 }
 
 export async function walk(dir: string): Promise<string[]> {

@@ -103,6 +103,21 @@ describe("full collection cycle on Azurite and the simulator", () => {
     );
   });
 
+  it("surfaces a tenant's configuration error once, with the fix, while the other tenants are collected", async () => {
+    const unknown = "9f9f9f9f-9f9f-4f9f-8f9f-9f9f9f9f9f9f"; // not consented: the token endpoint does not know it
+    const { clock, sim, c } = await setup({ tenantIds: [TENANT_A], env: { O365_TENANT_IDS: `${TENANT_A},${unknown}`, O365_LIST_CONCURRENCY: "1" } });
+    await collectUntil(c, clock, T0 + 40 * MIN);
+    const errors = c.log.lines.filter((l) => l.level === "error" && l.properties?.tenantId === unknown);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]!.message).toMatch(/configuration is fixed/);
+    expect(String(errors[0]!.properties?.error)).toMatch(new RegExp(`token for tenant ${unknown}`));
+    expect(errors[0]!.properties?.fix).toBeTruthy();
+    // One attempt per run for the broken tenant, not one per content type, and no retries in between.
+    expect(sim.stats.tokenRequests).toBeLessThanOrEqual(1 + 3);
+    expectExactlyOnce(await c.outputIds(), sim.expectedRecordIds((b) => b.contentCreated < T0 + 40 * MIN));
+    expect((await c.runtime.cursors.read(unknown, "Audit.AzureActiveDirectory")).lastError).toMatch(/token for tenant/);
+  });
+
   it("loses late content without the re-listing overlap (why the overlap exists)", async () => {
     const { clock, sim, c } = await setup({ tenantIds: [TENANT_A], faults: { lateRate: 0.3, lateDelayMs: 40 * MIN }, env: { O365_RELIST_OVERLAP: "0s" } });
     await collectUntil(c, clock, T0 + 3 * H);

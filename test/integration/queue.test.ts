@@ -71,6 +71,20 @@ describe("queue worker semantics (host.json: batch, visibility, maxDequeueCount 
     expect(new Set(await c.outputIds())).toEqual(sim.expectedRecordIds());
   });
 
+  it("still writes records that cannot be normalized, as pipeline_error documents keeping the original", async () => {
+    const { sim, c } = await setup();
+    const blob = sim.blobs[0]!;
+    blob.records.push(42 as never, { Id: "bad-operation", Operation: { nested: true } } as never);
+    await c.runtime.list(c.log);
+    await c.drain();
+    const errors = (await c.outputDocs()).filter((d) => (d.event as { kind: string }).kind === "pipeline_error");
+    expect(errors).toHaveLength(2);
+    expect(errors.map((d) => (d.event as { original: string }).original).sort()).toEqual(["42", JSON.stringify({ Id: "bad-operation", Operation: { nested: true } })].sort());
+    expect(errors.map((d) => (d.error as { message: string }).message).sort()).toEqual(["Operation is a object, not a string", "record is a number, not an object"].sort());
+    expect(c.runtime.stats.pipelineErrors).toBe(2);
+    expect((await c.runtime.ledger.get(blob.tenantId, blob.contentType, blob.contentId))?.pipelineErrors).toBe(2);
+  });
+
   it("writes gzip NDJSON blobs under the deterministic layout, and a retry overwrites rather than adds", async () => {
     const { sim, c } = await setup({ OUTPUT_KIND: "blob" });
     await c.runtime.list(c.log);
