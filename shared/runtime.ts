@@ -32,7 +32,7 @@ export interface RuntimeOptions {
 
 /** Counters since the runtime started: the local host's progress and summary read them. */
 export interface RuntimeStats {
-  listed: number;
+  contentListed: number;
   enqueued: number;
   processed: number;
   failed: number;
@@ -66,7 +66,7 @@ export interface Runtime {
 
 export function emptyStats(): RuntimeStats {
   return {
-    listed: 0,
+    contentListed: 0,
     enqueued: 0,
     processed: 0,
     failed: 0,
@@ -141,7 +141,7 @@ export async function createRuntime(settings: Settings, options: RuntimeOptions 
         now,
         reported,
       });
-      stats.listed += summary.listed;
+      stats.contentListed += summary.listed;
       stats.enqueued += summary.enqueued;
       try {
         const dropped = await claims.purge(now());

@@ -28,21 +28,9 @@ export interface LocalHostOptions {
   print?: (line: string) => void;
 }
 
-export interface RunSummary {
-  contentListed: number;
-  enqueued: number;
-  processed: number;
-  failed: number;
-  expired: number;
+/** What `--once` prints and `--summary-json` writes: the runtime's counters and what only the host knows. */
+export interface RunSummary extends RuntimeStats {
   poisoned: number;
-  rejectedMessages: number;
-  recordsWritten: number;
-  duplicatesSkipped: number;
-  pipelineErrors: number;
-  bytesWritten: number;
-  apiRequests: number;
-  throttledRequests: number;
-  throttledContent: number;
   listingRuns: number;
   durationMs: number;
   output: string;
@@ -147,7 +135,7 @@ export async function runLocalHost(options: LocalHostOptions): Promise<number> {
     clearInterval(ticker);
     progress.stop();
 
-    const summary = summarize(runtime.stats, poller.poisoned, listingRuns, Date.now() - started, runtime.sink.location);
+    const summary: RunSummary = { ...runtime.stats, poisoned: poller.poisoned, listingRuns, durationMs: Date.now() - started, output: runtime.sink.location };
     printSummary(summary, print);
     if (options.summaryJson) {
       const path = resolve(options.cwd, options.summaryJson);
@@ -191,28 +179,6 @@ function invocation(functionName: string, log: Logger, triggerMetadata: Record<s
       else log.info(line);
     },
   });
-}
-
-function summarize(stats: RuntimeStats, poisoned: number, listingRuns: number, durationMs: number, output: string): RunSummary {
-  return {
-    contentListed: stats.listed,
-    enqueued: stats.enqueued,
-    processed: stats.processed,
-    failed: stats.failed,
-    expired: stats.expired,
-    poisoned,
-    rejectedMessages: stats.rejectedMessages,
-    recordsWritten: stats.recordsWritten,
-    duplicatesSkipped: stats.duplicatesSkipped,
-    pipelineErrors: stats.pipelineErrors,
-    bytesWritten: stats.bytesWritten,
-    apiRequests: stats.apiRequests,
-    throttledRequests: stats.throttledRequests,
-    throttledContent: stats.throttledContent,
-    listingRuns,
-    durationMs,
-    output,
-  };
 }
 
 function printSummary(summary: RunSummary, print: (line: string) => void): void {

@@ -38,7 +38,7 @@ export class Progress {
     const { poisoned, phase } = this.extra();
     return {
       phase,
-      listed: this.stats.listed,
+      listed: this.stats.contentListed,
       queued: this.stats.enqueued,
       records: this.stats.recordsWritten,
       duplicates: this.stats.duplicatesSkipped,

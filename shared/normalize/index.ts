@@ -66,7 +66,9 @@ function mapRecord(record: AuditRecord, context: NormalizeContext): EcsDocument 
     "@timestamp": timestamp(record.CreationTime) ?? new Date(context.now()).toISOString(),
     ecs: { version: ECS_VERSION },
     event,
+    // Elastic's o365 integration names the tenant as both organization and host.
     ...(organizationId ? { organization: { id: organizationId, ...(tenantName ? { name: tenantName } : {}) } } : {}),
+    ...(organizationId ? { host: { id: organizationId, ...(tenantName ? { name: tenantName } : {}) } } : {}),
     ...(userId ? { user: { id: userId } } : {}),
     ...(source ? { source: { ...(source.ip ? { ip: source.ip } : {}), ...(source.port ? { port: source.port } : {}) }, client: source } : {}),
     ...(source?.ip || userId ? { related: { ...(source?.ip ? { ip: [source.ip] } : {}), ...(userId ? { user: [userId] } : {}) } } : {}),

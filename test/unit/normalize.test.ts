@@ -29,6 +29,7 @@ describe("core ECS mapping", () => {
       ecs: { version: "8.11.0" },
       event: { kind: "event", id: signIn.Id, action: "UserLoggedIn", code: "AzureActiveDirectoryStsLogon", provider: "AzureActiveDirectory", outcome: "success" },
       organization: { id: "b86ab9d4-fcf1-4b11-8a06-7a8f91b47fbd", name: "contoso.onmicrosoft.com" },
+      host: { id: "b86ab9d4-fcf1-4b11-8a06-7a8f91b47fbd", name: "contoso.onmicrosoft.com" },
       user: { id: "alex@contoso.onmicrosoft.com" },
       source: { ip: "203.0.113.7" },
       related: { ip: ["203.0.113.7"], user: ["alex@contoso.onmicrosoft.com"] },
