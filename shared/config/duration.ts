@@ -17,16 +17,3 @@ export function parseDuration(text: string): number | undefined {
   }
   return consumed === trimmed.length ? Math.round(total) : undefined;
 }
-
-export function formatDuration(ms: number): string {
-  if (ms === 0) return "0s";
-  const parts: string[] = [];
-  let rest = ms;
-  for (const unit of ["d", "h", "m", "s", "ms"]) {
-    const size = UNIT_MS[unit] as number;
-    const count = Math.floor(rest / size);
-    if (count > 0) parts.push(`${count}${unit}`);
-    rest -= count * size;
-  }
-  return parts.join("");
-}

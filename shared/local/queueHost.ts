@@ -1,4 +1,5 @@
 import type { QueueClient } from "@azure/storage-queue";
+import { decodeMessage } from "../pipeline/contentQueue.js";
 import type { Logger } from "../util/log.js";
 import type { QueueSemantics } from "./hostJson.js";
 
@@ -106,7 +107,7 @@ export class QueuePoller {
   }
 
   private async handle(message: Awaited<ReturnType<QueueClient["receiveMessages"]>>["receivedMessageItems"][number]): Promise<void> {
-    const text = this.semantics.base64 ? Buffer.from(message.messageText, "base64").toString("utf8") : message.messageText;
+    const text = this.semantics.base64 ? decodeMessage(message.messageText) : message.messageText;
     let payload: unknown = text;
     try {
       payload = JSON.parse(text);

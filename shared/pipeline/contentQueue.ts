@@ -5,7 +5,8 @@ import type { ContentMessage } from "./message.js";
  * The content queue. Messages are base64 JSON, which is what the Functions queue trigger
  * expects with host.json's default `messageEncoding`.
  */
-export const MAX_VISIBILITY_DELAY_S = 7 * 24 * 3600 - 1;
+/** The queue service's longest visibility delay. */
+const MAX_VISIBILITY_DELAY_S = 7 * 24 * 3600 - 1;
 
 export function encodeMessage(message: ContentMessage): string {
   return Buffer.from(JSON.stringify(message), "utf8").toString("base64");

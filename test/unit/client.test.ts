@@ -67,6 +67,9 @@ describe("Management Activity API client (against the simulator)", () => {
     await client.startSubscription(TENANT_A, "Audit.Exchange");
     await client.startSubscription(TENANT_A, "Audit.Exchange"); // AF20024
     expect(sim.stats.subscriptionsStarted).toBe(1);
+    const subscriptions = await client.listSubscriptions(TENANT_A);
+    expect(subscriptions.find((s) => s.contentType === "Audit.Exchange")?.status).toBe("enabled");
+    expect(subscriptions.find((s) => s.contentType === "DLP.All")?.status).toBe("disabled");
     expect((await listAll(client, { start: now - 2 * H, end: now })).flat().length).toBeGreaterThan(0);
   });
 
