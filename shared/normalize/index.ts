@@ -13,6 +13,8 @@ export interface NormalizeContext {
   preserveOriginal: boolean;
   /** Ingest time, for records that carry no CreationTime. */
   now: () => number;
+  /** The record's text as received, kept verbatim as event.original when preserveOriginal is on. */
+  originalText?: string;
 }
 
 export type EcsDocument = Record<string, unknown>;
@@ -60,7 +62,7 @@ function mapRecord(record: AuditRecord, context: NormalizeContext): EcsDocument 
     ...(recordTypeName(record.RecordType) ? { code: recordTypeName(record.RecordType) } : {}),
     ...(text(record.Workload) ? { provider: text(record.Workload) } : {}),
     ...(outcome ? { outcome } : {}),
-    ...(context.preserveOriginal ? { original: JSON.stringify(record) } : {}),
+    ...(context.preserveOriginal ? { original: context.originalText ?? JSON.stringify(record) } : {}),
   };
   return {
     "@timestamp": timestamp(record.CreationTime) ?? new Date(context.now()).toISOString(),
