@@ -1,41 +1,73 @@
 import { isIP } from "node:net";
 
 /**
- * Client addresses in audit records come in many forms: `1.2.3.4`, `1.2.3.4:5678`, `[2001:db8::1]:443`,
- * `::ffff:1.2.3.4`, `host (1.2.3.4)`, or garbage. The raw text is always kept; ip and port only when sure.
+ * Client and server addresses in audit records come in many forms: `1.2.3.4`, `1.2.3.4:5678`,
+ * `[2001:db8::1]:443`, `::ffff:1.2.3.4`, `host (1.2.3.4)`, `[host (ip)]`, host names, garbage.
+ * The forms are tried in the order Elastic's pipeline tries them, first match wins; `ip` is set
+ * only when the address really is one.
  */
 export interface ParsedAddress {
-  address: string;
+  address?: string;
+  domain?: string;
   ip?: string;
   port?: number;
 }
 
-export function parseAddress(raw: unknown): ParsedAddress | undefined {
+type Form = { pattern: RegExp; fields: ("address" | "domain" | "port")[]; ipAt?: number };
+
+const CLIENT_FORMS: readonly Form[] = [
+  { pattern: /^\[([^\]]+)\]:([1-9]\d*)\b/, fields: ["address", "port"], ipAt: 1 },
+  { pattern: /^(.+)$/s, fields: ["address"], ipAt: 1 },
+  { pattern: /^\[([^\]]+)\]$/, fields: ["address"], ipAt: 1 },
+  { pattern: /^((?:\d{1,3}\.){3}\d{1,3}):([1-9]\d*)\b/, fields: ["address", "port"], ipAt: 1 },
+  { pattern: /^(\S+)$/, fields: ["domain"] },
+  { pattern: /^\[(\S+)\]:([1-9]\d*)\b/, fields: ["domain", "port"] },
+  { pattern: /^(\S+):([1-9]\d*)\b/, fields: ["domain", "port"] },
+  { pattern: /^\[(\S+) \(([^)]*)\)\]$/, fields: ["domain", "address"] },
+  { pattern: /^(\S+) \(([^)]*)\)$/, fields: ["domain", "address"] },
+];
+
+const SERVER_FORMS: readonly Form[] = [
+  { pattern: /^\[(\S+) \(([^)]*)\)\]$/, fields: ["domain", "address"] },
+  { pattern: /(\S+) \(([^)]*)\)/, fields: ["domain", "address"] },
+];
+
+function match(text: string, forms: readonly Form[]): ParsedAddress {
+  for (const form of forms) {
+    const found = form.pattern.exec(text);
+    if (!found || (form.ipAt !== undefined && isIP(found[form.ipAt] as string) === 0)) continue;
+    const parsed: ParsedAddress = {};
+    form.fields.forEach((field, i) => {
+      const value = found[i + 1] as string;
+      if (field === "port") parsed.port = Number(value);
+      else parsed[field] = value;
+    });
+    return parsed;
+  }
+  return { address: text };
+}
+
+function withIp(parsed: ParsedAddress): ParsedAddress {
+  return parsed.address !== undefined && isIP(parsed.address) !== 0 ? { ...parsed, ip: parsed.address } : parsed;
+}
+
+export function parseClientAddress(raw: unknown): ParsedAddress | undefined {
+  if (typeof raw !== "string" || raw === "") return undefined;
+  const text = raw.replace(/::ffff:(\d+\.\d+\.\d+\.\d+)/g, "$1");
+  const parsed = withIp(match(text, CLIENT_FORMS));
+  return parsed.port !== undefined && (parsed.port > 65535 || !Number.isSafeInteger(parsed.port)) ? { ...parsed, port: undefined } : parsed;
+}
+
+export function parseServerAddress(raw: unknown): ParsedAddress | undefined {
   if (typeof raw !== "string") return undefined;
-  const address = raw.trim();
-  if (address === "") return undefined;
-  const found = splitHostPort(address);
-  if (!found) return { address };
-  const ip = unmapV4(found.host);
-  return isIP(ip) ? { address, ip, ...(found.port !== undefined ? { port: found.port } : {}) } : { address };
+  const text = raw.replace(/[\n\r]/g, "");
+  return text === "" ? undefined : withIp(match(text, SERVER_FORMS));
 }
 
-function splitHostPort(text: string): { host: string; port?: number } | undefined {
-  const paren = /\(([^()]+)\)\s*$/.exec(text); // "SERVER1 (10.0.0.1)"
-  if (paren) return splitHostPort((paren[1] as string).trim());
-  const bracketed = /^\[([^\]]+)\](?::(\d{1,5}))?$/.exec(text);
-  if (bracketed) return withPort(bracketed[1] as string, bracketed[2]);
-  const v4port = /^(\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5})$/.exec(text);
-  if (v4port) return withPort(v4port[1] as string, v4port[2]);
-  return { host: text };
-}
-
-function withPort(host: string, port: string | undefined): { host: string; port?: number } {
-  const n = port === undefined ? undefined : Number(port);
-  return n !== undefined && n > 0 && n < 65536 ? { host, port: n } : { host };
-}
-
-function unmapV4(host: string): string {
-  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(host);
-  return mapped ? (mapped[1] as string) : host;
+/** `user@example.com` → name, domain and email, when there is exactly one `@`. */
+export function splitEmail(id: unknown): { name: string; domain: string; email: string } | undefined {
+  if (typeof id !== "string" || !id.includes("@")) return undefined;
+  const parts = id.split("@");
+  if (parts.length !== 2) return undefined;
+  return { name: parts[0] as string, domain: parts[1] as string, email: id };
 }

@@ -1,8 +1,12 @@
-import { parseAddress } from "./address.js";
+import { parseClientAddress, parseServerAddress, splitEmail } from "./address.js";
+import { flattenAudit, parseAlertData } from "./audit.js";
+import { appendPath, asString, type Doc, getPath, isMap, moveField, setPath } from "./doc.js";
 import { recordTypeName } from "./recordTypes.js";
+import { ACTION_RENAMES, CATEGORY_RULES, FIELD_MOVES, SCHEMA_ALIASES, SEVERITIES } from "./tables.js";
 
 /**
- * normalize(record, context) turns one raw Management Activity API record into one ECS document.
+ * normalize(record, context) turns one raw Management Activity API record into one ECS document
+ * shaped like Elastic's o365 integration output (`logs-o365.audit-*`, ECS 8.11).
  * It never throws: a record it cannot map becomes an `event.kind: pipeline_error` document that
  * keeps the original, so nothing is dropped on the way to the index.
  */
@@ -27,76 +31,225 @@ const OUTCOMES: Readonly<Record<string, "success" | "failure">> = {
   partiallysucceeded: "success",
   true: "success",
   failed: "failure",
-  failure: "failure",
   false: "failure",
 };
 
-type AuditRecord = Record<string, unknown>;
-
 export function normalize(record: unknown, context: NormalizeContext): EcsDocument {
   try {
-    if (record === null || typeof record !== "object" || Array.isArray(record)) {
+    if (!isMap(record)) {
       return pipelineErrorDocument(record, `record is ${Array.isArray(record) ? "an array" : record === null ? "null" : `a ${typeof record}`}, not an object`, context);
     }
-    return mapRecord(record as AuditRecord, context);
+    if (record.Operation !== undefined && record.Operation !== null && typeof record.Operation !== "string") {
+      return pipelineErrorDocument(record, `Operation is a ${typeof record.Operation}, not a string`, context);
+    }
+    return mapRecord(record, context);
   } catch (error) {
     return pipelineErrorDocument(record, error instanceof Error ? error.message : String(error), context);
   }
 }
 
-function mapRecord(record: AuditRecord, context: NormalizeContext): EcsDocument {
-  const operation = record.Operation;
-  if (operation !== undefined && typeof operation !== "string") {
-    return pipelineErrorDocument(record, `Operation is a ${typeof operation}, not a string`, context);
-  }
-  const organizationId = text(record.OrganizationId)?.toLowerCase();
-  const source = parseAddress(record.ClientIP ?? record.ActorIpAddress ?? record.ClientIPAddress);
-  const userId = text(record.UserId);
-  const outcome = OUTCOMES[text(record.ResultStatus)?.toLowerCase() ?? ""];
-  const tenantName = organizationId ? context.tenantNames.get(organizationId) : undefined;
-
-  const event: EcsDocument = {
-    kind: "event",
-    ...(text(record.Id) ? { id: text(record.Id) } : {}),
-    ...(operation ? { action: operation } : {}),
-    ...(recordTypeName(record.RecordType) ? { code: recordTypeName(record.RecordType) } : {}),
-    ...(text(record.Workload) ? { provider: text(record.Workload) } : {}),
-    ...(outcome ? { outcome } : {}),
-    ...(context.preserveOriginal ? { original: context.originalText ?? JSON.stringify(record) } : {}),
-  };
-  return {
-    "@timestamp": timestamp(record.CreationTime) ?? new Date(context.now()).toISOString(),
+function mapRecord(record: Doc, context: NormalizeContext): EcsDocument {
+  // The raw record is deep-copied once; fields are moved out of the copy as they are mapped,
+  // and what is left is kept under o365.audit.
+  const audit = structuredClone(record);
+  const doc: Doc = {
+    "@timestamp": timestamp(audit.CreationTime) ?? new Date(context.now()).toISOString(),
     ecs: { version: ECS_VERSION },
-    event,
-    // Elastic's o365 integration names the tenant as both organization and host.
-    ...(organizationId ? { organization: { id: organizationId, ...(tenantName ? { name: tenantName } : {}) } } : {}),
-    ...(organizationId ? { host: { id: organizationId, ...(tenantName ? { name: tenantName } : {}) } } : {}),
-    ...(userId ? { user: { id: userId } } : {}),
-    ...(source ? { source: { ...(source.ip ? { ip: source.ip } : {}), ...(source.port ? { port: source.port } : {}) }, client: source } : {}),
-    ...(source?.ip || userId ? { related: { ...(source?.ip ? { ip: [source.ip] } : {}), ...(userId ? { user: [userId] } : {}) } } : {}),
-    o365: { audit: record },
+    event: { kind: "event", type: ["info"], category: ["web"] },
   };
+  if (context.preserveOriginal) setPath(doc, "event.original", context.originalText ?? JSON.stringify(record));
+  moveField(audit, "Id", doc, "event.id");
+
+  const temp: Doc = {};
+  for (const field of ["ClientIPAddress", "ClientIP", "ActorIpAddress"]) if (moveField(audit, field, temp, "client")) break;
+  const userId = asString(audit.UserId);
+  if (userId !== undefined) setPath(doc, "user.id", userId);
+  moveField(audit, "Workload", doc, "event.provider");
+  moveField(audit, "Operation", doc, "event.action");
+  moveField(audit, "OrganizationId", doc, "organization.id");
+  moveField(audit, "UserAgent", doc, "user_agent.original");
+  const code = recordTypeName(audit.RecordType);
+  if (code !== undefined) setPath(doc, "event.code", code);
+  setPath(doc, "event.outcome", OUTCOMES[asString(audit.ResultStatus)?.toLowerCase() ?? ""] ?? "success");
+
+  flattenAudit(audit);
+  const severity = SEVERITIES[asString(audit.Severity) ?? ""];
+  if (severity !== undefined) setPath(doc, "event.severity", severity);
+
+  mapWorkload(code, audit, doc, temp);
+  mapNetwork(doc, temp);
+  mapUsers(doc);
+  if (isMap(audit.ExtendedProperties)) moveField(audit, "ExtendedProperties.UserAgent", doc, "user_agent.original");
+  mapTenant(doc, context);
+  parseAlertData(audit);
+  setPath(doc, "o365.audit", audit);
+  return doc;
 }
 
-/** CreationTime is UTC without a zone designator ("2022-04-01T00:00:01"). */
-function timestamp(value: unknown): string | undefined {
+/** Field moves, action renames and categories for the record's type. */
+function mapWorkload(code: string | undefined, audit: Doc, doc: Doc, temp: Doc): void {
+  const schema = code ? (SCHEMA_ALIASES[code] ?? code) : undefined;
+  if (code === "ExchangeItem" && getPath(doc, "user.id") === undefined) {
+    const sid = asString(audit.LogonUserSid);
+    if (sid !== undefined) setPath(doc, "user.id", sid);
+  }
+  if (code === "AzureActiveDirectory" && audit.ObjectId !== undefined && audit.ObjectId !== null) setPath(doc, "user.target.id", audit.ObjectId);
+  const rename = code ? ACTION_RENAMES[code]?.[getPath(doc, "event.action") as string] : undefined;
+  if (rename) setPath(doc, "event.action", rename);
+  for (const [from, to] of (schema && FIELD_MOVES[schema]) || []) {
+    moveField(audit, from, to.endsWith("._temp") ? temp : doc, to.endsWith("._temp") ? to.split(".")[0] as string : to);
+  }
+  if (code === "SecurityComplianceAlerts") mapAlert(doc);
+  if (schema === "ComplianceDLP") mapDlp(audit, doc);
+  if (code === "Yammer" && getPath(doc, "user.id") === undefined) {
+    const id = asString(audit.ActorYammerUserId);
+    if (id !== undefined) setPath(doc, "user.id", id);
+  }
+  if (code === "MicrosoftTeams" && getPath(doc, "event.action") === "deleted-user-account") moveField(audit, "ObjectId", doc, "user.target.id");
+  applyCategoryRules(code, doc);
+  if (code === "MicrosoftTeams" && Array.isArray(audit.Members)) {
+    for (const member of audit.Members) {
+      if (isMap(member) && typeof member.UPN === "string" && member.UPN !== "") appendPath(doc, "related.user", member.UPN);
+    }
+  }
+}
+
+function applyCategoryRules(code: string | undefined, doc: Doc): void {
+  const action = getPath(doc, "event.action") as string | undefined;
+  for (const rule of CATEGORY_RULES) {
+    if (rule.codes && (!code || !rule.codes.includes(code))) continue;
+    if (rule.actions && (!action || !rule.actions.includes(action))) continue;
+    for (const category of rule.categories ?? []) appendPath(doc, "event.category", category);
+    for (const type of rule.types ?? []) appendPath(doc, "event.type", type);
+  }
+}
+
+/**
+ * Security & Compliance Center alerts: an alert whose entity names a user, a mail address or a
+ * malware family. (Elastic derives no category from the alert's Category: it is web/info.)
+ */
+function mapAlert(doc: Doc): void {
+  setPath(doc, "event.kind", "alert");
+  appendPath(doc, "event.category", "web", false);
+  appendPath(doc, "event.type", "info", false);
+  const ruleset = getPath(doc, "rule.ruleset");
+  const entity = getPath(doc, "rule.description");
+  if (ruleset === "User" && getPath(doc, "user.id") === undefined && asString(entity) !== undefined) setPath(doc, "user.id", asString(entity));
+  if ((ruleset === "Recipients" || ruleset === "Sender") && entity !== undefined) setPath(doc, "user.email", entity);
+  if (ruleset === "MalwareFamily" && entity !== undefined) setPath(doc, "threat.technique.id", entity);
+}
+
+/** DLP: the rules that matched, the highest severity, and whether access was blocked. */
+function mapDlp(audit: Doc, doc: Doc): void {
+  setPath(doc, "event.kind", "alert");
+  if (getPath(doc, "user.id") === undefined) moveField(audit, "SharePointMetaData.From", doc, "user.id");
+  const modified = getPath(audit, "SharePointMetaData.LastModifiedTime");
+  const mtime = timestamp(modified);
+  if (mtime) setPath(doc, "file.mtime", mtime);
+  const exchange = audit.ExchangeMetaData;
+  if (isMap(exchange)) {
+    const emails: unknown[] = [];
+    for (const field of ["To", "CC", "BCC"]) {
+      const value = exchange[field];
+      if (Array.isArray(value)) emails.push(...value);
+      else if (typeof value === "string") emails.push(value);
+    }
+    setPath(doc, "destination.user.email", emails);
+  }
+  if (typeof audit.ExceptionInfo === "string") audit.ExceptionInfo = { Reason: audit.ExceptionInfo };
+  if (!Array.isArray(audit.PolicyDetails)) return;
+  const ids: unknown[] = [];
+  const names: unknown[] = [];
+  let severity = 0;
+  let blocked = false;
+  for (const policy of audit.PolicyDetails) {
+    for (const rule of isMap(policy) && Array.isArray(policy.Rules) ? policy.Rules : []) {
+      if (!isMap(rule)) continue;
+      if (rule.RuleId != null && rule.RuleName != null) {
+        ids.push(rule.RuleId);
+        names.push(rule.RuleName);
+      }
+      severity = Math.max(severity, SEVERITIES[String(rule.Severity ?? "").toLowerCase()] ?? 0);
+      if (Array.isArray(rule.Actions) && rule.Actions.includes("BlockAccess")) blocked = true;
+    }
+  }
+  setPath(doc, "rule.id", [...toList(getPath(doc, "rule.id")), ...ids]);
+  setPath(doc, "rule.name", [...toList(getPath(doc, "rule.name")), ...names]);
+  setPath(doc, "event.severity", severity);
+  const action = getPath(doc, "event.action");
+  const excepted = isMap(audit.ExceptionInfo) ? Object.keys(audit.ExceptionInfo).length > 0 : audit.ExceptionInfo != null && String(audit.ExceptionInfo) !== "";
+  setPath(doc, "event.outcome", !blocked || action === "DlpRuleUndo" || (action !== "DlpInfo" && excepted) ? "success" : "failure");
+}
+
+function toList(value: unknown): unknown[] {
+  return value === undefined ? [] : Array.isArray(value) ? value : [value];
+}
+
+/** client.*, server.*, source.*, destination.ip, network.type and related.ip from the raw addresses. */
+function mapNetwork(doc: Doc, temp: Doc): void {
+  const client = parseClientAddress(temp.client);
+  if (client) {
+    for (const key of ["address", "domain", "ip", "port"] as const) if (client[key] !== undefined) setPath(doc, `client.${key}`, client[key]);
+    if (client.ip !== undefined) setPath(doc, "source.ip", client.ip);
+    if (client.ip !== undefined && client.port !== undefined) setPath(doc, "source.port", client.port);
+  }
+  const server = parseServerAddress(temp.server);
+  if (server) {
+    for (const key of ["address", "domain", "ip"] as const) if (server[key] !== undefined) setPath(doc, `server.${key}`, server[key]);
+    if (server.ip !== undefined) setPath(doc, "destination.ip", server.ip);
+  }
+  if (client?.ip !== undefined) setPath(doc, "network.type", client.ip.includes(":") ? "ipv6" : "ipv4");
+  if (client?.ip !== undefined) appendPath(doc, "related.ip", client.ip, false);
+  if (server?.ip !== undefined) appendPath(doc, "related.ip", server.ip, false);
+}
+
+/** user.*, user.target.*, source.user.*, destination.user.* from UPN-shaped ids, and related.user. */
+function mapUsers(doc: Doc): void {
+  for (const prefix of ["user", "user.target", "source.user", "destination.user"]) {
+    const split = splitEmail(getPath(doc, `${prefix}.id`));
+    if (!split) continue;
+    setPath(doc, `${prefix}.email`, split.email);
+    setPath(doc, `${prefix}.domain`, split.domain);
+    setPath(doc, `${prefix}.name`, split.name);
+  }
+  for (const path of ["user.name", "user.target.name", "file.owner"]) {
+    const value = getPath(doc, path);
+    if (value !== undefined && value !== null) appendPath(doc, "related.user", value, false);
+  }
+}
+
+/** organization.* and host.* from the tenant, named from the configured tenant domains when known. */
+function mapTenant(doc: Doc, context: NormalizeContext): void {
+  const orgId = getPath(doc, "organization.id");
+  if (typeof orgId === "string") {
+    const id = orgId.toLowerCase();
+    setPath(doc, "organization.id", id);
+    setPath(doc, "host.id", id);
+    const name = context.tenantNames.get(id);
+    if (name) {
+      setPath(doc, "organization.name", name);
+      setPath(doc, "host.name", name);
+    }
+  }
+  if (getPath(doc, "host.name") === undefined) {
+    const name = getPath(doc, "organization.name") ?? getPath(doc, "user.domain");
+    if (name !== undefined) setPath(doc, "host.name", name);
+  }
+}
+
+/** CreationTime is ISO 8601, usually UTC without a zone designator ("2022-04-01T00:00:01"). */
+export function timestamp(value: unknown): string | undefined {
   if (typeof value !== "string" || value === "") return undefined;
   const withZone = /(?:Z|[+-]\d{2}:?\d{2})$/i.test(value) ? value : `${value}Z`;
   const ms = Date.parse(withZone);
   return Number.isNaN(ms) ? undefined : new Date(ms).toISOString();
 }
 
-function text(value: unknown): string | undefined {
-  if (typeof value === "string") return value === "" ? undefined : value;
-  if (typeof value === "number" || typeof value === "boolean") return String(value);
-  return undefined;
-}
-
 /** The document for input that cannot be mapped: the original kept, the reason in error.message. */
 export function pipelineErrorDocument(record: unknown, message: string, context: NormalizeContext): EcsDocument {
   let original: string;
   try {
-    original = typeof record === "string" ? record : JSON.stringify(record) ?? String(record);
+    original = context.originalText ?? (typeof record === "string" ? record : (JSON.stringify(record) ?? String(record)));
   } catch {
     original = String(record);
   }

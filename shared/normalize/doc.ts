@@ -1,0 +1,59 @@
+/**
+ * A document under construction: nested plain objects addressed by dotted paths, with the few
+ * operations the mapping tables need (set, get, append, move out of the raw record).
+ */
+export type Doc = Record<string, unknown>;
+
+export function isMap(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === "object" && !Array.isArray(value);
+}
+
+export function getPath(doc: Doc, path: string): unknown {
+  let node: unknown = doc;
+  for (const key of path.split(".")) {
+    if (!isMap(node)) return undefined;
+    node = node[key];
+  }
+  return node;
+}
+
+export function setPath(doc: Doc, path: string, value: unknown): void {
+  const keys = path.split(".");
+  let node = doc;
+  for (const key of keys.slice(0, -1)) {
+    const next = node[key];
+    if (!isMap(next)) node[key] = {};
+    node = node[key] as Doc;
+  }
+  node[keys.at(-1) as string] = value;
+}
+
+export function deletePath(doc: Doc, path: string): void {
+  const keys = path.split(".");
+  const parent = keys.length === 1 ? doc : getPath(doc, keys.slice(0, -1).join("."));
+  if (isMap(parent)) delete parent[keys.at(-1) as string];
+}
+
+/** Appends to an array field (creating it), optionally skipping a value already there. */
+export function appendPath(doc: Doc, path: string, value: unknown, allowDuplicates = true): void {
+  const current = getPath(doc, path);
+  const list = Array.isArray(current) ? current : current === undefined ? [] : [current];
+  if (allowDuplicates || !list.includes(value)) list.push(value);
+  setPath(doc, path, list);
+}
+
+/** Moves a field out of `from` into `to` (Elastic's rename with ignore_missing); returns whether it moved. */
+export function moveField(from: Doc, fromPath: string, to: Doc, toPath: string): boolean {
+  const value = getPath(from, fromPath);
+  if (value === undefined || value === null) return false;
+  deletePath(from, fromPath);
+  setPath(to, toPath, value);
+  return true;
+}
+
+/** A scalar as Elastic's convert-to-string renders it. */
+export function asString(value: unknown): string | undefined {
+  if (typeof value === "string") return value;
+  if (typeof value === "number" || typeof value === "boolean") return String(value);
+  return undefined;
+}

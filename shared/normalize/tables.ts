@@ -1,0 +1,125 @@
+/**
+ * The mapping as data: which raw fields move where for each record type, how actions are renamed,
+ * and which ECS categories and types an event gets. Order within each table is the order values
+ * are appended, which is the order Elastic's documents have them in.
+ */
+
+/** Field moves per record type name (event.code): raw field → ECS (or temporary) field. */
+export const FIELD_MOVES: Readonly<Record<string, readonly [string, string][]>> = {
+  ExchangeAdmin: [
+    ["OrganizationName", "organization.name"],
+    ["OriginatingServer", "server._temp"],
+  ],
+  ExchangeItem: [
+    ["MailboxOwnerUPN", "user.email"],
+    ["LogonUserDisplayName", "user.full_name"],
+    ["OrganizationName", "organization.name"],
+    ["OriginatingServer", "server._temp"],
+    ["ClientProcessName", "process.name"],
+  ],
+  SharePointFileOperation: [
+    ["ObjectId", "url.original"],
+    ["SourceRelativeUrl", "file.directory"],
+    ["SourceFileName", "file.name"],
+    ["SourceFileExtension", "file.extension"],
+  ],
+  SecurityComplianceAlerts: [
+    ["Comments", "message"],
+    ["Name", "rule.name"],
+    ["PolicyId", "rule.id"],
+    ["Category", "rule.category"],
+    ["EntityType", "rule.ruleset"],
+    ["AlertEntityId", "rule.description"],
+    ["AlertLinks", "rule.reference"],
+  ],
+  ComplianceDLP: [
+    ["SharePointMetaData.FileName", "file.name"],
+    ["SharePointMetaData.FilePathUrl", "url.original"],
+    ["SharePointMetaData.UniqueId", "file.inode"],
+    ["SharePointMetaData.UniqueID", "file.inode"],
+    ["SharePointMetaData.FileOwner", "file.owner"],
+    ["ExchangeMetaData.From", "source.user.email"],
+    ["ExchangeMetaData.Subject", "message"],
+    ["PolicyId", "rule.id"],
+    ["PolicyName", "rule.name"],
+  ],
+  Yammer: [
+    ["ActorUserId", "user.email"],
+    ["FileId", "file.inode"],
+    ["FileName", "file.name"],
+    ["GroupName", "group.name"],
+    ["TargetUserId", "destination.user.email"],
+    ["TargetYammerUserId", "destination.user.id"],
+  ],
+  MicrosoftTeams: [["TeamName", "group.name"]],
+};
+
+/** Record types that share another's field moves. */
+export const SCHEMA_ALIASES: Readonly<Record<string, string>> = {
+  SharePointSharingOperation: "SharePointFileOperation",
+  ComplianceDLPSharePoint: "ComplianceDLP",
+  ComplianceDLPExchange: "ComplianceDLP",
+};
+
+/** Operations that get an ECS-style action name, per record type. */
+export const ACTION_RENAMES: Readonly<Record<string, Readonly<Record<string, string>>>> = {
+  AzureActiveDirectory: { "Add user.": "added-user-account", "Update user.": "modified-user-account", "Delete user.": "deleted-user-account" },
+  MicrosoftTeams: { TeamCreated: "added-group-account-to", MemberAdded: "added-users-to-group", "Delete user.": "deleted-user-account" },
+};
+
+export interface CategoryRule {
+  /** Record type names (event.code) the rule applies to; any when absent. */
+  codes?: readonly string[];
+  /** event.action values (after renaming) the rule applies to; any when absent. */
+  actions?: readonly string[];
+  categories?: readonly string[];
+  types?: readonly string[];
+}
+
+const FILE_ACTIONS = ["FileAccessed", "FileDeleted", "FileDownloaded", "FileModified", "FileMoved", "FileRenamed", "FileRestored", "FileUploaded", "FolderCopied", "FolderCreated", "FolderDeleted", "FolderModified", "FolderMoved", "FolderRenamed", "FolderRestored"];
+const DLP = ["ComplianceDLPSharePoint", "ComplianceDLPExchange"];
+const YAMMER_CONFIG = ["NetworkConfigurationUpdated", "NetworkSecurityConfigurationUpdated", "SoftDeleteSettingsUpdated", "ProcessProfileFields", "SupervisorAdminToggled"];
+
+/** Category and type rules, in the order their values are appended. */
+export const CATEGORY_RULES: readonly CategoryRule[] = [
+  { codes: ["AzureActiveDirectory"], actions: ["added-user-account"], categories: ["iam"], types: ["user", "creation"] },
+  { codes: ["AzureActiveDirectory"], actions: ["modified-user-account"], categories: ["iam"], types: ["user", "change"] },
+  { codes: ["AzureActiveDirectory"], actions: ["deleted-user-account"], categories: ["iam"], types: ["user", "deletion"] },
+  { codes: ["AzureActiveDirectoryStsLogon"], categories: ["authentication"], types: ["start", "access"] },
+  { actions: FILE_ACTIONS, categories: ["file"] },
+  { actions: ["ComplianceSettingChanged"], categories: ["configuration"] },
+  { actions: ["FileAccessed", "FileDownloaded"], types: ["access"] },
+  { actions: ["ComplianceSettingChanged", "FileModified", "FileMoved", "FileRenamed", "FileRestored", "FolderModified", "FolderMoved", "FolderRenamed", "FolderRestored"], types: ["change"] },
+  { actions: ["FileDeleted", "FolderDeleted"], types: ["deletion"] },
+  { actions: ["FileUploaded", "FolderCopied", "FolderCreated"], types: ["creation"] },
+  { codes: DLP, categories: ["file"], types: ["access"] },
+  { codes: ["Yammer"], actions: YAMMER_CONFIG, categories: ["configuration"], types: ["change"] },
+  { codes: ["Yammer"], actions: ["NetworkSecurityConfigurationUpdated", "GroupCreation", "GroupDeletion", "NetworkUserSuspended", "UserSuspension"], categories: ["iam"] },
+  { codes: ["Yammer"], actions: ["FileCreated", "FileDownloaded", "FileShared", "FileUpdateDescription", "FileUpdateName", "FileVisited"], categories: ["file"] },
+  { codes: ["Yammer"], actions: ["NetworkSecurityConfigurationUpdated"], types: ["admin"] },
+  { codes: ["Yammer"], actions: ["FileCreated", "GroupCreation", "FileUpdateName"], types: ["creation"] },
+  { codes: ["Yammer"], actions: ["GroupDeletion"], types: ["deletion"] },
+  { codes: ["Yammer"], actions: ["FileDownloaded", "FileShared", "FileUpdateDescription", "FileVisited"], types: ["access"] },
+  { codes: ["Yammer"], actions: ["GroupCreation", "GroupDeletion"], types: ["group"] },
+  { codes: ["MicrosoftTeams"], actions: ["added-group-account-to"], categories: ["iam"], types: ["group", "creation"] },
+  { codes: ["MicrosoftTeams"], actions: ["added-users-to-group"], categories: ["iam"], types: ["group", "change"] },
+  { codes: ["MicrosoftTeams"], actions: ["deleted-user-account"], categories: ["iam"], types: ["user", "deletion"] },
+];
+
+/** Severity words → event.severity (Elastic matches them in lower case only). */
+export const SEVERITIES: Readonly<Record<string, number>> = { informational: 1, low: 2, medium: 3, high: 4 };
+
+/** AIP `Platform` codes, from Microsoft's Aip* schema pages. */
+export const PLATFORMS: Readonly<Record<string, string>> = { "0": "Unknown", "1": "Windows", "2": "MacOS", "3": "iOS", "4": "Android", "5": "Web Browser" };
+
+/** Raw fields that Elastic keeps as strings whatever their JSON type. */
+export const STRING_FIELDS = ["AzureActiveDirectoryEventType", "RecordType", "UserType", "Version", "InternalLogonType", "LogonType", "ActorYammerUserId", "YammerNetworkId", "ListBaseType"];
+
+/** Keys of a Security & Compliance alert's `Data` that are mapped explicitly beside `Data.flattened`. */
+export const ALERT_DATA_KEYS = [
+  "ad", "af", "aii", "ail", "alk", "als", "an", "at", "cid", "cpid", "dm", "dpn", "eid", "etps", "etype", "f3u", "fvs",
+  "imsgid", "lon", "mat", "md", "ms", "od", "op", "ot", "plk", "pud", "reid", "rid", "sev", "sict", "sid", "sip", "sitmi",
+  "srt", "ssic", "suid", "tdc", "te", "thn", "tht", "tid", "tpid", "tpt", "trc", "ts", "tsd", "ttdt", "ttr", "upfc", "upfv",
+  "ut", "von", "wl", "zfh", "zfn", "zmfh", "zmfn", "zu",
+];
+export const ALERT_DATA_DATES = ["at", "md", "te", "ts", "ttdt"];
