@@ -1,5 +1,6 @@
 import { Agent } from "undici";
 import { parseSettings, type Settings } from "./config/settings.js";
+import { openGeoIp } from "./normalize/geoip.js";
 import { createCredentialFactory } from "./o365/auth.js";
 import { ManagementApiClient, type RequestEvent } from "./o365/client.js";
 import { ContentQueue } from "./pipeline/contentQueue.js";
@@ -120,7 +121,8 @@ export async function createRuntime(settings: Settings, options: RuntimeOptions 
   const listApi = new ManagementApiClient({ ...apiOptions, maxThrottleRetries: 5, maxTransientRetries: 4 });
   const contentApi = new ManagementApiClient({ ...apiOptions, maxThrottleRetries: 0, maxTransientRetries: 3 });
   const reported = new Set<string>();
-  const normalizeContext = { tenantNames: settings.tenantNames, preserveOriginal: false, now };
+  const geoip = await openGeoIp(settings.geoip);
+  const normalizeContext = { tenantNames: settings.tenantNames, preserveOriginal: false, now, ...(geoip ? { geoip } : {}) };
 
   const runtime: Runtime = {
     settings,

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { createReadStream } from "node:fs";
 import { Command, InvalidArgumentError } from "commander";
+import { openGeoIp } from "../normalize/geoip.js";
 import { normalizeStream } from "./normalizeFile.js";
 
 /**
@@ -36,12 +37,16 @@ program
   .argument("[file]", "input file, or - for standard input", "-")
   .option("--tenant-names <pairs>", "tenantId=domain pairs for organization.name / host.name", parsePairs, new Map<string, string>())
   .option("--preserve-original", "keep each raw record as event.original")
-  .action(async (file: string, options: { tenantNames: Map<string, string>; preserveOriginal?: boolean }) => {
+  .option("--geoip-city <mmdb>", "MaxMind City database for source.geo")
+  .option("--geoip-asn <mmdb>", "MaxMind ASN database for source.as")
+  .action(async (file: string, options: { tenantNames: Map<string, string>; preserveOriginal?: boolean; geoipCity?: string; geoipAsn?: string }) => {
     const input = file === "-" ? process.stdin : createReadStream(file);
+    const geoip = await openGeoIp({ city: options.geoipCity, asn: options.geoipAsn });
     await normalizeStream(input, process.stdout, {
       tenantNames: options.tenantNames,
       preserveOriginal: options.preserveOriginal ?? false,
       now: Date.now,
+      ...(geoip ? { geoip } : {}),
     });
   });
 

@@ -120,6 +120,8 @@ export const settingsSchema = z
     OUTPUT_KIND: z.enum(["blob", "file"], { error: "expected blob or file" }).default("blob"),
     OUTPUT_CONTAINER: z.string().default("audit-ecs").pipe(z.string().regex(/^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/, "expected a container name: 3-63 lowercase letters, digits and single hyphens")),
     OUTPUT_DIR: optionalText,
+    GEOIP_CITY_DB: optionalText,
+    GEOIP_ASN_DB: optionalText,
     AzureWebJobsStorage: optionalText,
     DataStorage: optionalText,
     DataStorage__accountName: optionalText.pipe(z.string().regex(STORAGE_NAME, "expected a storage account name").optional()),
@@ -173,6 +175,8 @@ export interface Settings {
   contentQueue: string;
   tables: { cursors: string; ledger: string; records: string };
   output: { kind: "blob"; container: string } | { kind: "file"; dir: string };
+  /** MaxMind databases for source.geo / source.as; enrichment is off without them. */
+  geoip: { city: string | undefined; asn: string | undefined };
   storage: StorageConnection;
 }
 
@@ -220,6 +224,7 @@ export function parseSettings(env: Record<string, string | undefined>): Settings
       records: `${e.STATE_TABLE_PREFIX}records`,
     },
     output: e.OUTPUT_KIND === "file" ? { kind: "file", dir: e.OUTPUT_DIR as string } : { kind: "blob", container: e.OUTPUT_CONTAINER },
+    geoip: { city: e.GEOIP_CITY_DB, asn: e.GEOIP_ASN_DB },
     storage: storageConnection(e),
   };
 }

@@ -1,6 +1,7 @@
 import { parseClientAddress, parseServerAddress, splitEmail } from "./address.js";
 import { flattenAudit, parseAlertData } from "./audit.js";
 import { appendPath, asString, type Doc, getPath, isMap, moveField, setPath } from "./doc.js";
+import type { GeoLookup } from "./geoip.js";
 import { recordTypeName } from "./recordTypes.js";
 import { ACTION_RENAMES, CATEGORY_RULES, FIELD_MOVES, SCHEMA_ALIASES, SEVERITIES } from "./tables.js";
 
@@ -19,6 +20,8 @@ export interface NormalizeContext {
   now: () => number;
   /** The record's text as received, kept verbatim as event.original when preserveOriginal is on. */
   originalText?: string;
+  /** GeoIP and ASN lookups for source.ip; no source.geo / source.as without them. */
+  geoip?: GeoLookup;
 }
 
 export type EcsDocument = Record<string, unknown>;
@@ -83,6 +86,7 @@ function mapRecord(record: Doc, context: NormalizeContext): EcsDocument {
   mapTenant(doc, context);
   parseAlertData(audit);
   setPath(doc, "o365.audit", audit);
+  enrichSource(doc, context);
   return doc;
 }
 
@@ -235,6 +239,15 @@ function mapTenant(doc: Doc, context: NormalizeContext): void {
     const name = getPath(doc, "organization.name") ?? getPath(doc, "user.domain");
     if (name !== undefined) setPath(doc, "host.name", name);
   }
+}
+
+function enrichSource(doc: Doc, context: NormalizeContext): void {
+  const ip = getPath(doc, "source.ip");
+  if (typeof ip !== "string" || !context.geoip) return;
+  const geo = context.geoip.geo(ip);
+  if (geo) setPath(doc, "source.geo", geo);
+  const as = context.geoip.as(ip);
+  if (as) setPath(doc, "source.as", as);
 }
 
 /** CreationTime is ISO 8601, usually UTC without a zone designator ("2022-04-01T00:00:01"). */

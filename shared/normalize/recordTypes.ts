@@ -13,6 +13,7 @@ export const RECORD_TYPES: Readonly<Record<number, string>> = {
   9: "AzureActiveDirectoryAccountLogon",
   10: "DataCenterSecurityCmdlet",
   11: "ComplianceDLPSharePoint",
+  12: "Sway",
   13: "ComplianceDLPExchange",
   14: "SharePointSharingOperation",
   15: "AzureActiveDirectoryStsLogon",
@@ -133,8 +134,8 @@ export const RECORD_TYPES: Readonly<Record<number, string>> = {
   261: "CopilotInteraction",
 };
 
+/** The name of a RecordType; a number the table does not know gets no name, as in Elastic's output. */
 export function recordTypeName(value: unknown): string | undefined {
-  const number = typeof value === "number" ? value : typeof value === "string" && /^\d+$/.test(value) ? Number(value) : undefined;
-  if (number === undefined) return typeof value === "string" && value !== "" ? value : undefined;
-  return RECORD_TYPES[number] ?? String(number);
+  const number = typeof value === "number" ? value : typeof value === "string" && /^-?\d+$/.test(value) ? Number(value) : undefined;
+  return number === undefined ? undefined : RECORD_TYPES[number];
 }

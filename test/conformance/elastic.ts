@@ -2,6 +2,7 @@ import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { isDeepStrictEqual } from "node:util";
 import { parse as parseYaml } from "yaml";
+import { openGeoIp } from "../../shared/normalize/geoip.js";
 import { normalize, type EcsDocument } from "../../shared/normalize/index.js";
 
 /**
@@ -42,7 +43,12 @@ export async function runConformance(dir: string): Promise<TestResult[]> {
   const ignored = new Set(Object.keys(config.dynamic_fields ?? {}));
   const tags = config.fields?.tags ?? [];
   const fixedTimestamp = config.fields?.["@timestamp"];
+  const geoip = await openGeoIp({
+    city: new URL("../fixtures/geoip/GeoLite2-City-Test.mmdb", import.meta.url).pathname,
+    asn: new URL("../fixtures/geoip/GeoLite2-ASN-Test.mmdb", import.meta.url).pathname,
+  });
   const context = {
+    ...(geoip ? { geoip } : {}),
     tenantNames: new Map(Object.entries(config.fields?._conf?.tenants ?? {}).map(([id, name]) => [id.toLowerCase(), name])),
     preserveOriginal: tags.includes("preserve_original_event"),
     now: () => (fixedTimestamp ? Date.parse(fixedTimestamp) : Date.now()),

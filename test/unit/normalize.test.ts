@@ -1,44 +1,117 @@
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { parseAddress } from "../../shared/normalize/address.js";
-import { normalize } from "../../shared/normalize/index.js";
+import { parseClientAddress, parseServerAddress, splitEmail } from "../../shared/normalize/address.js";
+import { openGeoIp } from "../../shared/normalize/geoip.js";
+import { normalize, type NormalizeContext } from "../../shared/normalize/index.js";
 import { recordTypeName } from "../../shared/normalize/recordTypes.js";
 
-const context = { tenantNames: new Map([["b86ab9d4-fcf1-4b11-8a06-7a8f91b47fbd", "contoso.onmicrosoft.com"]]), preserveOriginal: false, now: () => Date.parse("2026-01-01T00:00:00Z") };
+const TENANT = "b86ab9d4-fcf1-4b11-8a06-7a8f91b47fbd";
+const context: NormalizeContext = { tenantNames: new Map([[TENANT, "contoso.onmicrosoft.com"]]), preserveOriginal: false, now: () => Date.parse("2026-01-01T00:00:00Z") };
 
-// A sign-in record shaped as in Microsoft's Management Activity API schema documentation.
+// Records shaped as in Microsoft's Management Activity API schema documentation.
 const signIn = {
   CreationTime: "2026-03-01T10:20:30",
   Id: "8d5f0e1c-3b2a-4c9d-8e7f-6a5b4c3d2e1f",
   Operation: "UserLoggedIn",
-  OrganizationId: "B86AB9D4-FCF1-4B11-8A06-7A8F91B47FBD",
+  OrganizationId: TENANT.toUpperCase(),
   RecordType: 15,
   ResultStatus: "Success",
   UserKey: "10037FFE8000AAAA",
   UserType: 0,
   Version: 1,
   Workload: "AzureActiveDirectory",
-  ClientIP: "203.0.113.7",
+  ClientIP: "81.2.69.142",
   UserId: "alex@contoso.onmicrosoft.com",
+  ExtendedProperties: [
+    { Name: "UserAgent", Value: "Mozilla/5.0 (Windows NT 10.0; Win64; x64)" },
+    { Name: "RequestType", Value: "OAuth2:Authorize" },
+    { Name: "Empty", Value: null },
+  ],
 };
 
-describe("core ECS mapping", () => {
-  it("maps the core fields and keeps the raw record under o365.audit", () => {
+const fileAccessed = {
+  CreationTime: "2026-03-01T11:00:00",
+  Id: "1f2e3d4c-5b6a-4978-8695-a4b3c2d1e0f9",
+  Operation: "FileAccessed",
+  OrganizationId: TENANT,
+  RecordType: 6,
+  UserType: 0,
+  Version: 1,
+  Workload: "SharePoint",
+  ClientIP: "[2001:db8::7]:50123",
+  ObjectId: "https://contoso.sharepoint.com/sites/finance/Shared Documents/Budget.xlsx",
+  UserId: "sam@contoso.onmicrosoft.com",
+  SourceFileName: "Budget.xlsx",
+  SourceRelativeUrl: "sites/finance/Shared Documents",
+  SourceFileExtension: "xlsx",
+  UserAgent: "Mozilla/5.0 (Macintosh; Intel Mac OS X 10.15; rv:125.0) Gecko/20100101 Firefox/125.0",
+};
+
+describe("ECS mapping", () => {
+  it("maps a sign-in: event fields, user split from the UPN, tenant, network, flattened properties", () => {
     const doc = normalize(signIn, context);
     expect(doc).toMatchObject({
       "@timestamp": "2026-03-01T10:20:30.000Z",
       ecs: { version: "8.11.0" },
-      event: { kind: "event", id: signIn.Id, action: "UserLoggedIn", code: "AzureActiveDirectoryStsLogon", provider: "AzureActiveDirectory", outcome: "success" },
-      organization: { id: "b86ab9d4-fcf1-4b11-8a06-7a8f91b47fbd", name: "contoso.onmicrosoft.com" },
-      host: { id: "b86ab9d4-fcf1-4b11-8a06-7a8f91b47fbd", name: "contoso.onmicrosoft.com" },
-      user: { id: "alex@contoso.onmicrosoft.com" },
-      source: { ip: "203.0.113.7" },
-      related: { ip: ["203.0.113.7"], user: ["alex@contoso.onmicrosoft.com"] },
-      o365: { audit: signIn },
+      event: { kind: "event", id: signIn.Id, action: "UserLoggedIn", code: "AzureActiveDirectoryStsLogon", provider: "AzureActiveDirectory", outcome: "success", category: ["web", "authentication"], type: ["info", "start", "access"] },
+      organization: { id: TENANT, name: "contoso.onmicrosoft.com" },
+      host: { id: TENANT, name: "contoso.onmicrosoft.com" },
+      user: { id: "alex@contoso.onmicrosoft.com", email: "alex@contoso.onmicrosoft.com", name: "alex", domain: "contoso.onmicrosoft.com" },
+      client: { address: "81.2.69.142", ip: "81.2.69.142" },
+      source: { ip: "81.2.69.142" },
+      network: { type: "ipv4" },
+      related: { ip: ["81.2.69.142"], user: ["alex"] },
+      user_agent: { original: "Mozilla/5.0 (Windows NT 10.0; Win64; x64)" },
     });
-    expect(doc.event).not.toHaveProperty("original");
+    const audit = (doc.o365 as { audit: Record<string, unknown> }).audit;
+    expect(audit.ExtendedProperties).toEqual({ RequestType: "OAuth2:Authorize" });
+    expect(audit).toMatchObject({ RecordType: "15", UserType: "0", Version: "1", UserId: "alex@contoso.onmicrosoft.com" });
+    for (const moved of ["Id", "Operation", "Workload", "OrganizationId", "ClientIP"]) expect(audit).not.toHaveProperty(moved);
   });
 
-  it("keeps event.original when asked to", () => {
+  it("maps a SharePoint file access to file, url and the file categories", () => {
+    const doc = normalize(fileAccessed, context);
+    expect(doc).toMatchObject({
+      event: { code: "SharePointFileOperation", category: ["web", "file"], type: ["info", "access"] },
+      file: { name: "Budget.xlsx", directory: "sites/finance/Shared Documents", extension: "xlsx" },
+      url: { original: fileAccessed.ObjectId },
+      client: { address: "2001:db8::7", ip: "2001:db8::7", port: 50123 },
+      source: { ip: "2001:db8::7", port: 50123 },
+      network: { type: "ipv6" },
+      user_agent: { original: fileAccessed.UserAgent },
+    });
+  });
+
+  it("renames Azure AD user management actions and categorizes them as IAM", () => {
+    const doc = normalize({ ...signIn, RecordType: 8, Operation: "Add user.", ObjectId: "new.hire@contoso.onmicrosoft.com", ExtendedProperties: [] }, context);
+    expect(doc.event).toMatchObject({ action: "added-user-account", category: ["web", "iam"], type: ["info", "user", "creation"] });
+    expect(doc.user).toMatchObject({ target: { id: "new.hire@contoso.onmicrosoft.com", name: "new.hire", domain: "contoso.onmicrosoft.com" } });
+    expect((doc.related as { user: string[] }).user).toEqual(["alex", "new.hire"]);
+  });
+
+  it("maps DLP matches to rules, the highest severity, and the outcome of a blocking action", () => {
+    const doc = normalize(
+      {
+        ...signIn,
+        RecordType: 13,
+        Operation: "DlpRuleMatch",
+        Workload: "Exchange",
+        ExchangeMetaData: { From: "sam@contoso.onmicrosoft.com", To: ["a@example.com"], CC: "b@example.com", Subject: "Card numbers" },
+        PolicyDetails: [{ PolicyId: "p1", PolicyName: "PCI", Rules: [{ RuleId: "r1", RuleName: "Low volume", Severity: "Low", Actions: ["NotifyUser"] }, { RuleId: "r2", RuleName: "High volume", Severity: "High", Actions: ["BlockAccess"] }] }],
+      },
+      context,
+    );
+    expect(doc).toMatchObject({
+      event: { kind: "alert", severity: 4, outcome: "failure", category: ["web", "file"], type: ["info", "access"] },
+      rule: { id: ["r1", "r2"], name: ["Low volume", "High volume"] },
+      source: { user: { email: "sam@contoso.onmicrosoft.com" } },
+      destination: { user: { email: ["a@example.com", "b@example.com"] } },
+      message: "Card numbers",
+    });
+  });
+
+  it("keeps event.original verbatim when asked to", () => {
+    expect((normalize(signIn, { ...context, preserveOriginal: true, originalText: " {raw} " }).event as { original: string }).original).toBe(" {raw} ");
     expect((normalize(signIn, { ...context, preserveOriginal: true }).event as { original: string }).original).toBe(JSON.stringify(signIn));
   });
 
@@ -48,12 +121,9 @@ describe("core ECS mapping", () => {
     ["True", "success"],
     ["Failed", "failure"],
     ["False", "failure"],
+    ["InProgress", "success"],
   ])("maps ResultStatus %s to %s", (status, outcome) => {
     expect((normalize({ ...signIn, ResultStatus: status }, context).event as { outcome: string }).outcome).toBe(outcome);
-  });
-
-  it("leaves the outcome out when the status says nothing", () => {
-    expect(normalize({ ...signIn, ResultStatus: "Unknown" }, context).event).not.toHaveProperty("outcome");
   });
 
   it("stamps records without CreationTime with the ingest time", () => {
@@ -67,6 +137,7 @@ describe("core ECS mapping", () => {
     [[1, 2], /an array, not an object/],
     [42, /a number, not an object/],
     [{ ...signIn, Operation: 7 }, /Operation is a number, not a string/],
+    [{ ...signIn, RecordType: 40, Data: "{not json" }, /JSON/],
   ])("writes %j as a pipeline_error that keeps the original", (record, reason) => {
     const doc = normalize(record, context);
     expect(doc.event).toMatchObject({ kind: "pipeline_error" });
@@ -74,30 +145,51 @@ describe("core ECS mapping", () => {
     expect(typeof (doc.event as { original: string }).original).toBe("string");
   });
 
-  it("names record types from the table and keeps unknown numbers", () => {
+  it("names record types from the table and leaves unknown numbers without a code", () => {
     expect(recordTypeName(1)).toBe("ExchangeAdmin");
     expect(recordTypeName("25")).toBe("MicrosoftTeams");
-    expect(recordTypeName(9999)).toBe("9999");
+    expect(recordTypeName(-1)).toBeUndefined();
     expect(recordTypeName(undefined)).toBeUndefined();
+  });
+
+  it("adds source.geo and source.as from MaxMind databases", async () => {
+    const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/geoip/${name}`, import.meta.url));
+    const geoip = await openGeoIp({ city: fixture("GeoLite2-City-Test.mmdb"), asn: fixture("GeoLite2-ASN-Test.mmdb") });
+    const doc = normalize(signIn, { ...context, geoip: geoip! });
+    expect((doc.source as { geo: unknown }).geo).toMatchObject({ city_name: "London", country_iso_code: "GB", country_name: "United Kingdom", continent_name: "Europe", region_iso_code: "GB-ENG" });
+    const asn = normalize({ ...signIn, ClientIP: "67.43.156.13" }, { ...context, geoip: geoip! });
+    expect((asn.source as { as: unknown }).as).toEqual({ number: 35908 });
+    expect(normalize({ ...signIn, ClientIP: "10.0.0.1" }, { ...context, geoip: geoip! }).source).toEqual({ ip: "10.0.0.1" });
   });
 });
 
-describe("client address forms", () => {
+describe("client and server address forms", () => {
   it.each([
     ["203.0.113.7", { address: "203.0.113.7", ip: "203.0.113.7" }],
-    ["203.0.113.7:50912", { address: "203.0.113.7:50912", ip: "203.0.113.7", port: 50912 }],
-    ["[2001:db8::1]:443", { address: "[2001:db8::1]:443", ip: "2001:db8::1", port: 443 }],
+    ["203.0.113.7:50912", { address: "203.0.113.7", ip: "203.0.113.7", port: 50912 }],
+    ["[2001:db8::1]:443", { address: "2001:db8::1", ip: "2001:db8::1", port: 443 }],
+    ["[2001:db8::1]", { address: "2001:db8::1", ip: "2001:db8::1" }],
     ["2001:db8::1", { address: "2001:db8::1", ip: "2001:db8::1" }],
-    ["::ffff:198.51.100.2", { address: "::ffff:198.51.100.2", ip: "198.51.100.2" }],
-    ["SERVER1 (10.1.2.3)", { address: "SERVER1 (10.1.2.3)", ip: "10.1.2.3" }],
+    ["::ffff:198.51.100.2", { address: "198.51.100.2", ip: "198.51.100.2" }],
+    ["mail.contoso.com", { domain: "mail.contoso.com" }],
+    ["mail.contoso.com:25 extra", { domain: "mail.contoso.com", port: 25 }],
+    ["SERVER1 (10.1.2.3)", { domain: "SERVER1", address: "10.1.2.3", ip: "10.1.2.3" }],
+    ["[SERVER1 (10.1.2.3)]", { domain: "SERVER1", address: "10.1.2.3", ip: "10.1.2.3" }],
     ["not an address", { address: "not an address" }],
-    ["999.1.1.1", { address: "999.1.1.1" }],
-  ])("parses %s", (raw, expected) => {
-    expect(parseAddress(raw)).toEqual(expected);
+  ])("parses client %s", (raw, expected) => {
+    expect(parseClientAddress(raw)).toEqual(expected);
   });
 
-  it("ignores empty and non-string values", () => {
-    expect(parseAddress("")).toBeUndefined();
-    expect(parseAddress(12)).toBeUndefined();
+  it("parses server addresses, dropping line breaks", () => {
+    expect(parseServerAddress("DB3PR0 (15.20.1.2)\r\n")).toEqual({ domain: "DB3PR0", address: "15.20.1.2", ip: "15.20.1.2" });
+    expect(parseServerAddress("[EXCH01 (192.0.2.20)]")).toEqual({ domain: "EXCH01", address: "192.0.2.20", ip: "192.0.2.20" });
+    expect(parseServerAddress("somewhere")).toEqual({ address: "somewhere" });
+    expect(parseServerAddress("")).toBeUndefined();
+  });
+
+  it("splits a UPN only when it has exactly one @", () => {
+    expect(splitEmail("a@b.com")).toEqual({ name: "a", domain: "b.com", email: "a@b.com" });
+    expect(splitEmail("a@b@c")).toBeUndefined();
+    expect(splitEmail("S-1-5-18")).toBeUndefined();
   });
 });

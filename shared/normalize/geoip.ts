@@ -1,0 +1,56 @@
+import maxmind, { type AsnResponse, type CityResponse, type Reader } from "maxmind";
+
+/**
+ * source.geo.* and source.as.* from MaxMind databases, shaped as Elastic's geoip processor shapes
+ * them (English names, `region_iso_code` as country-subdivision, location as lat/lon).
+ * Readers are opened once per process; the maxmind package caches lookups.
+ */
+export interface GeoLookup {
+  geo(ip: string): Record<string, unknown> | undefined;
+  as(ip: string): Record<string, unknown> | undefined;
+}
+
+export async function openGeoIp(paths: { city?: string | undefined; asn?: string | undefined }): Promise<GeoLookup | undefined> {
+  if (!paths.city && !paths.asn) return undefined;
+  const [city, asn] = await Promise.all([
+    paths.city ? maxmind.open<CityResponse>(paths.city) : undefined,
+    paths.asn ? maxmind.open<AsnResponse>(paths.asn) : undefined,
+  ]);
+  return { geo: (ip) => cityFields(lookup(city, ip)), as: (ip) => asnFields(lookup(asn, ip)) };
+}
+
+function lookup<T>(reader: Reader<T & object> | undefined, ip: string): T | undefined {
+  if (!reader) return undefined;
+  try {
+    return reader.get(ip) ?? undefined;
+  } catch {
+    return undefined; // not an address the database can look up
+  }
+}
+
+function cityFields(found: CityResponse | undefined): Record<string, unknown> | undefined {
+  if (!found) return undefined;
+  const subdivision = found.subdivisions?.[0];
+  const fields: Record<string, unknown> = {
+    city_name: found.city?.names?.en,
+    continent_name: found.continent?.names?.en,
+    country_iso_code: found.country?.iso_code,
+    country_name: found.country?.names?.en,
+    location:
+      found.location?.latitude !== undefined && found.location?.longitude !== undefined
+        ? { lat: found.location.latitude, lon: found.location.longitude }
+        : undefined,
+    region_iso_code: found.country?.iso_code && subdivision?.iso_code ? `${found.country.iso_code}-${subdivision.iso_code}` : undefined,
+    region_name: subdivision?.names?.en,
+  };
+  const defined = Object.entries(fields).filter(([, value]) => value !== undefined);
+  return defined.length > 0 ? Object.fromEntries(defined) : undefined;
+}
+
+function asnFields(found: AsnResponse | undefined): Record<string, unknown> | undefined {
+  if (!found?.autonomous_system_number) return undefined;
+  return {
+    number: found.autonomous_system_number,
+    ...(found.autonomous_system_organization ? { organization: { name: found.autonomous_system_organization } } : {}),
+  };
+}
