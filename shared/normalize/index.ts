@@ -3,6 +3,7 @@ import { flattenAudit, parseAlertData } from "./audit.js";
 import { appendPath, asString, type Doc, getPath, isMap, moveField, setPath } from "./doc.js";
 import type { GeoLookup } from "./geoip.js";
 import { recordTypeName } from "./recordTypes.js";
+import { parseUserAgent } from "./userAgent.js";
 import { ACTION_RENAMES, CATEGORY_RULES, FIELD_MOVES, SCHEMA_ALIASES, SEVERITIES } from "./tables.js";
 
 /**
@@ -22,6 +23,8 @@ export interface NormalizeContext {
   originalText?: string;
   /** GeoIP and ASN lookups for source.ip; no source.geo / source.as without them. */
   geoip?: GeoLookup;
+  /** Parse user_agent.original into name, version, os and device (default on). */
+  parseUserAgents?: boolean;
 }
 
 export type EcsDocument = Record<string, unknown>;
@@ -87,6 +90,8 @@ function mapRecord(record: Doc, context: NormalizeContext): EcsDocument {
   parseAlertData(audit);
   setPath(doc, "o365.audit", audit);
   enrichSource(doc, context);
+  const agent = getPath(doc, "user_agent.original");
+  if (typeof agent === "string" && context.parseUserAgents !== false) setPath(doc, "user_agent", parseUserAgent(agent));
   return doc;
 }
 
