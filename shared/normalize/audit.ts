@@ -1,12 +1,26 @@
 import { isIP } from "node:net";
 import { asString, type Doc, isMap } from "./doc.js";
-import { ALERT_DATA_DATES, ALERT_DATA_KEYS, PLATFORMS, STRING_FIELDS } from "./tables.js";
+import { ALERT_DATA_DATES, ALERT_DATA_KEYS, PLATFORMS, STRING_FIELDS, STRINGLY_JSON_FIELDS } from "./tables.js";
 
 /**
  * What stays under `o365.audit`, reshaped as Elastic keeps it: name/value lists become maps,
  * numeric codes become strings, and alert `Data` (a JSON string) becomes an object.
  */
-export function flattenAudit(audit: Doc): void {
+export function flattenAudit(audit: Doc, errors: string[]): void {
+  for (const field of STRINGLY_JSON_FIELDS) {
+    if (typeof audit[field] !== "string") continue;
+    try {
+      audit[field] = JSON.parse(audit[field] as string);
+    } catch (error) {
+      delete audit[field];
+      errors.push(`${field} is not valid JSON: ${(error as Error).message}`);
+    }
+  }
+  // `Message` is an object in Copilot records but text elsewhere; one field name cannot be both.
+  if (isMap(audit.Message)) {
+    audit.MessageObject = audit.Message;
+    delete audit.Message;
+  }
   flattenNameValues(audit, "Parameters");
   flattenNameValues(audit, "ExtendedProperties");
   flattenModifiedProperties(audit);
@@ -38,7 +52,7 @@ function flattenNameValues(audit: Doc, field: string): void {
   audit[field] = map;
 }
 
-/** `[{Name, OldValue, NewValue}]` → `{Name_with_underscores: {OldValue, NewValue}}`; bare names → `{}`. */
+/** `[{Name, OldValue, NewValue}]` → `{Name_with_underscores: {OldValue, NewValue}}`; entries without both values are dropped. */
 function flattenModifiedProperties(audit: Doc): void {
   const value = audit.ModifiedProperties;
   if (typeof value === "string") {
@@ -50,7 +64,6 @@ function flattenModifiedProperties(audit: Doc): void {
   const key = (name: unknown) => String(name).replace(/ /g, "_").replace(/\./g, "_");
   for (const entry of value) {
     if (isMap(entry) && entry.OldValue != null && entry.NewValue != null) map[key(entry.Name)] = { NewValue: entry.NewValue, OldValue: entry.OldValue };
-    if (typeof entry === "string") map[key(entry)] = {};
   }
   if (Object.keys(map).length === 0) delete audit.ModifiedProperties;
   else audit.ModifiedProperties = map;
@@ -68,6 +81,7 @@ export function parseAlertData(audit: Doc): void {
   if (isMap(parsed)) {
     for (const key of ALERT_DATA_KEYS) if (key in parsed) data[key] = parsed[key];
   }
+  if (data.sip === "") delete data.sip;
   if (data.sip !== undefined && (typeof data.sip !== "string" || isIP(data.sip) === 0)) throw new Error(`Data.sip is not an IP address: ${JSON.stringify(data.sip)}`);
   for (const key of ALERT_DATA_DATES) {
     if (data[key] === undefined || data[key] === null) continue;

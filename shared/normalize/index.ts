@@ -4,7 +4,7 @@ import { appendPath, asString, type Doc, getPath, isMap, moveField, setPath } fr
 import type { GeoLookup } from "./geoip.js";
 import { recordTypeName } from "./recordTypes.js";
 import { parseUserAgent } from "./userAgent.js";
-import { ACTION_RENAMES, CATEGORY_RULES, FIELD_MOVES, SCHEMA_ALIASES, SEVERITIES } from "./tables.js";
+import { ACTION_RENAMES, ALERT_EMAIL_FIELDS, CATEGORY_RULES, FIELD_MOVES, RELATED_BY_TYPE, SCHEMA_ALIASES, SEVERITIES } from "./tables.js";
 
 /**
  * normalize(record, context) turns one raw Management Activity API record into one ECS document
@@ -78,7 +78,9 @@ function mapRecord(record: Doc, context: NormalizeContext): EcsDocument {
   if (code !== undefined) setPath(doc, "event.code", code);
   setPath(doc, "event.outcome", OUTCOMES[asString(audit.ResultStatus)?.toLowerCase() ?? ""] ?? "success");
 
-  flattenAudit(audit);
+  const errors: string[] = [];
+  flattenAudit(audit, errors);
+  parseAlertData(audit);
   const severity = SEVERITIES[asString(audit.Severity) ?? ""];
   if (severity !== undefined) setPath(doc, "event.severity", severity);
 
@@ -87,8 +89,9 @@ function mapRecord(record: Doc, context: NormalizeContext): EcsDocument {
   mapUsers(doc);
   if (isMap(audit.ExtendedProperties)) moveField(audit, "ExtendedProperties.UserAgent", doc, "user_agent.original");
   mapTenant(doc, context);
-  parseAlertData(audit);
   setPath(doc, "o365.audit", audit);
+  mapRelatedByType(code, doc);
+  if (errors.length > 0) setPath(doc, "error.message", errors);
   enrichSource(doc, context);
   const agent = getPath(doc, "user_agent.original");
   if (typeof agent === "string" && context.parseUserAgents !== false) setPath(doc, "user_agent", parseUserAgent(agent));
@@ -108,7 +111,8 @@ function mapWorkload(code: string | undefined, audit: Doc, doc: Doc, temp: Doc):
   for (const [from, to] of (schema && FIELD_MOVES[schema]) || []) {
     moveField(audit, from, to.endsWith("._temp") ? temp : doc, to.endsWith("._temp") ? to.split(".")[0] as string : to);
   }
-  if (code === "SecurityComplianceAlerts") mapAlert(doc);
+  if (code === "SecurityComplianceAlerts") mapAlert(audit, doc);
+  if (code === "ExchangeItem" || code === "ExchangeItemGroup") mapMailItems(audit, doc);
   if (schema === "ComplianceDLP") mapDlp(audit, doc);
   if (code === "Yammer" && getPath(doc, "user.id") === undefined) {
     const id = asString(audit.ActorYammerUserId);
@@ -134,18 +138,57 @@ function applyCategoryRules(code: string | undefined, doc: Doc): void {
 }
 
 /**
- * Security & Compliance Center alerts: an alert whose entity names a user, a mail address or a
- * malware family. (Elastic derives no category from the alert's Category: it is web/info.)
+ * Security & Compliance Center alerts: the rule, and the user and e-mail the alert's Data names.
+ * (Elastic derives no category from the alert's Category: it is web/info.)
  */
-function mapAlert(doc: Doc): void {
+function mapAlert(audit: Doc, doc: Doc): void {
   setPath(doc, "event.kind", "alert");
   appendPath(doc, "event.category", "web", false);
   appendPath(doc, "event.type", "info", false);
+  const name = getPath(doc, "rule.name");
+  if (name !== undefined) setPath(doc, "message", name);
   const ruleset = getPath(doc, "rule.ruleset");
-  const entity = getPath(doc, "rule.description");
-  if (ruleset === "User" && getPath(doc, "user.id") === undefined && asString(entity) !== undefined) setPath(doc, "user.id", asString(entity));
+  const entity = asString(getPath(doc, "rule.description"));
+  if (ruleset === "User" && getPath(doc, "user.id") === undefined && entity !== undefined) setPath(doc, "user.id", entity);
   if ((ruleset === "Recipients" || ruleset === "Sender") && entity !== undefined) setPath(doc, "user.email", entity);
-  if (ruleset === "MalwareFamily" && entity !== undefined) setPath(doc, "threat.technique.id", entity);
+  const data = isMap(audit.Data) ? audit.Data : {};
+  if (typeof data.f3u === "string" && data.f3u !== "" && getPath(doc, "user.email") === undefined) setPath(doc, "user.email", data.f3u);
+  for (const [key, path] of ALERT_EMAIL_FIELDS) {
+    if (typeof data[key] === "string" && data[key] !== "") setPath(doc, path, [data[key]]);
+  }
+}
+
+/** Exchange mailbox items: subject, message id and attachments of the item(s) acted on. */
+function mapMailItems(audit: Doc, doc: Doc): void {
+  const items = [audit.Item, ...(Array.isArray(audit.AffectedItems) ? audit.AffectedItems : [])].filter(isMap);
+  let found = false;
+  for (const item of items) {
+    if (typeof item.Subject === "string") {
+      appendPath(doc, "email.subject", item.Subject);
+      found = true;
+    }
+    if (typeof item.InternetMessageId === "string") {
+      appendPath(doc, "email.message_id", item.InternetMessageId);
+      found = true;
+    }
+    for (const attachment of parseAttachments(item.Attachments)) {
+      appendPath(doc, "email.attachments", { file: attachment });
+      found = true;
+    }
+  }
+  if (found) appendPath(doc, "event.category", "email");
+}
+
+/** `"logo.png (8192b); report.pdf (1024b)"` → file name, extension and size of each attachment. */
+export function parseAttachments(value: unknown): { name: string; extension?: string; size?: number }[] {
+  if (typeof value !== "string" || value === "") return [];
+  return value.split("; ").flatMap((part) => {
+    const found = /^(.*) \((\d+)b\)$/.exec(part.trim());
+    const name = found ? (found[1] as string) : part.trim();
+    if (name === "") return [];
+    const dot = name.lastIndexOf(".");
+    return [{ ...(dot > 0 ? { extension: name.slice(dot + 1) } : {}), name, ...(found ? { size: Number(found[2]) } : {}) }];
+  });
 }
 
 /** DLP: the rules that matched, the highest severity, and whether access was blocked. */
@@ -224,6 +267,19 @@ function mapUsers(doc: Doc): void {
   for (const path of ["user.name", "user.target.name", "file.owner"]) {
     const value = getPath(doc, path);
     if (value !== undefined && value !== null) appendPath(doc, "related.user", value, false);
+  }
+}
+
+/** related.user / related.hosts from the fields Elastic adds for some record types. */
+function mapRelatedByType(code: string | undefined, doc: Doc): void {
+  const extra = code ? RELATED_BY_TYPE[code] : undefined;
+  if (!extra) return;
+  for (const path of extra.users) {
+    for (const value of toList(getPath(doc, path))) if (typeof value === "string" && value !== "") appendPath(doc, "related.user", value, false);
+  }
+  for (const path of extra.hosts) {
+    const value = getPath(doc, path);
+    if (typeof value === "string" && value !== "") appendPath(doc, "related.hosts", value, false);
   }
 }
 

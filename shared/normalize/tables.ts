@@ -24,7 +24,6 @@ export const FIELD_MOVES: Readonly<Record<string, readonly [string, string][]>> 
     ["SourceFileExtension", "file.extension"],
   ],
   SecurityComplianceAlerts: [
-    ["Comments", "message"],
     ["Name", "rule.name"],
     ["PolicyId", "rule.id"],
     ["Category", "rule.category"],
@@ -123,3 +122,25 @@ export const ALERT_DATA_KEYS = [
   "ut", "von", "wl", "zfh", "zfn", "zmfh", "zmfn", "zu",
 ];
 export const ALERT_DATA_DATES = ["at", "md", "te", "ts", "ttdt"];
+
+/**
+ * Extra related.user / related.hosts sources by record type (Elastic adds them for these types
+ * only), in the order they are appended after the common ones (user.name, user.target.name, file.owner).
+ */
+export const RELATED_BY_TYPE: Readonly<Record<string, { users: readonly string[]; hosts: readonly string[] }>> = {
+  ExchangeItem: { users: ["user.id", "user.email"], hosts: ["host.name", "user.domain", "server.domain"] },
+  CopilotInteraction: { users: ["user.id", "user.email"], hosts: ["host.name", "user.domain", "server.domain"] },
+  SecurityComplianceAlerts: { users: ["o365.audit.Data.f3u", "o365.audit.Data.suid", "o365.audit.Data.eid", "o365.audit.Data.trc", "o365.audit.Data.tsd", "user.id"], hosts: ["host.name", "user.domain"] },
+};
+
+/** A Security & Compliance alert's Data keys that describe the e-mail it is about. */
+export const ALERT_EMAIL_FIELDS: readonly [string, string][] = [
+  ["aii", "email.local_id"],
+  ["imsgid", "email.message_id"],
+  ["tsd", "email.sender.address"],
+  ["ms", "email.subject"],
+  ["trc", "email.to.address"],
+];
+
+/** Raw fields that arrive as JSON text and are kept parsed. */
+export const STRINGLY_JSON_FIELDS = ["OperationProperties", "AdditionalInfo"];
