@@ -27,7 +27,7 @@ export function flattenAudit(audit: Doc, errors: string[]): void {
   const platform = asString(audit.Platform);
   if (platform !== undefined && PLATFORMS[platform]) audit.Platform = PLATFORMS[platform];
   if (Array.isArray(audit.AlertLinks)) {
-    const links = audit.AlertLinks.flatMap((link) => (isMap(link) && typeof link.AlertLinkHref === "string" ? [link.AlertLinkHref] : []));
+    const links = audit.AlertLinks.flatMap((link) => (isMap(link) && typeof link.AlertLinkHref === "string" && link.AlertLinkHref !== "" ? [link.AlertLinkHref] : []));
     if (links.length > 0) audit.AlertLinks = links;
     else delete audit.AlertLinks;
   }
@@ -81,7 +81,11 @@ export function parseAlertData(audit: Doc): void {
   if (isMap(parsed)) {
     for (const key of ALERT_DATA_KEYS) if (key in parsed) data[key] = parsed[key];
   }
-  if (data.sip === "") delete data.sip;
+  // An empty source IP means none: dropped from both places rather than failing the record.
+  if (data.sip === "") {
+    delete data.sip;
+    if (isMap(parsed)) delete parsed.sip;
+  }
   if (data.sip !== undefined && (typeof data.sip !== "string" || isIP(data.sip) === 0)) throw new Error(`Data.sip is not an IP address: ${JSON.stringify(data.sip)}`);
   for (const key of ALERT_DATA_DATES) {
     if (data[key] === undefined || data[key] === null) continue;
