@@ -1,5 +1,5 @@
 import { isIP } from "node:net";
-import { asString, type Doc, isMap } from "./doc.js";
+import { asString, type Doc, defineKey, isMap } from "./doc.js";
 import { ALERT_DATA_DATES, ALERT_DATA_KEYS, PLATFORMS, STRING_FIELDS, STRINGLY_JSON_FIELDS } from "./tables.js";
 
 /**
@@ -47,7 +47,7 @@ function flattenNameValues(audit: Doc, field: string): void {
   if (!Array.isArray(value)) return;
   const map: Doc = {};
   for (const entry of value) {
-    if (isMap(entry) && entry.Value !== undefined && entry.Value !== null) map[String(entry.Name)] = entry.Value;
+    if (isMap(entry) && entry.Value !== undefined && entry.Value !== null) defineKey(map, String(entry.Name), entry.Value);
   }
   audit[field] = map;
 }
@@ -63,7 +63,7 @@ function flattenModifiedProperties(audit: Doc): void {
   const map: Doc = {};
   const key = (name: unknown) => String(name).replace(/ /g, "_").replace(/\./g, "_");
   for (const entry of value) {
-    if (isMap(entry) && entry.OldValue != null && entry.NewValue != null) map[key(entry.Name)] = { NewValue: entry.NewValue, OldValue: entry.OldValue };
+    if (isMap(entry) && entry.OldValue != null && entry.NewValue != null) defineKey(map, key(entry.Name), { NewValue: entry.NewValue, OldValue: entry.OldValue });
   }
   if (Object.keys(map).length === 0) delete audit.ModifiedProperties;
   else audit.ModifiedProperties = map;

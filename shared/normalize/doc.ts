@@ -57,3 +57,8 @@ export function asString(value: unknown): string | undefined {
   if (typeof value === "number" || typeof value === "boolean") return String(value);
   return undefined;
 }
+
+/** Sets a key from the data itself (a property name in a record) without letting `__proto__` change the prototype. */
+export function defineKey(map: Doc, key: string, value: unknown): void {
+  Object.defineProperty(map, key, { value, enumerable: true, writable: true, configurable: true });
+}

@@ -1,3 +1,4 @@
+import { inspect } from "node:util";
 import { parseClientAddress, parseServerAddress, splitEmail } from "./address.js";
 import { flattenAudit, parseAlertData } from "./audit.js";
 import { appendPath, asString, type Doc, getPath, isMap, moveField, setPath } from "./doc.js";
@@ -321,16 +322,22 @@ export function timestamp(value: unknown): string | undefined {
 
 /** The document for input that cannot be mapped: the original kept, the reason in error.message. */
 export function pipelineErrorDocument(record: unknown, message: string, context: NormalizeContext): EcsDocument {
-  let original: string;
-  try {
-    original = context.originalText ?? (typeof record === "string" ? record : (JSON.stringify(record) ?? String(record)));
-  } catch {
-    original = String(record);
-  }
   return {
     "@timestamp": new Date(context.now()).toISOString(),
     ecs: { version: ECS_VERSION },
-    event: { kind: "pipeline_error", original },
+    event: { kind: "pipeline_error", original: context.originalText ?? describeOriginal(record) },
     error: { message },
   };
+}
+
+/** The input as text, whatever it is: JSON where possible (BigInts as digits), else Node's own rendering. */
+function describeOriginal(record: unknown): string {
+  if (typeof record === "string") return record;
+  try {
+    const json = JSON.stringify(record, (_key, value: unknown) => (typeof value === "bigint" ? value.toString() : value));
+    if (json !== undefined) return json;
+  } catch {
+    // cyclic or otherwise unserializable: fall through
+  }
+  return inspect(record, { depth: 8, breakLength: Infinity });
 }
