@@ -8,9 +8,20 @@ export function isMap(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === "object" && !Array.isArray(value);
 }
 
+/** Paths are a few dozen constants: split each once, not once per record. */
+const SEGMENTS = new Map<string, readonly string[]>();
+function segments(path: string): readonly string[] {
+  let keys = SEGMENTS.get(path);
+  if (!keys) {
+    keys = path.split(".");
+    SEGMENTS.set(path, keys);
+  }
+  return keys;
+}
+
 export function getPath(doc: Doc, path: string): unknown {
   let node: unknown = doc;
-  for (const key of path.split(".")) {
+  for (const key of segments(path)) {
     if (!isMap(node)) return undefined;
     node = node[key];
   }
@@ -18,20 +29,22 @@ export function getPath(doc: Doc, path: string): unknown {
 }
 
 export function setPath(doc: Doc, path: string, value: unknown): void {
-  const keys = path.split(".");
+  const keys = segments(path);
   let node = doc;
-  for (const key of keys.slice(0, -1)) {
+  for (let i = 0; i < keys.length - 1; i += 1) {
+    const key = keys[i] as string;
     const next = node[key];
     if (!isMap(next)) node[key] = {};
     node = node[key] as Doc;
   }
-  node[keys.at(-1) as string] = value;
+  node[keys[keys.length - 1] as string] = value;
 }
 
 export function deletePath(doc: Doc, path: string): void {
-  const keys = path.split(".");
-  const parent = keys.length === 1 ? doc : getPath(doc, keys.slice(0, -1).join("."));
-  if (isMap(parent)) delete parent[keys.at(-1) as string];
+  const keys = segments(path);
+  let parent: unknown = doc;
+  for (let i = 0; i < keys.length - 1 && isMap(parent); i += 1) parent = parent[keys[i] as string];
+  if (isMap(parent)) delete parent[keys[keys.length - 1] as string];
 }
 
 /** Appends to an array field (creating it), optionally skipping a value already there. */

@@ -1,0 +1,45 @@
+import { fileURLToPath } from "node:url";
+import { CONTENT_TYPES } from "../../shared/o365/clouds.js";
+import { openGeoIp } from "../../shared/normalize/geoip.js";
+import { normalize } from "../../shared/normalize/index.js";
+import { GENERATORS, Prng } from "../../shared/simulator/records.js";
+
+/**
+ * Throughput of normalize + serialization against the floor (plain JSON.parse + JSON.stringify of
+ * the same records), on one core, enrichment on (user agents, GeoIP and ASN with the test databases).
+ */
+export function generateRecords(count: number, seed = 7): string[] {
+  const prng = new Prng(seed);
+  const tenants = Array.from({ length: 20 }, (_, i) => ({ id: `${i.toString(16).padStart(8, "0")}-1111-4111-8111-111111111111`, domain: `tenant${i}.onmicrosoft.com` }));
+  const start = Date.parse("2026-01-01T00:00:00Z");
+  return Array.from({ length: count }, (_, i) => {
+    const contentType = CONTENT_TYPES[i % CONTENT_TYPES.length]!;
+    return JSON.stringify(GENERATORS[contentType](prng, tenants[i % tenants.length]!, start + i * 1000));
+  });
+}
+
+export async function benchNormalize(count = 200_000) {
+  const texts = generateRecords(count);
+  const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/geoip/${name}`, import.meta.url));
+  const geoip = await openGeoIp({ city: fixture("GeoLite2-City-Test.mmdb"), asn: fixture("GeoLite2-ASN-Test.mmdb") });
+  const context = { tenantNames: new Map<string, string>(), preserveOriginal: false, now: Date.now, ...(geoip ? { geoip } : {}) };
+  const bytes = texts.reduce((n, t) => n + t.length, 0);
+  let sink = 0;
+  const run = (label: string, fn: (text: string) => string) => {
+    for (let i = 0; i < Math.min(20_000, texts.length); i += 1) sink += fn(texts[i]!).length; // warm up
+    const started = performance.now();
+    for (const text of texts) sink += fn(text).length;
+    const seconds = (performance.now() - started) / 1000;
+    return { label, recordsPerSecond: Math.round(texts.length / seconds), seconds: Number(seconds.toFixed(2)) };
+  };
+  const floor = run("JSON.parse + JSON.stringify", (text) => JSON.stringify(JSON.parse(text)));
+  const ours = run("JSON.parse + normalize + JSON.stringify", (text) => JSON.stringify(normalize(JSON.parse(text), context)));
+  return {
+    records: texts.length,
+    averageRecordBytes: Math.round(bytes / texts.length),
+    floor,
+    normalize: ours,
+    ratio: Number((floor.recordsPerSecond / ours.recordsPerSecond).toFixed(2)),
+    checksum: sink,
+  };
+}
