@@ -12,14 +12,14 @@ export function flattenAudit(audit: Doc, errors: string[]): void {
     try {
       audit[field] = JSON.parse(audit[field] as string);
     } catch (error) {
-      delete audit[field];
+      audit[field] = undefined;
       errors.push(`${field} is not valid JSON: ${(error as Error).message}`);
     }
   }
   // `Message` is an object in Copilot records but text elsewhere; one field name cannot be both.
   if (isMap(audit.Message)) {
     audit.MessageObject = audit.Message;
-    delete audit.Message;
+    audit.Message = undefined;
   }
   flattenNameValues(audit, "Parameters");
   flattenNameValues(audit, "ExtendedProperties");
@@ -28,8 +28,7 @@ export function flattenAudit(audit: Doc, errors: string[]): void {
   if (platform !== undefined && PLATFORMS[platform]) audit.Platform = PLATFORMS[platform];
   if (Array.isArray(audit.AlertLinks)) {
     const links = audit.AlertLinks.flatMap((link) => (isMap(link) && typeof link.AlertLinkHref === "string" && link.AlertLinkHref !== "" ? [link.AlertLinkHref] : []));
-    if (links.length > 0) audit.AlertLinks = links;
-    else delete audit.AlertLinks;
+    audit.AlertLinks = links.length > 0 ? links : undefined;
   }
   for (const field of STRING_FIELDS) {
     const value = asString(audit[field]);
@@ -65,8 +64,7 @@ function flattenModifiedProperties(audit: Doc): void {
   for (const entry of value) {
     if (isMap(entry) && entry.OldValue != null && entry.NewValue != null) defineKey(map, key(entry.Name), { NewValue: entry.NewValue, OldValue: entry.OldValue });
   }
-  if (Object.keys(map).length === 0) delete audit.ModifiedProperties;
-  else audit.ModifiedProperties = map;
+  audit.ModifiedProperties = Object.keys(map).length > 0 ? map : undefined;
 }
 
 /**
@@ -76,7 +74,7 @@ function flattenModifiedProperties(audit: Doc): void {
 export function parseAlertData(audit: Doc): void {
   if (!("Data" in audit)) return;
   const raw = audit.Data;
-  const parsed: unknown = typeof raw === "string" ? JSON.parse(raw) : raw;
+  const parsed: unknown = typeof raw === "string" ? JSON.parse(raw) : isMap(raw) ? { ...raw } : raw;
   const data: Doc = { flattened: parsed };
   if (isMap(parsed)) {
     for (const key of ALERT_DATA_KEYS) if (key in parsed) data[key] = parsed[key];

@@ -40,11 +40,24 @@ export function setPath(doc: Doc, path: string, value: unknown): void {
   node[keys[keys.length - 1] as string] = value;
 }
 
-export function deletePath(doc: Doc, path: string): void {
+/**
+ * Clears a field of a working copy. The value becomes undefined rather than being deleted: JSON
+ * leaves it out just the same, and V8 keeps the object in its fast shape. Nested objects on the
+ * way are copied first, so the caller's input is never changed.
+ */
+export function clearPath(doc: Doc, path: string): void {
   const keys = segments(path);
-  let parent: unknown = doc;
-  for (let i = 0; i < keys.length - 1 && isMap(parent); i += 1) parent = parent[keys[i] as string];
-  if (isMap(parent)) delete parent[keys[keys.length - 1] as string];
+  let parent: Doc = doc;
+  for (let i = 0; i < keys.length - 1; i += 1) {
+    const key = keys[i] as string;
+    const child = parent[key];
+    if (!isMap(child)) return;
+    const copy = { ...child };
+    parent[key] = copy;
+    parent = copy;
+  }
+  const last = keys[keys.length - 1] as string;
+  if (parent[last] !== undefined) parent[last] = undefined;
 }
 
 /** Appends to an array field (creating it), optionally skipping a value already there. */
@@ -59,7 +72,7 @@ export function appendPath(doc: Doc, path: string, value: unknown, allowDuplicat
 export function moveField(from: Doc, fromPath: string, to: Doc, toPath: string): boolean {
   const value = getPath(from, fromPath);
   if (value === undefined || value === null) return false;
-  deletePath(from, fromPath);
+  clearPath(from, fromPath);
   setPath(to, toPath, value);
   return true;
 }

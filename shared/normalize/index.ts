@@ -56,9 +56,9 @@ export function normalize(record: unknown, context: NormalizeContext): EcsDocume
 }
 
 function mapRecord(record: Doc, context: NormalizeContext): EcsDocument {
-  // The raw record is deep-copied once; fields are moved out of the copy as they are mapped,
-  // and what is left is kept under o365.audit.
-  const audit = structuredClone(record);
+  // Fields are moved out of a shallow working copy as they are mapped (nested objects are copied
+  // only where changed), and what is left is kept under o365.audit. The input is never changed.
+  const audit: Doc = { ...record };
   const doc: Doc = {
     "@timestamp": timestamp(audit.CreationTime) ?? new Date(context.now()).toISOString(),
     ecs: { version: ECS_VERSION },
@@ -312,9 +312,16 @@ function enrichSource(doc: Doc, context: NormalizeContext): void {
   if (as) setPath(doc, "source.as", as);
 }
 
+const PLAIN_UTC_SECONDS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$/;
+
 /** CreationTime is ISO 8601, usually UTC without a zone designator ("2022-04-01T00:00:01"). */
 export function timestamp(value: unknown): string | undefined {
   if (typeof value !== "string" || value === "") return undefined;
+  // The usual form needs no round trip through Date, only a check that it is a real date.
+  if (PLAIN_UTC_SECONDS.test(value)) {
+    const ms = Date.parse(`${value}Z`);
+    return Number.isNaN(ms) || new Date(ms).getUTCDate() !== Number(value.slice(8, 10)) ? undefined : `${value}.000Z`;
+  }
   const withZone = /(?:Z|[+-]\d{2}:?\d{2})$/i.test(value) ? value : `${value}Z`;
   const ms = Date.parse(withZone);
   return Number.isNaN(ms) ? undefined : new Date(ms).toISOString();

@@ -1,4 +1,5 @@
 import type { TableClient, TableServiceClient, TransactionAction } from "@azure/data-tables";
+import pLimit from "p-limit";
 import { ensureTable, statusOf, tableKey } from "./storage.js";
 
 /**
@@ -17,6 +18,7 @@ export interface ClaimRequest {
 }
 
 const BATCH = 100; // the Table service's limit for one transaction
+const PARALLEL_TRANSACTIONS = 8;
 export const CLAIM_RETENTION_DAYS = 8;
 
 export class RecordClaims {
@@ -38,26 +40,29 @@ export class RecordClaims {
       group.requests.set(request.recordId, request);
       groups.set(key, group);
     }
+    const chunks: { table: TableClient; partitionKey: string; chunk: ClaimRequest[] }[] = [];
     for (const { day, partitionKey, requests: unique } of groups.values()) {
       const table = await this.table(day);
       const list = [...unique.values()];
-      for (let i = 0; i < list.length; i += BATCH) {
-        const chunk = list.slice(i, i + BATCH);
-        const actions: TransactionAction[] = chunk.map((r) => ["create", { partitionKey, rowKey: tableKey(r.recordId), contentId }]);
-        try {
-          await table.submitTransaction(actions);
-          for (const r of chunk) owned.add(r.recordId);
-        } catch (error) {
-          // One existing claim fails the whole transaction: settle each record on its own.
-          if (statusOf(error) !== 409 && statusOf(error) !== 400) throw error;
-          await Promise.all(
-            chunk.map(async (r) => {
-              if (await claimOne(table, partitionKey, r.recordId, contentId)) owned.add(r.recordId);
-            }),
-          );
-        }
-      }
+      for (let i = 0; i < list.length; i += BATCH) chunks.push({ table, partitionKey, chunk: list.slice(i, i + BATCH) });
     }
+    // Transactions of different chunks are independent: a few at once hide the round trips.
+    const limit = pLimit(PARALLEL_TRANSACTIONS);
+    await Promise.all(chunks.map(({ table, partitionKey, chunk }) => limit(async () => {
+      const actions: TransactionAction[] = chunk.map((r) => ["create", { partitionKey, rowKey: tableKey(r.recordId), contentId }]);
+      try {
+        await table.submitTransaction(actions);
+        for (const r of chunk) owned.add(r.recordId);
+      } catch (error) {
+        // One existing claim fails the whole transaction: settle each record on its own.
+        if (statusOf(error) !== 409 && statusOf(error) !== 400) throw error;
+        await Promise.all(
+          chunk.map(async (r) => {
+            if (await claimOne(table, partitionKey, r.recordId, contentId)) owned.add(r.recordId);
+          }),
+        );
+      }
+    })));
     return owned;
   }
 

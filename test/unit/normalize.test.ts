@@ -63,7 +63,7 @@ describe("ECS mapping", () => {
       related: { ip: ["81.2.69.142"], user: ["alex"] },
       user_agent: { original: "Mozilla/5.0 (Windows NT 10.0; Win64; x64)" },
     });
-    const audit = (doc.o365 as { audit: Record<string, unknown> }).audit;
+    const audit = (JSON.parse(JSON.stringify(doc)).o365 as { audit: Record<string, unknown> }).audit;
     expect(audit.ExtendedProperties).toEqual({ RequestType: "OAuth2:Authorize" });
     expect(audit).toMatchObject({ RecordType: "15", UserType: "0", Version: "1", UserId: "alex@contoso.onmicrosoft.com" });
     for (const moved of ["Id", "Operation", "Workload", "OrganizationId", "ClientIP"]) expect(audit).not.toHaveProperty(moved);
@@ -108,6 +108,20 @@ describe("ECS mapping", () => {
       destination: { user: { email: ["a@example.com", "b@example.com"] } },
       message: "Card numbers",
     });
+  });
+
+  it("never changes the record it is given", () => {
+    const records = [
+      signIn,
+      fileAccessed,
+      { ...signIn, RecordType: 11, Operation: "DlpRuleMatch", SharePointMetaData: { From: "a@b.c", FileName: "x.docx", FileOwner: "o", UniqueId: "u" }, ExchangeMetaData: { From: "a@b.c", To: ["d@e.f"], Subject: "s" }, ExceptionInfo: "reason" },
+      { ...signIn, ExtendedProperties: { UserAgent: "UA as a map" }, Message: { Id: "m" }, RecordType: 40, Data: { sip: "", f3u: "a@b.c" }, AlertLinks: [{ AlertLinkHref: "" }] },
+    ];
+    for (const record of records) {
+      const before = structuredClone(record);
+      normalize(record, context);
+      expect(record).toEqual(before);
+    }
   });
 
   it("keeps event.original verbatim when asked to", () => {
