@@ -1,7 +1,7 @@
 import { createInterface } from "node:readline";
 import type { Readable, Writable } from "node:stream";
 import { once } from "node:events";
-import { normalize, pipelineErrorDocument, type NormalizeContext } from "../normalize/index.js";
+import { normalizeToLine, pipelineErrorDocument, type NormalizeContext } from "../normalize/index.js";
 import { streamRecords } from "../pipeline/records.js";
 
 /**
@@ -13,7 +13,7 @@ export async function normalizeStream(input: Readable, output: Writable, context
   let count = 0;
   const emit = async (record: unknown) => {
     count += 1;
-    if (!output.write(`${JSON.stringify(normalize(record, context))}\n`)) await once(output, "drain");
+    if (!output.write(normalizeToLine(record, context).line)) await once(output, "drain");
   };
   if (kind === "array") {
     for await (const record of streamRecords(stream)) await emit(record);

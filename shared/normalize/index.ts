@@ -55,6 +55,24 @@ export function normalize(record: unknown, context: NormalizeContext): EcsDocume
   }
 }
 
+/**
+ * The largest document written as mapped. Audit records are a few kilobytes; one that maps to
+ * more than this is carrying something pathological, and is written as a pipeline_error instead.
+ */
+export const MAX_DOCUMENT_CHARS = 1_000_000;
+
+/** normalize() and JSON in one step, as the worker writes it: one NDJSON line, size-checked. */
+export function normalizeToLine(record: unknown, context: NormalizeContext): { line: string; pipelineError: boolean } {
+  const doc = normalize(record, context);
+  let line = JSON.stringify(doc);
+  let pipelineError = (doc.event as { kind?: string }).kind === "pipeline_error";
+  if (line.length > MAX_DOCUMENT_CHARS && !pipelineError) {
+    line = JSON.stringify(pipelineErrorDocument(record, `document is ${line.length} characters, more than the limit of ${MAX_DOCUMENT_CHARS}: a field is too large to index`, context));
+    pipelineError = true;
+  }
+  return { line: `${line}\n`, pipelineError };
+}
+
 function mapRecord(record: Doc, context: NormalizeContext): EcsDocument {
   // Fields are moved out of a shallow working copy as they are mapped (nested objects are copied
   // only where changed), and what is left is kept under o365.audit. The input is never changed.

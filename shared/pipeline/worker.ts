@@ -1,6 +1,6 @@
 import { ManagementApiError } from "../o365/errors.js";
 import type { ManagementApiClient } from "../o365/client.js";
-import { type EcsDocument, normalize, type NormalizeContext } from "../normalize/index.js";
+import { normalizeToLine, type NormalizeContext } from "../normalize/index.js";
 import type { RecordClaims, ClaimRequest } from "../state/claims.js";
 import type { ContentLedger, LedgerEntry } from "../state/ledger.js";
 import { contentOutputPath, failedContentPath } from "../sinks/layout.js";
@@ -108,24 +108,24 @@ export async function processContent(message: ContentMessage, deps: WorkerDeps):
 
 async function writeRecords(records: AsyncIterable<unknown>, writer: OutputWriter, message: ContentMessage, deps: WorkerDeps) {
   const counts = { written: 0, duplicates: 0, pipelineErrors: 0 };
-  let batch: { doc: EcsDocument; claim: ClaimRequest | undefined }[] = [];
+  let batch: { line: string; claim: ClaimRequest | undefined }[] = [];
   const flush = async () => {
     const claims = batch.flatMap((item) => (item.claim ? [item.claim] : []));
     const owned = claims.length > 0 ? await deps.claims.claim(message.tenantId, message.contentId, claims) : new Set<string>();
-    for (const { doc, claim } of batch) {
+    for (const { line, claim } of batch) {
       if (claim && !owned.has(claim.recordId)) {
         counts.duplicates += 1;
         continue;
       }
-      await writer.write(`${JSON.stringify(doc)}\n`);
+      await writer.write(line);
       counts.written += 1;
     }
     batch = [];
   };
   for await (const record of records) {
-    const doc = normalize(record, deps.normalizeContext);
-    if ((doc.event as { kind?: string }).kind === "pipeline_error") counts.pipelineErrors += 1;
-    batch.push({ doc, claim: claimFor(record, message) });
+    const { line, pipelineError } = normalizeToLine(record, deps.normalizeContext);
+    if (pipelineError) counts.pipelineErrors += 1;
+    batch.push({ line, claim: claimFor(record, message) });
     if (batch.length >= CLAIM_BATCH) await flush();
   }
   await flush();

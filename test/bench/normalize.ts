@@ -1,7 +1,7 @@
 import { fileURLToPath } from "node:url";
 import { CONTENT_TYPES } from "../../shared/o365/clouds.js";
 import { openGeoIp } from "../../shared/normalize/geoip.js";
-import { normalize } from "../../shared/normalize/index.js";
+import { normalizeToLine } from "../../shared/normalize/index.js";
 import { GENERATORS, Prng } from "../../shared/simulator/records.js";
 
 /**
@@ -33,7 +33,7 @@ export async function benchNormalize(count = 200_000) {
     return { label, recordsPerSecond: Math.round(texts.length / seconds), seconds: Number(seconds.toFixed(2)) };
   };
   const floor = run("JSON.parse + JSON.stringify", (text) => JSON.stringify(JSON.parse(text)));
-  const ours = run("JSON.parse + normalize + JSON.stringify", (text) => JSON.stringify(normalize(JSON.parse(text), context)));
+  const ours = run("JSON.parse + normalize + JSON.stringify", (text) => normalizeToLine(JSON.parse(text), context).line);
   return {
     records: texts.length,
     averageRecordBytes: Math.round(bytes / texts.length),

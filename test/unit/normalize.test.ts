@@ -2,7 +2,7 @@ import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { parseClientAddress, parseServerAddress, splitEmail } from "../../shared/normalize/address.js";
 import { openGeoIp } from "../../shared/normalize/geoip.js";
-import { normalize, type NormalizeContext } from "../../shared/normalize/index.js";
+import { normalize, normalizeToLine, type NormalizeContext } from "../../shared/normalize/index.js";
 import { recordTypeName } from "../../shared/normalize/recordTypes.js";
 
 const TENANT = "b86ab9d4-fcf1-4b11-8a06-7a8f91b47fbd";
@@ -157,6 +157,17 @@ describe("ECS mapping", () => {
     expect(doc.event).toMatchObject({ kind: "pipeline_error" });
     expect((doc.error as { message: string }).message).toMatch(reason);
     expect(typeof (doc.event as { original: string }).original).toBe("string");
+  });
+
+  it("writes a record with a huge field as a pipeline_error naming the size, original kept", () => {
+    const huge = { ...signIn, Comments: "x".repeat(1_200_000) };
+    const { line, pipelineError } = normalizeToLine(huge, context);
+    const doc = JSON.parse(line) as { event: { kind: string; original: string }; error: { message: string } };
+    expect(pipelineError).toBe(true);
+    expect(doc.event.kind).toBe("pipeline_error");
+    expect(doc.error.message).toMatch(/more than the limit of 1000000/);
+    expect(JSON.parse(doc.event.original)).toEqual(huge);
+    expect(normalizeToLine(signIn, context).pipelineError).toBe(false);
   });
 
   it("names record types from the table and leaves unknown numbers without a code", () => {
