@@ -16,7 +16,7 @@ import { InvalidContentError, streamRecords } from "./records.js";
 export interface WorkerDeps {
   api: Pick<ManagementApiClient, "openContent">;
   ledger: ContentLedger;
-  claims: RecordClaims;
+  claims: Pick<RecordClaims, "claim">;
   sink: OutputSink;
   /** Puts the message back on the queue, invisible for delayMs (throttling must not burn a dequeue). */
   requeue: (message: ContentMessage, delayMs: number) => Promise<void>;
