@@ -256,17 +256,20 @@ function toList(value: unknown): unknown[] {
   return value === undefined ? [] : Array.isArray(value) ? value : [value];
 }
 
+const CLIENT_PATHS = { address: "client.address", domain: "client.domain", ip: "client.ip", port: "client.port" } as const;
+const SERVER_PATHS = { address: "server.address", domain: "server.domain", ip: "server.ip" } as const;
+
 /** client.*, server.*, source.*, destination.ip, network.type and related.ip from the raw addresses. */
 function mapNetwork(doc: Doc, temp: Doc): void {
   const client = parseClientAddress(temp.client);
   if (client) {
-    for (const key of ["address", "domain", "ip", "port"] as const) if (client[key] !== undefined) setPath(doc, `client.${key}`, client[key]);
+    for (const key of ["address", "domain", "ip", "port"] as const) if (client[key] !== undefined) setPath(doc, CLIENT_PATHS[key], client[key]);
     if (client.ip !== undefined) setPath(doc, "source.ip", client.ip);
     if (client.ip !== undefined && client.port !== undefined) setPath(doc, "source.port", client.port);
   }
   const server = parseServerAddress(temp.server);
   if (server) {
-    for (const key of ["address", "domain", "ip"] as const) if (server[key] !== undefined) setPath(doc, `server.${key}`, server[key]);
+    for (const key of ["address", "domain", "ip"] as const) if (server[key] !== undefined) setPath(doc, SERVER_PATHS[key], server[key]);
     if (server.ip !== undefined) setPath(doc, "destination.ip", server.ip);
   }
   if (client?.ip !== undefined) setPath(doc, "network.type", client.ip.includes(":") ? "ipv6" : "ipv4");
@@ -274,14 +277,22 @@ function mapNetwork(doc: Doc, temp: Doc): void {
   if (server?.ip !== undefined) appendPath(doc, "related.ip", server.ip, false);
 }
 
+/** The identities whose UPN-shaped id is split into email, domain and name. */
+const IDENTITIES = ["user", "user.target", "source.user", "destination.user"].map((prefix) => ({
+  id: `${prefix}.id`,
+  email: `${prefix}.email`,
+  domain: `${prefix}.domain`,
+  name: `${prefix}.name`,
+}));
+
 /** user.*, user.target.*, source.user.*, destination.user.* from UPN-shaped ids, and related.user. */
 function mapUsers(doc: Doc): void {
-  for (const prefix of ["user", "user.target", "source.user", "destination.user"]) {
-    const split = splitEmail(getPath(doc, `${prefix}.id`));
+  for (const paths of IDENTITIES) {
+    const split = splitEmail(getPath(doc, paths.id));
     if (!split) continue;
-    setPath(doc, `${prefix}.email`, split.email);
-    setPath(doc, `${prefix}.domain`, split.domain);
-    setPath(doc, `${prefix}.name`, split.name);
+    setPath(doc, paths.email, split.email);
+    setPath(doc, paths.domain, split.domain);
+    setPath(doc, paths.name, split.name);
   }
   for (const path of ["user.name", "user.target.name", "file.owner"]) {
     const value = getPath(doc, path);
