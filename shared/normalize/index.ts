@@ -4,6 +4,7 @@ import { flattenAudit, parseAlertData } from "./audit.js";
 import { appendPath, asString, type Doc, getPath, isMap, moveField, setPath } from "./doc.js";
 import type { GeoLookup } from "./geoip.js";
 import { recordTypeName } from "./recordTypes.js";
+import { urlParts } from "./url.js";
 import { parseUserAgent } from "./userAgent.js";
 import { ACTION_RENAMES, ALERT_EMAIL_FIELDS, CATEGORY_RULES, FIELD_MOVES, RELATED_BY_TYPE, SCHEMA_ALIASES, SEVERITIES } from "./tables.js";
 
@@ -26,6 +27,8 @@ export interface NormalizeContext {
   geoip?: GeoLookup;
   /** Parse user_agent.original into name, version, os and device (default on). */
   parseUserAgents?: boolean;
+  /** Add url.domain, registered domain, subdomain, TLD, path… beside url.original (default on). */
+  parseUrls?: boolean;
 }
 
 export type EcsDocument = Record<string, unknown>;
@@ -112,6 +115,11 @@ function mapRecord(record: Doc, context: NormalizeContext): EcsDocument {
   mapRelatedByType(code, doc);
   if (errors.length > 0) setPath(doc, "error.message", errors);
   enrichSource(doc, context);
+  const url = getPath(doc, "url.original");
+  if (typeof url === "string" && context.parseUrls !== false) {
+    const parts = urlParts(url);
+    if (parts) setPath(doc, "url", { original: url, ...parts });
+  }
   const agent = getPath(doc, "user_agent.original");
   if (typeof agent === "string" && context.parseUserAgents !== false) setPath(doc, "user_agent", parseUserAgent(agent));
   return doc;

@@ -74,12 +74,25 @@ describe("ECS mapping", () => {
     expect(doc).toMatchObject({
       event: { code: "SharePointFileOperation", category: ["web", "file"], type: ["info", "access"] },
       file: { name: "Budget.xlsx", directory: "sites/finance/Shared Documents", extension: "xlsx" },
-      url: { original: fileAccessed.ObjectId },
+      url: {
+        original: fileAccessed.ObjectId,
+        scheme: "https",
+        domain: "contoso.sharepoint.com",
+        path: "/sites/finance/Shared Documents/Budget.xlsx",
+        registered_domain: "sharepoint.com",
+        subdomain: "contoso",
+        top_level_domain: "com",
+      },
       client: { address: "2001:db8::7", ip: "2001:db8::7", port: 50123 },
       source: { ip: "2001:db8::7", port: 50123 },
       network: { type: "ipv6" },
       user_agent: { original: fileAccessed.UserAgent },
     });
+  });
+
+  it("leaves url.original alone when it is not an absolute URL, or when URL parsing is off", () => {
+    expect(normalize({ ...fileAccessed, ObjectId: "/sites/x/y.docx" }, context).url).toEqual({ original: "/sites/x/y.docx" });
+    expect(normalize(fileAccessed, { ...context, parseUrls: false }).url).toEqual({ original: fileAccessed.ObjectId });
   });
 
   it("renames Azure AD user management actions and categorizes them as IAM", () => {
