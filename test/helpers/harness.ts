@@ -60,7 +60,7 @@ export interface Collector {
   poller(semantics?: Partial<QueueSemantics>): QueuePoller;
   /** Runs the queue worker until the queue is empty (delayed messages included) and idle. */
   drain(semantics?: Partial<QueueSemantics>): Promise<QueuePoller>;
-  /** Every output document's o365.audit.Id, in file order (one entry per written line). */
+  /** Every output document's event.id (the record Id), in file order (one entry per written line). */
   outputIds(): Promise<string[]>;
   /** Every output document. */
   outputDocs(): Promise<Record<string, unknown>[]>;
@@ -117,7 +117,7 @@ export async function collector(sim: Simulator, clock: Clock, env: Record<string
       return docs;
     },
     async outputIds() {
-      return (await collected.outputDocs()).map((doc) => (doc as { o365: { audit: { Id: string } } }).o365.audit.Id);
+      return (await collected.outputDocs()).map((doc) => (doc as { event: { id: string } }).event.id);
     },
     async close() {
       await runtime.close();

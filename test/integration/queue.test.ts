@@ -97,8 +97,8 @@ describe("queue worker semantics (host.json: batch, visibility, maxDequeueCount 
 
     const first = sim.blobs[0]!;
     const body = await container.getBlobClient(names.find((n) => n.endsWith(`${first.contentId}.ndjson.gz`))!).downloadToBuffer();
-    const lines = gunzipSync(body).toString("utf8").trim().split("\n").map((l) => JSON.parse(l) as { o365: { audit: { Id: string } } });
-    expect(lines.map((l) => l.o365.audit.Id)).toEqual(first.records.map((r) => r.Id));
+    const lines = gunzipSync(body).toString("utf8").trim().split("\n").map((l) => JSON.parse(l) as { event: { id: string } });
+    expect(lines.map((l) => l.event.id)).toEqual(first.records.map((r) => r.Id));
 
     // Re-deliver one message as if the queue had retried it after the ledger write was lost.
     const message = {
