@@ -102,6 +102,62 @@ describe("ECS mapping", () => {
     expect((doc.related as { user: string[] }).user).toEqual(["alex", "new.hire"]);
   });
 
+  it("maps an Exchange mailbox item to email.* with its attachments", () => {
+    const doc = normalize(
+      {
+        ...signIn,
+        RecordType: 2,
+        Operation: "Send",
+        Workload: "Exchange",
+        MailboxOwnerUPN: "sam@contoso.onmicrosoft.com",
+        OriginatingServer: "DB3PR0 (15.20.1.2)\r\n",
+        Item: { Id: "AAMk", InternetMessageId: "<m1@contoso.onmicrosoft.com>", Subject: "Quarterly numbers", Attachments: "report.pdf (1024b); Q3 (final).xlsx (20480b)" },
+      },
+      context,
+    );
+    expect(doc).toMatchObject({
+      event: { code: "ExchangeItem", category: ["web", "email"] },
+      email: {
+        subject: ["Quarterly numbers"],
+        message_id: ["<m1@contoso.onmicrosoft.com>"],
+        attachments: [{ file: { name: "report.pdf", extension: "pdf", size: 1024 } }, { file: { name: "Q3 (final).xlsx", extension: "xlsx", size: 20480 } }],
+      },
+      server: { domain: "DB3PR0", address: "15.20.1.2", ip: "15.20.1.2" },
+      destination: { ip: "15.20.1.2" },
+      // A UPN-shaped UserId wins over MailboxOwnerUPN for user.email, as in Elastic's output.
+      user: { id: "alex@contoso.onmicrosoft.com", email: "alex@contoso.onmicrosoft.com" },
+      related: { user: ["alex", "alex@contoso.onmicrosoft.com"], hosts: ["contoso.onmicrosoft.com", "DB3PR0"] },
+    });
+  });
+
+  it("maps a Security & Compliance alert: rule, message, and the e-mail its Data describes", () => {
+    const doc = normalize(
+      {
+        ...signIn,
+        RecordType: 40,
+        Operation: "AlertTriggered",
+        UserId: "SecurityComplianceAlerts",
+        Name: "Email reported by user as malware or phish",
+        Comments: "New alert",
+        Category: "ThreatManagement",
+        PolicyId: "p-1",
+        Severity: "low",
+        AlertLinks: [{ AlertLinkHref: "https://security.microsoft.com/alerts/1" }, { AlertLinkHref: "" }],
+        Data: JSON.stringify({ f3u: "sam@contoso.onmicrosoft.com", imsgid: "<m2@example.com>", ms: "Invoice", tsd: "billing@example.com", ts: "2026-03-01T10:00:00.1234567Z", sip: "" }),
+      },
+      context,
+    );
+    expect(doc).toMatchObject({
+      event: { kind: "alert", severity: 2, category: ["web"], type: ["info"] },
+      message: "Email reported by user as malware or phish",
+      rule: { name: "Email reported by user as malware or phish", id: "p-1", category: "ThreatManagement", reference: ["https://security.microsoft.com/alerts/1"] },
+      user: { id: "SecurityComplianceAlerts", email: "sam@contoso.onmicrosoft.com" },
+      email: { message_id: ["<m2@example.com>"], subject: ["Invoice"], sender: { address: ["billing@example.com"] } },
+      o365: { audit: { Comments: "New alert", Data: { f3u: "sam@contoso.onmicrosoft.com", ts: "2026-03-01T10:00:00.123Z" } } },
+    });
+    expect((doc.related as { user: string[] }).user).toEqual(["sam@contoso.onmicrosoft.com", "billing@example.com", "SecurityComplianceAlerts"]);
+  });
+
   it("maps DLP matches to rules, the highest severity, and the outcome of a blocking action", () => {
     const doc = normalize(
       {
