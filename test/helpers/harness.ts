@@ -2,7 +2,7 @@ import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
-import { inject } from "vitest";
+import { afterEach, inject } from "vitest";
 import { parseSettings, type Settings } from "../../shared/config/settings.js";
 import type { QueueSemantics } from "../../shared/local/hostJson.js";
 import { QueuePoller } from "../../shared/local/queueHost.js";
@@ -137,4 +137,13 @@ export function tally(ids: string[]): Map<string, number> {
   const counts = new Map<string, number>();
   for (const id of ids) counts.set(id, (counts.get(id) ?? 0) + 1);
   return counts;
+}
+
+/** Registers an afterEach that runs the returned list's cleanups, last added first. */
+export function cleanupAfterEach(): (() => Promise<void>)[] {
+  const cleanups: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+  return cleanups;
 }

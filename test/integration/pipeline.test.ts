@@ -1,18 +1,15 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { failedContentPath } from "../../shared/sinks/layout.js";
 import type { Simulator } from "../../shared/simulator/server.js";
-import { Clock, type Collector, collector, tally } from "../helpers/harness.js";
+import { cleanupAfterEach, Clock, type Collector, collector, tally } from "../helpers/harness.js";
 import { simulator, TENANT_A, TENANT_B, TENANT_C, tenants } from "../helpers/simulator.js";
 
 const MIN = 60_000;
 const H = 60 * MIN;
 const T0 = Date.now();
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+const cleanups = cleanupAfterEach();
 
 async function setup(options: { tenantIds: string[]; faults?: Parameters<typeof simulator>[0]["faults"]; from?: number; to?: number; env?: Record<string, string> }) {
   const clock = new Clock(T0);

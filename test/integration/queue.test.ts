@@ -1,18 +1,15 @@
 import { readFile } from "node:fs/promises";
 import { gunzipSync } from "node:zlib";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { encodeMessage } from "../../shared/pipeline/contentQueue.js";
 import { contentOutputPath } from "../../shared/sinks/layout.js";
-import { Clock, collector, walk } from "../helpers/harness.js";
+import { cleanupAfterEach, Clock, collector, walk } from "../helpers/harness.js";
 import { simulator, TENANT_A, tenants } from "../helpers/simulator.js";
 
 const MIN = 60_000;
 const H = 60 * MIN;
 const T0 = Date.now();
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+const cleanups = cleanupAfterEach();
 
 async function setup(env: Record<string, string> = {}) {
   const clock = new Clock(T0);
