@@ -66,3 +66,16 @@ describe("local.settings.sample.json", () => {
     }
   });
 });
+
+describe("README settings table", () => {
+  it("documents exactly the settings the schema reads", async () => {
+    const readme = await readFile(new URL("../../README.md", import.meta.url), "utf8");
+    const section = readme.slice(readme.indexOf("## Settings"), readme.indexOf("\n## ", readme.indexOf("## Settings") + 3));
+    const documented = new Set<string>();
+    for (const row of section.split("\n").filter((line) => line.startsWith("| `"))) {
+      const firstCell = row.split("|")[1] ?? "";
+      for (const name of firstCell.matchAll(/`([A-Za-z0-9_]+)`/g)) documented.add(name[1] as string);
+    }
+    expect([...documented].sort()).toEqual([...SETTING_NAMES].sort());
+  });
+});
