@@ -52,6 +52,12 @@ export function parseUserAgent(original: string): Record<string, unknown> {
     device: { name: device.family },
   };
   if (cache.size >= CACHE_LIMIT) cache.clear();
-  cache.set(original, fields);
+  // Shared by every document with this agent: frozen, so no caller can change the others.
+  cache.set(original, deepFreeze(fields));
   return fields;
+}
+
+function deepFreeze<T extends object>(value: T): T {
+  for (const child of Object.values(value)) if (child && typeof child === "object") deepFreeze(child);
+  return Object.freeze(value);
 }

@@ -1,3 +1,4 @@
+import type { Readable } from "node:stream";
 import { ManagementApiError } from "../o365/errors.js";
 import type { ManagementApiClient } from "../o365/client.js";
 import { normalizeToLine, type NormalizeContext } from "../normalize/index.js";
@@ -60,9 +61,10 @@ export async function processContent(message: ContentMessage, deps: WorkerDeps):
   if (Date.parse(message.contentExpiration) <= deps.now()) return expire(base, deps, "contentExpiration has passed");
 
   let writer: OutputWriter | undefined;
+  let body: Readable | undefined;
   const output = contentOutputPath(tenantId, contentType, contentId, message.contentCreated);
   try {
-    const body = await deps.api.openContent(tenantId, message.contentUri);
+    body = await deps.api.openContent(tenantId, message.contentUri);
     writer = await deps.sink.open(output);
     const counts = await writeRecords(streamRecords(body), writer, message, deps);
     const { bytes } = counts.written > 0 ? await writer.commit() : (await writer.abort(new Error("no records to write")), { bytes: 0 });
@@ -82,6 +84,7 @@ export async function processContent(message: ContentMessage, deps: WorkerDeps):
     deps.log.info("content written", { ...where, records: counts.written, duplicates: counts.duplicates, bytes, output });
     return { status: "done", records: counts.written, duplicates: counts.duplicates, pipelineErrors: counts.pipelineErrors, bytes, output: counts.written > 0 ? output : undefined };
   } catch (error) {
+    body?.destroy(); // a download not read to the end must not hold its connection
     await writer?.abort(error instanceof Error ? error : new Error(String(error)));
     if (error instanceof ManagementApiError) {
       if (error.errorClass === "throttled") {
