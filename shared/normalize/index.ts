@@ -76,52 +76,76 @@ export function normalizeToLine(record: unknown, context: NormalizeContext): { l
   return { line: `${line}\n`, pipelineError };
 }
 
+/** The same for every document: shared rather than allocated per record (documents are serialized, not changed). */
+const ECS = Object.freeze({ version: ECS_VERSION });
+const CLIENT_ADDRESS_FIELDS = ["ClientIPAddress", "ClientIP", "ActorIpAddress"] as const;
+
+/** Moves a top-level field of the working copy out; returns it (null counts as absent). */
+function take(audit: Doc, field: string): unknown {
+  const value = audit[field];
+  if (value === undefined || value === null) return undefined;
+  audit[field] = undefined;
+  return value;
+}
+
 function mapRecord(record: Doc, context: NormalizeContext): EcsDocument {
   // Fields are moved out of a shallow working copy as they are mapped (nested objects are copied
   // only where changed), and what is left is kept under o365.audit. The input is never changed.
   const audit: Doc = { ...record };
+  const event: Doc = { kind: "event", type: ["info"], category: ["web"] };
   const doc: Doc = {
     "@timestamp": timestamp(audit.CreationTime) ?? new Date(context.now()).toISOString(),
-    ecs: { version: ECS_VERSION },
-    event: { kind: "event", type: ["info"], category: ["web"] },
+    ecs: ECS,
+    event,
   };
-  if (context.preserveOriginal) setPath(doc, "event.original", context.originalText ?? JSON.stringify(record));
-  moveField(audit, "Id", doc, "event.id");
+  if (context.preserveOriginal) event.original = context.originalText ?? JSON.stringify(record);
+  const id = take(audit, "Id");
+  if (id !== undefined) event.id = id;
 
   const temp: Doc = {};
-  for (const field of ["ClientIPAddress", "ClientIP", "ActorIpAddress"]) if (moveField(audit, field, temp, "client")) break;
+  for (const field of CLIENT_ADDRESS_FIELDS) {
+    const address = take(audit, field);
+    if (address !== undefined) {
+      temp.client = address;
+      break;
+    }
+  }
   const userId = asString(audit.UserId);
-  if (userId !== undefined) setPath(doc, "user.id", userId);
-  moveField(audit, "Workload", doc, "event.provider");
-  moveField(audit, "Operation", doc, "event.action");
-  moveField(audit, "OrganizationId", doc, "organization.id");
-  moveField(audit, "UserAgent", doc, "user_agent.original");
+  if (userId !== undefined) doc.user = { id: userId };
+  const provider = take(audit, "Workload");
+  if (provider !== undefined) event.provider = provider;
+  const action = take(audit, "Operation");
+  if (action !== undefined) event.action = action;
+  const orgId = take(audit, "OrganizationId");
+  if (orgId !== undefined) doc.organization = { id: orgId };
+  const agent = take(audit, "UserAgent");
+  if (agent !== undefined) doc.user_agent = { original: agent };
   const code = recordTypeName(audit.RecordType);
-  if (code !== undefined) setPath(doc, "event.code", code);
-  setPath(doc, "event.outcome", OUTCOMES[asString(audit.ResultStatus)?.toLowerCase() ?? ""] ?? "success");
+  if (code !== undefined) event.code = code;
+  event.outcome = OUTCOMES[asString(audit.ResultStatus)?.toLowerCase() ?? ""] ?? "success";
 
   const errors: string[] = [];
   flattenAudit(audit, errors);
   parseAlertData(audit);
   const severity = SEVERITIES[asString(audit.Severity) ?? ""];
-  if (severity !== undefined) setPath(doc, "event.severity", severity);
+  if (severity !== undefined) event.severity = severity;
 
   mapWorkload(code, audit, doc, temp);
   mapNetwork(doc, temp);
   mapUsers(doc);
   if (isMap(audit.ExtendedProperties)) moveField(audit, "ExtendedProperties.UserAgent", doc, "user_agent.original");
   mapTenant(doc, context);
-  setPath(doc, "o365.audit", audit);
+  doc.o365 = { audit };
   mapRelatedByType(code, doc);
   if (errors.length > 0) setPath(doc, "error.message", errors);
   enrichSource(doc, context);
   const url = getPath(doc, "url.original");
   if (typeof url === "string" && context.parseUrls !== false) {
     const parts = urlParts(url);
-    if (parts) setPath(doc, "url", { original: url, ...parts });
+    if (parts) doc.url = { original: url, ...parts };
   }
-  const agent = getPath(doc, "user_agent.original");
-  if (typeof agent === "string" && context.parseUserAgents !== false) setPath(doc, "user_agent", parseUserAgent(agent));
+  const original = getPath(doc, "user_agent.original");
+  if (typeof original === "string" && context.parseUserAgents !== false) doc.user_agent = parseUserAgent(original);
   return doc;
 }
 
@@ -154,14 +178,32 @@ function mapWorkload(code: string | undefined, audit: Doc, doc: Doc, temp: Doc):
   }
 }
 
-function applyCategoryRules(code: string | undefined, doc: Doc): void {
-  const action = getPath(doc, "event.action") as string | undefined;
-  for (const rule of CATEGORY_RULES) {
-    if (rule.codes && (!code || !rule.codes.includes(code))) continue;
-    if (rule.actions && (!action || !rule.actions.includes(action))) continue;
-    for (const category of rule.categories ?? []) appendPath(doc, "event.category", category);
-    for (const type of rule.types ?? []) appendPath(doc, "event.type", type);
+/** Categories and types per (record type, action), worked out from the rules once and then looked up. */
+const CATEGORIZATION = new Map<string, { categories: readonly string[]; types: readonly string[] }>();
+
+function categorization(code: string | undefined, action: string | undefined) {
+  const key = `${code ?? ""}\u0000${action ?? ""}`;
+  let found = CATEGORIZATION.get(key);
+  if (!found) {
+    const categories: string[] = [];
+    const types: string[] = [];
+    for (const rule of CATEGORY_RULES) {
+      if (rule.codes && (!code || !rule.codes.includes(code))) continue;
+      if (rule.actions && (!action || !rule.actions.includes(action))) continue;
+      categories.push(...(rule.categories ?? []));
+      types.push(...(rule.types ?? []));
+    }
+    found = { categories, types };
+    if (CATEGORIZATION.size < 10_000) CATEGORIZATION.set(key, found);
   }
+  return found;
+}
+
+function applyCategoryRules(code: string | undefined, doc: Doc): void {
+  const event = doc.event as { action?: unknown; category: string[]; type: string[] };
+  const { categories, types } = categorization(code, typeof event.action === "string" ? event.action : undefined);
+  for (const category of categories) event.category.push(category);
+  for (const type of types) event.type.push(type);
 }
 
 /**
