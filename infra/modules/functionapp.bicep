@@ -1,0 +1,127 @@
+// The Function App on the Flex Consumption plan (Node 22), with identity-based connections only:
+// the host's storage, the data account (queue trigger, cursors, ledger, output), Application
+// Insights and Key Vault are all reached with the user-assigned managed identity.
+param name string
+param planName string
+param location string
+param tags object
+param identityId string
+param identityClientId string
+param storageAccountName string
+param storageBlobEndpoint string
+param deploymentContainerName string
+param appInsightsConnectionString string
+param keyVaultName string
+param clientSecretName string
+@minValue(512)
+param instanceMemoryMB int
+@minValue(1)
+param maximumInstanceCount int
+
+@description('The app settings the code reads (shared/config/settings.ts), plus those the Functions host reads.')
+param settings object
+
+resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+  name: planName
+  location: location
+  tags: tags
+  kind: 'functionapp'
+  sku: {
+    name: 'FC1'
+    tier: 'FlexConsumption'
+  }
+  properties: {
+    reserved: true
+  }
+}
+
+var appSettings = {
+  // Functions host: its own storage and Application Insights, with the managed identity.
+  AzureWebJobsStorage__accountName: storageAccountName
+  AzureWebJobsStorage__credential: 'managedidentity'
+  AzureWebJobsStorage__clientId: identityClientId
+  APPLICATIONINSIGHTS_CONNECTION_STRING: appInsightsConnectionString
+  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
+  // The data account: the queue trigger's "DataStorage" connection and the app's own clients.
+  DataStorage__accountName: storageAccountName
+  DataStorage__credential: 'managedidentity'
+  DataStorage__clientId: identityClientId
+  DataStorage__blobServiceUri: ''
+  DataStorage__queueServiceUri: ''
+  DataStorage__tableServiceUri: ''
+  // The app.
+  O365_TENANT_IDS: settings.tenantIds
+  O365_TENANT_NAMES: settings.tenantNames
+  O365_CLIENT_ID: settings.clientId
+  O365_CLIENT_SECRET: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${clientSecretName})'
+  O365_CLIENT_CERTIFICATE_PATH: ''
+  O365_CLIENT_CERTIFICATE_PASSWORD: ''
+  O365_CLOUD: settings.cloud
+  O365_API_BASE_URL: ''
+  O365_LOGIN_BASE_URL: ''
+  O365_PUBLISHER_ID: settings.publisherId
+  O365_CONTENT_TYPES: settings.contentTypes
+  O365_LIST_SCHEDULE: settings.listSchedule
+  O365_INITIAL_LOOKBACK: settings.initialLookback
+  O365_RELIST_OVERLAP: settings.relistOverlap
+  O365_LIST_CONCURRENCY: string(settings.listConcurrency)
+  O365_LIST_BUDGET: settings.listBudget
+  O365_REQUEST_TIMEOUT: settings.requestTimeout
+  O365_CONTENT_QUEUE: settings.contentQueue
+  STATE_TABLE_PREFIX: settings.stateTablePrefix
+  OUTPUT_KIND: 'blob'
+  OUTPUT_CONTAINER: settings.outputContainer
+  OUTPUT_DIR: ''
+  GEOIP_CITY_DB: settings.geoipCityDb
+  GEOIP_ASN_DB: settings.geoipAsnDb
+}
+
+resource site 'Microsoft.Web/sites@2024-04-01' = {
+  name: name
+  location: location
+  tags: tags
+  kind: 'functionapp,linux'
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: {
+      '${identityId}': {}
+    }
+  }
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    keyVaultReferenceIdentity: identityId
+    siteConfig: {
+      minTlsVersion: '1.2'
+    }
+    functionAppConfig: {
+      deployment: {
+        storage: {
+          type: 'blobContainer'
+          value: '${storageBlobEndpoint}${deploymentContainerName}'
+          authentication: {
+            type: 'UserAssignedIdentity'
+            userAssignedIdentityResourceId: identityId
+          }
+        }
+      }
+      scaleAndConcurrency: {
+        instanceMemoryMB: instanceMemoryMB
+        maximumInstanceCount: maximumInstanceCount
+      }
+      runtime: {
+        name: 'node'
+        version: '22'
+      }
+    }
+  }
+
+  resource config 'config' = {
+    name: 'appsettings'
+    properties: appSettings
+  }
+}
+
+output id string = site.id
+output name string = site.name
+output defaultHostName string = site.properties.defaultHostName

@@ -1,0 +1,153 @@
+import { readdirSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { SETTING_NAMES } from "../../shared/config/settings.js";
+
+/**
+ * The Bicep CLI cannot be installed here, so every .bicep file is parsed with the tree-sitter
+ * grammar (syntax), and the structure the code depends on is checked on the syntax tree.
+ */
+interface SyntaxNode {
+  type: string;
+  text: string;
+  isMissing: boolean;
+  namedChildren: SyntaxNode[];
+  startPosition: { row: number; column: number };
+}
+
+const require = createRequire(import.meta.url);
+const Parser = require("tree-sitter") as new () => { setLanguage(language: unknown): void; parse(text: string): { rootNode: SyntaxNode } };
+const parser = new Parser();
+parser.setLanguage(require("tree-sitter-bicep"));
+
+const infra = fileURLToPath(new URL("../../infra/", import.meta.url));
+const files = ["main.bicep", ...readdirSync(join(infra, "modules")).filter((f) => f.endsWith(".bicep")).map((f) => `modules/${f}`)];
+const trees = new Map(files.map((file) => [file, parser.parse(readFileSync(join(infra, file), "utf8")).rootNode]));
+
+function* walk(node: SyntaxNode): Generator<SyntaxNode> {
+  yield node;
+  for (const child of node.namedChildren) yield* walk(child);
+}
+
+function unquote(text: string): string {
+  return text.replace(/^'|'$/g, "");
+}
+
+/** Every `key: value` in a file, as [key, value text] pairs. */
+function properties(file: string): [string, string][] {
+  return [...walk(trees.get(file) as SyntaxNode)]
+    .filter((n) => n.type === "object_property")
+    .map((n) => [unquote(n.namedChildren[0]?.text ?? ""), n.namedChildren.at(-1)?.text ?? ""]);
+}
+
+function resourceTypes(): Set<string> {
+  const types = new Set<string>();
+  for (const tree of trees.values()) {
+    for (const node of walk(tree)) {
+      if (node.type !== "resource_declaration") continue;
+      const type = node.namedChildren.find((c) => c.type === "string");
+      if (type) types.add(unquote(type.text).split("@")[0] as string);
+    }
+  }
+  return types;
+}
+
+/** Settings the Functions host itself reads on Azure (not our code). */
+const HOST_SETTINGS = [
+  "AzureWebJobsStorage__accountName",
+  "AzureWebJobsStorage__credential",
+  "AzureWebJobsStorage__clientId",
+  "APPLICATIONINSIGHTS_CONNECTION_STRING",
+  "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
+  "DataStorage__credential",
+];
+/** Connection strings: local only. On Azure the same accounts are reached with the managed identity. */
+const LOCAL_ONLY_SETTINGS = ["AzureWebJobsStorage", "DataStorage"];
+
+describe("infra/ (Bicep)", () => {
+  it.each(files)("%s parses without syntax errors", (file) => {
+    const errors = [...walk(trees.get(file) as SyntaxNode)]
+      .filter((n) => n.type === "ERROR" || n.isMissing)
+      .map((n) => `${n.isMissing ? "missing" : "error"} at ${n.startPosition.row + 1}:${n.startPosition.column + 1}: ${n.text.slice(0, 60)}`);
+    expect(errors).toEqual([]);
+  });
+
+  it("declares the resources the app depends on", () => {
+    expect([...resourceTypes()]).toEqual(
+      expect.arrayContaining([
+        "Microsoft.Web/serverfarms",
+        "Microsoft.Web/sites",
+        "Microsoft.ManagedIdentity/userAssignedIdentities",
+        "Microsoft.Storage/storageAccounts",
+        "Microsoft.Storage/storageAccounts/blobServices/containers",
+        "Microsoft.Storage/storageAccounts/queueServices/queues",
+        "Microsoft.Storage/storageAccounts/tableServices/tables",
+        "Microsoft.OperationalInsights/workspaces",
+        "Microsoft.Insights/components",
+        "Microsoft.KeyVault/vaults",
+        "Microsoft.Authorization/roleAssignments",
+        "Microsoft.Insights/scheduledQueryRules",
+      ]),
+    );
+  });
+
+  it("locks the storage account down: no shared keys, TLS 1.2, no public blobs", () => {
+    const storage = new Map(properties("modules/storage.bicep"));
+    expect(storage.get("allowSharedKeyAccess")).toBe("false");
+    expect(storage.get("allowBlobPublicAccess")).toBe("false");
+    expect(storage.get("minimumTlsVersion")).toBe("'TLS1_2'");
+    expect(new Map(properties("modules/monitoring.bicep")).get("DisableLocalAuth")).toBe("true");
+    expect(new Map(properties("modules/keyvault.bicep")).get("enableRbacAuthorization")).toBe("true");
+  });
+
+  it("runs on the Flex Consumption plan with Node 22 and the managed identity", () => {
+    const app = properties("modules/functionapp.bicep");
+    const map = new Map(app);
+    expect(map.get("tier")).toBe("'FlexConsumption'");
+    expect(app).toContainEqual(["version", "'22'"]);
+    expect(app).toContainEqual(["type", "'UserAssigned'"]);
+    expect(map.get("keyVaultReferenceIdentity")).toBe("identityId");
+  });
+
+  it("sets every app setting the code reads, the host's own, and nothing else", () => {
+    const tree = trees.get("modules/functionapp.bicep") as SyntaxNode;
+    const declaration = [...walk(tree)].find((n) => n.type === "variable_declaration" && n.namedChildren[0]?.text === "appSettings");
+    const object = declaration?.namedChildren.find((c) => c.type === "object");
+    const keys = (object?.namedChildren ?? []).filter((n) => n.type === "object_property").map((n) => unquote(n.namedChildren[0]?.text ?? ""));
+    const expected = [...SETTING_NAMES.filter((name) => !LOCAL_ONLY_SETTINGS.includes(name)), ...HOST_SETTINGS];
+    expect(keys.sort()).toEqual(expected.sort());
+    expect(new Set(keys).size).toBe(keys.length);
+  });
+
+  it("assigns exactly the least-privilege roles, nothing broader", () => {
+    const roleIds = properties("modules/roles.bicep")
+      .map(([, value]) => unquote(value))
+      .filter((value) => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(value));
+    expect(roleIds.sort()).toEqual(
+      [
+        "b7e6dc6d-f1e8-4753-8033-0f276bb0955b", // Storage Blob Data Owner
+        "974c5e8b-45b9-4653-ba55-5f855dd0fb88", // Storage Queue Data Contributor
+        "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3", // Storage Table Data Contributor
+        "ba92f5b4-2d11-453d-a403-e96b0029c9fe", // Storage Blob Data Contributor (output container)
+        "3913510d-42f4-4e42-8a64-420c390055eb", // Monitoring Metrics Publisher
+        "4633458b-17de-408a-b874-0445c86b69e6", // Key Vault Secrets User
+      ].sort(),
+    );
+    const assignments = [...walk(trees.get("modules/roles.bicep") as SyntaxNode)].filter((n) => n.type === "resource_declaration" && n.text.includes("roleAssignments"));
+    expect(assignments).toHaveLength(6);
+  });
+
+  it("has a parameters file whose parameters main.bicep declares, and fills its required ones", () => {
+    const declared = new Map(
+      [...walk(trees.get("main.bicep") as SyntaxNode)]
+        .filter((n) => n.type === "parameter_declaration")
+        .map((n) => [n.namedChildren[0]?.text as string, n.namedChildren.length > 2]),
+    );
+    const given = Object.keys((JSON.parse(readFileSync(join(infra, "main.parameters.json"), "utf8")) as { parameters: object }).parameters);
+    for (const name of given) expect(declared.has(name), `main.bicep declares ${name}`).toBe(true);
+    const required = [...declared].filter(([name, hasDefault]) => !hasDefault && name !== "clientSecret").map(([name]) => name);
+    expect(given).toEqual(expect.arrayContaining(required));
+  });
+});
