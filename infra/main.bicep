@@ -15,8 +15,11 @@ param tenantIds string
 param tenantNames string = ''
 @description('Application (client) ID of the multi-tenant app registration.')
 param clientId string
+@description('secret: the client secret below, kept in Key Vault; federated: secretless, the app\'s managed identity is a federated credential of the app registration.')
+@allowed(['secret', 'federated'])
+param authMode string = 'secret'
 @secure()
-@description('Client secret of the app registration, stored in Key Vault.')
+@description('Client secret of the app registration (authMode secret), stored in Key Vault.')
 param clientSecret string = ''
 @allowed(['commercial', 'gcc', 'gcc-high', 'dod'])
 param cloud string = 'commercial'
@@ -123,6 +126,7 @@ module functionApp 'modules/functionapp.bicep' = {
     appInsightsConnectionString: monitoring.outputs.connectionString
     keyVaultName: keyVault.outputs.name
     clientSecretName: clientSecretName
+    authMode: authMode
     instanceMemoryMB: instanceMemoryMB
     maximumInstanceCount: maximumInstanceCount
     settings: {
@@ -163,5 +167,7 @@ module alerts 'modules/alerts.bicep' = {
 }
 
 output functionAppName string = functionApp.outputs.name
+@description('For authMode federated: add a federated credential with this subject (the identity\'s object id) to the app registration.')
+output identityPrincipalId string = identity.outputs.principalId
 output storageAccountName string = storage.outputs.name
 output keyVaultName string = keyVault.outputs.name

@@ -13,6 +13,9 @@ param deploymentContainerName string
 param appInsightsConnectionString string
 param keyVaultName string
 param clientSecretName string
+@description('secret: the client secret from Key Vault; federated: the managed identity is a federated credential of the app registration (no secret at all).')
+@allowed(['secret', 'federated'])
+param authMode string
 @minValue(512)
 param instanceMemoryMB int
 @minValue(1)
@@ -53,7 +56,8 @@ var appSettings = {
   O365_TENANT_IDS: settings.tenantIds
   O365_TENANT_NAMES: settings.tenantNames
   O365_CLIENT_ID: settings.clientId
-  O365_CLIENT_SECRET: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${clientSecretName})'
+  O365_CLIENT_SECRET: authMode == 'secret' ? '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${clientSecretName})' : ''
+  O365_FEDERATED_IDENTITY_CLIENT_ID: authMode == 'federated' ? identityClientId : ''
   O365_CLIENT_CERTIFICATE_PATH: ''
   O365_CLIENT_CERTIFICATE_PASSWORD: ''
   O365_CLOUD: settings.cloud

@@ -104,6 +104,7 @@ export const settingsSchema = z
     O365_CLIENT_SECRET: optionalText,
     O365_CLIENT_CERTIFICATE_PATH: optionalText,
     O365_CLIENT_CERTIFICATE_PASSWORD: optionalText,
+    O365_FEDERATED_IDENTITY_CLIENT_ID: optionalText.pipe(z.string().regex(GUID, "expected the client ID (GUID) of a managed identity").optional()),
     O365_CLOUD: z.enum(CLOUD_NAMES, { error: `expected one of ${CLOUD_NAMES.join(", ")}` }).default("commercial"),
     O365_API_BASE_URL: httpsUrl,
     O365_LOGIN_BASE_URL: httpsUrl,
@@ -138,8 +139,9 @@ export const settingsSchema = z
 function crossFieldProblems(env: Record<string, string | undefined>): { setting: string; message: string }[] {
   const set = (name: string) => Boolean(env[name]?.trim());
   const problems: { setting: string; message: string }[] = [];
-  if (set("O365_CLIENT_SECRET") === set("O365_CLIENT_CERTIFICATE_PATH")) {
-    problems.push({ setting: "O365_CLIENT_SECRET", message: "set exactly one of O365_CLIENT_SECRET or O365_CLIENT_CERTIFICATE_PATH" });
+  const authSettings = ["O365_CLIENT_SECRET", "O365_CLIENT_CERTIFICATE_PATH", "O365_FEDERATED_IDENTITY_CLIENT_ID"];
+  if (authSettings.filter(set).length !== 1) {
+    problems.push({ setting: "O365_CLIENT_SECRET", message: `set exactly one of ${authSettings.join(", ")}` });
   }
   if (env.OUTPUT_KIND?.trim() === "file" && !set("OUTPUT_DIR")) problems.push({ setting: "OUTPUT_DIR", message: "required when OUTPUT_KIND=file" });
   const byUri = set("DataStorage__blobServiceUri") && set("DataStorage__queueServiceUri") && set("DataStorage__tableServiceUri");
@@ -160,7 +162,11 @@ export interface Settings {
   tenantIds: string[];
   tenantNames: Map<string, string>;
   clientId: string;
-  auth: { kind: "secret"; secret: string } | { kind: "certificate"; path: string; password: string | undefined };
+  auth:
+    | { kind: "secret"; secret: string }
+    | { kind: "certificate"; path: string; password: string | undefined }
+    /** Secretless: a managed identity's token is the client assertion of the app registration. */
+    | { kind: "federated"; managedIdentityClientId: string };
   cloud: CloudName;
   apiBaseUrl: string;
   loginBaseUrl: string;
@@ -205,7 +211,9 @@ export function parseSettings(env: Record<string, string | undefined>): Settings
     clientId: e.O365_CLIENT_ID,
     auth: e.O365_CLIENT_SECRET
       ? { kind: "secret", secret: e.O365_CLIENT_SECRET }
-      : { kind: "certificate", path: e.O365_CLIENT_CERTIFICATE_PATH as string, password: e.O365_CLIENT_CERTIFICATE_PASSWORD },
+      : e.O365_FEDERATED_IDENTITY_CLIENT_ID
+        ? { kind: "federated", managedIdentityClientId: e.O365_FEDERATED_IDENTITY_CLIENT_ID }
+        : { kind: "certificate", path: e.O365_CLIENT_CERTIFICATE_PATH as string, password: e.O365_CLIENT_CERTIFICATE_PASSWORD },
     cloud: e.O365_CLOUD,
     apiBaseUrl: e.O365_API_BASE_URL ?? cloud.apiBaseUrl,
     loginBaseUrl: e.O365_LOGIN_BASE_URL ?? cloud.loginBaseUrl,

@@ -1,11 +1,13 @@
 import { type PipelinePolicy, tlsPolicy } from "@azure/core-rest-pipeline";
-import { ClientCertificateCredential, ClientSecretCredential, type TokenCredential } from "@azure/identity";
+import { ClientAssertionCredential, ClientCertificateCredential, ClientSecretCredential, ManagedIdentityCredential, type TokenCredential } from "@azure/identity";
 import type { Settings } from "../config/settings.js";
-import { KNOWN_LOGIN_HOSTS } from "./clouds.js";
+import { CLOUDS, KNOWN_LOGIN_HOSTS } from "./clouds.js";
 
 export interface AuthOptions {
   /** A CA to trust for the login and API hosts: the local simulator's, never set on Azure. */
   trustedCa?: string;
+  /** Where the federated client assertion comes from; by default the managed identity's token. */
+  assertionSource?: () => Promise<string>;
 }
 
 /**
@@ -24,6 +26,7 @@ export function createCredentialFactory(settings: Settings, options: AuthOptions
       ...(options.trustedCa ? [{ policy: tlsPolicy({ ca: options.trustedCa }), position: "perCall" as const }] : []),
     ],
   };
+  const assertion = settings.auth.kind === "federated" ? (options.assertionSource ?? managedIdentityAssertion(settings.auth.managedIdentityClientId, settings)) : undefined;
   return (tenantId) => {
     let credential = credentials.get(tenantId);
     if (!credential) {
@@ -31,12 +34,14 @@ export function createCredentialFactory(settings: Settings, options: AuthOptions
       credential =
         auth.kind === "secret"
           ? new ClientSecretCredential(tenantId, settings.clientId, auth.secret, common)
-          : new ClientCertificateCredential(
-              tenantId,
-              settings.clientId,
-              { certificatePath: auth.path, ...(auth.password ? { certificatePassword: auth.password } : {}) },
-              common,
-            );
+          : auth.kind === "federated"
+            ? new ClientAssertionCredential(tenantId, settings.clientId, assertion as () => Promise<string>, common)
+            : new ClientCertificateCredential(
+                tenantId,
+                settings.clientId,
+                { certificatePath: auth.path, ...(auth.password ? { certificatePassword: auth.password } : {}) },
+                common,
+              );
       credentials.set(tenantId, credential);
     }
     return credential;
@@ -51,5 +56,19 @@ function timeoutPolicy(timeoutMs: number): PipelinePolicy {
       if (!request.timeout) request.timeout = timeoutMs;
       return next(request);
     },
+  };
+}
+
+/**
+ * Secretless: the app's managed identity is a federated credential of the app registration, so its
+ * token for the token-exchange audience is the client assertion. Nothing secret exists anywhere.
+ */
+function managedIdentityAssertion(clientId: string, settings: Settings): () => Promise<string> {
+  const identity = new ManagedIdentityCredential({ clientId });
+  const scope = `${CLOUDS[settings.cloud].federationAudience}/.default`;
+  return async () => {
+    const token = await identity.getToken(scope);
+    if (!token) throw new Error("the managed identity issued no token for the federated client assertion");
+    return token.token;
   };
 }

@@ -2,11 +2,15 @@
  * Endpoints of the Office 365 Management Activity API per Microsoft cloud.
  * The token scope is always `<api origin>/.default`; the login authority differs for the US government clouds.
  */
+/**
+ * `federationAudience` is the audience of a managed-identity token used as a federated client
+ * assertion (Entra ID's token-exchange audience differs in the US government clouds).
+ */
 export const CLOUDS = {
-  commercial: { apiBaseUrl: "https://manage.office.com", loginBaseUrl: "https://login.microsoftonline.com" },
-  gcc: { apiBaseUrl: "https://manage-gcc.office.com", loginBaseUrl: "https://login.microsoftonline.com" },
-  "gcc-high": { apiBaseUrl: "https://manage.office365.us", loginBaseUrl: "https://login.microsoftonline.us" },
-  dod: { apiBaseUrl: "https://manage.protection.apps.mil", loginBaseUrl: "https://login.microsoftonline.us" },
+  commercial: { apiBaseUrl: "https://manage.office.com", loginBaseUrl: "https://login.microsoftonline.com", federationAudience: "api://AzureADTokenExchange" },
+  gcc: { apiBaseUrl: "https://manage-gcc.office.com", loginBaseUrl: "https://login.microsoftonline.com", federationAudience: "api://AzureADTokenExchange" },
+  "gcc-high": { apiBaseUrl: "https://manage.office365.us", loginBaseUrl: "https://login.microsoftonline.us", federationAudience: "api://AzureADTokenExchangeUSGov" },
+  dod: { apiBaseUrl: "https://manage.protection.apps.mil", loginBaseUrl: "https://login.microsoftonline.us", federationAudience: "api://AzureADTokenExchangeUSGov" },
 } as const;
 
 export type CloudName = keyof typeof CLOUDS;

@@ -57,6 +57,8 @@ export interface SimulatorOptions {
   clientSecret?: string;
   /** PEM certificate whose key signs client assertions; omit to refuse certificate auth. */
   clientCertificatePem?: string;
+  /** A managed identity's token accepted as a federated client assertion; omit to refuse federation. */
+  federatedAssertion?: string;
   /** Content is generated with contentCreated in [from, to). */
   from: number;
   to: number;
@@ -339,6 +341,7 @@ async function readBody(req: IncomingMessage): Promise<string> {
 
 /** Checks a client assertion's signature against the registered certificate, as Entra ID does. */
 function validAssertion(assertion: string, options: SimulatorOptions): boolean {
+  if (options.federatedAssertion !== undefined && assertion === options.federatedAssertion) return true;
   if (!options.clientCertificatePem) return false;
   const [header, payload, signature] = assertion.split(".");
   if (!header || !payload || !signature) return false;

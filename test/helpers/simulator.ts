@@ -37,14 +37,14 @@ export function settingsFor(sim: Simulator, env: Record<string, string> = {}): S
   });
 }
 
-export function clientFor(sim: Simulator, overrides: Partial<ManagementApiClientOptions> & { settings?: Settings } = {}) {
+export function clientFor(sim: Simulator, overrides: Partial<ManagementApiClientOptions> & { settings?: Settings; assertionSource?: () => Promise<string> } = {}) {
   const settings = overrides.settings ?? settingsFor(sim);
   const events: RequestEvent[] = [];
   const sleeps: number[] = [];
   const client = new ManagementApiClient({
     apiBaseUrl: settings.apiBaseUrl,
     publisherId: settings.publisherId,
-    credentialFor: createCredentialFactory(settings, { trustedCa: sim.ca }),
+    credentialFor: createCredentialFactory(settings, { trustedCa: sim.ca, ...(overrides.assertionSource ? { assertionSource: overrides.assertionSource } : {}) }),
     dispatcher: new Agent({ connect: { ca: sim.ca } }),
     timeoutMs: 10_000,
     maxThrottleRetries: 5,

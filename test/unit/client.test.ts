@@ -127,6 +127,20 @@ describe("Management Activity API client (against the simulator)", () => {
     await expect(listAll(impostor, { start: now - 2 * H, end: now })).rejects.toMatchObject({ errorClass: "configuration" });
   });
 
+  it("authenticates secretless: a managed identity's token as the federated client assertion", async () => {
+    sim = await simulator({ from: now - 2 * H, to: now, clientSecret: undefined, federatedAssertion: "mi-token-for-token-exchange" });
+    const settings = settingsFor(sim, { O365_CLIENT_SECRET: "", O365_FEDERATED_IDENTITY_CLIENT_ID: "7b0c2d4e-1a3f-4e5d-9c8b-6a7f8e9d0c1b" });
+    expect(settings.auth).toEqual({ kind: "federated", managedIdentityClientId: "7b0c2d4e-1a3f-4e5d-9c8b-6a7f8e9d0c1b" });
+    let asked = 0;
+    const { client } = clientFor(sim, { settings, assertionSource: async () => ((asked += 1), "mi-token-for-token-exchange") });
+    expect((await listAll(client, { start: now - 2 * H, end: now })).flat().length).toBeGreaterThan(0);
+    expect(asked).toBeGreaterThan(0);
+    expect(sim.stats.tokenRequests).toBe(1);
+
+    const { client: wrong } = clientFor(sim, { settings, assertionSource: async () => "some-other-token" });
+    await expect(listAll(wrong, { start: now - 2 * H, end: now })).rejects.toMatchObject({ errorClass: "configuration" });
+  });
+
   it("times out a request that never answers", async () => {
     sim = await simulator({ from: now - 2 * H, to: now, faults: { latencyMs: 1_200 } });
     const { client, events } = clientFor(sim, { timeoutMs: 300, maxTransientRetries: 1 });

@@ -79,7 +79,7 @@ describe("settings", () => {
     expect(bySetting.O365_CONTENT_TYPES).toMatch(/Audit\.Everything/);
     expect(bySetting.O365_LIST_SCHEDULE).toMatch(/six fields/);
     expect(bySetting.O365_RELIST_OVERLAP).toMatch(/duration/);
-    expect(bySetting.O365_CLIENT_SECRET).toMatch(/exactly one of O365_CLIENT_SECRET or O365_CLIENT_CERTIFICATE_PATH/);
+    expect(bySetting.O365_CLIENT_SECRET).toMatch(/exactly one of O365_CLIENT_SECRET, O365_CLIENT_CERTIFICATE_PATH, O365_FEDERATED_IDENTITY_CLIENT_ID/);
   });
 
   it("requires the tenant list and a storage connection", () => {
@@ -103,6 +103,14 @@ describe("settings", () => {
       tableUrl: "https://auditdata01.table.core.windows.net",
       clientId: CLIENT,
     });
+  });
+
+  it("accepts the secretless federated mode, and no second credential beside it", () => {
+    const mi = "7b0c2d4e-1a3f-4e5d-9c8b-6a7f8e9d0c1b";
+    const s = parseSettings({ ...base, O365_CLIENT_SECRET: "", O365_FEDERATED_IDENTITY_CLIENT_ID: mi, O365_CLOUD: "gcc-high" });
+    expect(s.auth).toEqual({ kind: "federated", managedIdentityClientId: mi });
+    expect(problems({ ...base, O365_FEDERATED_IDENTITY_CLIENT_ID: mi }).map((p) => p.setting)).toEqual(["O365_CLIENT_SECRET"]);
+    expect(problems({ ...base, O365_CLIENT_SECRET: "", O365_FEDERATED_IDENTITY_CLIENT_ID: "nope" }).map((p) => p.setting)).toEqual(["O365_FEDERATED_IDENTITY_CLIENT_ID"]);
   });
 
   it("requires OUTPUT_DIR for the file sink", () => {
