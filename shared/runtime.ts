@@ -12,6 +12,7 @@ import { CursorStore } from "./state/cursors.js";
 import { ContentLedger } from "./state/ledger.js";
 import { createStorageClients, ensureTable, type StorageClients } from "./state/storage.js";
 import { BlobSink } from "./sinks/blob.js";
+import { collectStatus, type Status } from "./status/status.js";
 import { FileSink } from "./sinks/file.js";
 import { rejectedMessagePath } from "./sinks/layout.js";
 import type { OutputSink } from "./sinks/sink.js";
@@ -62,6 +63,7 @@ export interface Runtime {
   /** The queue trigger's whole job: validate the payload, keep it with the reason if invalid, else process it. */
   handleMessage(payload: unknown, messageId: string, log: Logger): Promise<WorkOutcome | { status: "rejected"; reason: string }>;
   reject(messageId: string, payload: unknown, reason: string, log: Logger): Promise<void>;
+  status(): Promise<Status>;
   close(): Promise<void>;
 }
 
@@ -182,6 +184,9 @@ export async function createRuntime(settings: Settings, options: RuntimeOptions 
       await sink.putRaw(path, Buffer.from(body, "utf8"), { messageId, reason, queue: settings.contentQueue });
       stats.rejectedMessages += 1;
       log.error("queue message rejected: kept with the reason", { messageId, reason, path });
+    },
+    status() {
+      return collectStatus({ settings, cursors, ledger, now });
     },
     async close() {
       await dispatcher.close();

@@ -8,6 +8,7 @@ import { consoleLogger, type Logger } from "../util/log.js";
 import { startAzurite } from "./azurite.js";
 import { startDemo } from "./demo.js";
 import { readQueueSemantics } from "./hostJson.js";
+import { startStatusServer } from "./statusServer.js";
 import { runOnSchedule } from "./schedule.js";
 import { Progress } from "./progress.js";
 import { QueuePoller } from "./queueHost.js";
@@ -89,7 +90,10 @@ export async function runLocalHost(options: LocalHostOptions): Promise<number> {
       log,
     );
     await poller.ensure();
+    const statusServer = await startStatusServer(() => runtime.status());
+    cleanups.push(statusServer.close);
     print(`Output: ${runtime.sink.location}`);
+    print(`Status: ${statusServer.url}`);
     print(`Listing ${settings.tenantIds.length} tenant(s) × ${settings.contentTypes.length} content type(s) on schedule "${settings.listSchedule}"${options.once ? " (once)" : ""}`);
 
     let phase = "listing";

@@ -78,4 +78,18 @@ export class CursorStore {
       "Merge",
     );
   }
+
+  /** Every cursor row, for the status endpoint. */
+  async *all(): AsyncGenerator<{ tenantId: string; contentType: string } & Cursor> {
+    for await (const entity of this.table.listEntities<CursorEntity>()) {
+      yield {
+        tenantId: entity.partitionKey,
+        contentType: entity.rowKey,
+        cursorMs: entity.cursor ? Date.parse(entity.cursor) : undefined,
+        etag: entity.etag,
+        lastError: entity.lastError || undefined,
+        lastListedAt: entity.lastListedAt ? Date.parse(entity.lastListedAt) : undefined,
+      };
+    }
+  }
 }

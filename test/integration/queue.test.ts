@@ -2,7 +2,9 @@ import { readFile } from "node:fs/promises";
 import { gunzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { encodeMessage } from "../../shared/pipeline/contentQueue.js";
+import { startStatusServer } from "../../shared/local/statusServer.js";
 import { contentOutputPath } from "../../shared/sinks/layout.js";
+import type { Status } from "../../shared/status/status.js";
 import { cleanupAfterEach, Clock, collector, walk } from "../helpers/harness.js";
 import { simulator, TENANT_A, tenants } from "../helpers/simulator.js";
 
@@ -115,5 +117,32 @@ describe("queue worker semantics (host.json: batch, visibility, maxDequeueCount 
     for await (const blob of container.listBlobsFlat()) after.push(blob.name);
     expect(after.sort()).toEqual(names.sort());
     expect(gunzipSync(await container.getBlobClient(names.find((n) => n.endsWith(`${first.contentId}.ndjson.gz`))!).downloadToBuffer()).equals(gunzipSync(body))).toBe(true);
+  });
+});
+
+describe("status (GET /api/status)", () => {
+  it("reports cursor, lag, backlog, failed and expired per tenant and content type, locally over HTTP too", async () => {
+    const clock = new Clock(T0);
+    const sim = await simulator({ tenants: tenants([TENANT_A]), from: T0 - 4 * H, to: T0, blobIntervalMs: 20 * MIN, contentTypes: ["Audit.SharePoint", "DLP.All"], now: clock.now, seed: 5, faults: { expiredRate: 0.2, corruptRate: 0.1 } });
+    cleanups.push(() => sim.stop());
+    const c = await collector(sim, clock, { O365_TENANT_IDS: TENANT_A, O365_CONTENT_TYPES: "Audit.SharePoint,DLP.All" });
+    cleanups.push(() => c.close());
+
+    const before = await c.runtime.status();
+    expect(before.streams.map((s) => [s.contentType, s.cursor, s.backlog])).toEqual([["Audit.SharePoint", null, 0], ["DLP.All", null, 0]]);
+
+    await c.runtime.list(c.log);
+    const listed = await c.runtime.status();
+    expect(listed.totals.backlog).toBe(sim.blobs.length);
+    expect(listed.streams.every((s) => s.lagSeconds === 0 && s.cursor === new Date(Math.floor(T0 / 1000) * 1000).toISOString())).toBe(true);
+
+    await c.drain();
+    clock.advance(30 * MIN);
+    const server = await startStatusServer(() => c.runtime.status(), 0);
+    cleanups.push(server.close);
+    const served = (await (await fetch(server.url)).json()) as Status;
+    expect(served.totals).toMatchObject({ backlog: 0, expired: sim.blobs.filter((b) => b.expired).length, failed: sim.blobs.filter((b) => b.corrupt && !b.expired).length, streamsWithErrors: 0, maxLagSeconds: 30 * 60 });
+    expect(served.streams.reduce((n, s) => n + s.expired + s.failed, 0)).toBeGreaterThan(0);
+    expect((await fetch(server.url.replace("/api/status", "/other"))).status).toBe(404);
   });
 });

@@ -6,11 +6,12 @@ import { parseSettings, SETTING_NAMES } from "../../shared/config/settings.js";
 /** Settings the Functions host itself reads (not our code): allowed in the sample, not in the schema. */
 const HOST_ONLY_SETTINGS = ["FUNCTIONS_WORKER_RUNTIME"];
 
-const registrations = vi.hoisted(() => ({ timer: [] as [string, Record<string, unknown>][], storageQueue: [] as [string, Record<string, unknown>][] }));
+const registrations = vi.hoisted(() => ({ timer: [] as [string, Record<string, unknown>][], storageQueue: [] as [string, Record<string, unknown>][], http: [] as [string, Record<string, unknown>][] }));
 vi.mock("@azure/functions", () => ({
   app: {
     timer: (name: string, options: Record<string, unknown>) => registrations.timer.push([name, options]),
     storageQueue: (name: string, options: Record<string, unknown>) => registrations.storageQueue.push([name, options]),
+    http: (name: string, options: Record<string, unknown>) => registrations.http.push([name, options]),
   },
 }));
 
@@ -22,6 +23,7 @@ describe("function registration matches host.json and the settings", () => {
   beforeEach(() => {
     registrations.timer.length = 0;
     registrations.storageQueue.length = 0;
+    registrations.http.length = 0;
     vi.resetModules();
   });
 
@@ -41,6 +43,13 @@ describe("function registration matches host.json and the settings", () => {
     expect(options).toMatchObject({ queueName: "%O365_CONTENT_QUEUE%", connection: "DataStorage" });
     // %NAME% placeholders and the connection prefix must be settings the schema knows.
     expect(SETTING_NAMES).toEqual(expect.arrayContaining(["O365_LIST_SCHEDULE", "O365_CONTENT_QUEUE", "DataStorage", "DataStorage__accountName"]));
+  });
+
+  it("serves GET /api/status behind a function key", async () => {
+    await import("../../functions/status.js");
+    const [name, options] = registrations.http[0]!;
+    expect(name).toBe("status");
+    expect(options).toMatchObject({ methods: ["GET"], authLevel: "function", route: "status" });
   });
 
   it("has a host.json whose queue settings the local host can honour", async () => {

@@ -1,0 +1,68 @@
+import type { Settings } from "../config/settings.js";
+import type { CursorStore } from "../state/cursors.js";
+import type { ContentLedger } from "../state/ledger.js";
+
+/**
+ * What an operator asks first: per tenant and content type, how far collection has got (cursor and
+ * lag), what is waiting (backlog), what was lost or broken (expired, failed), and the last listing error.
+ */
+export interface StreamStatus {
+  tenantId: string;
+  contentType: string;
+  cursor: string | null;
+  lagSeconds: number | null;
+  lastListedAt: string | null;
+  lastError: string | null;
+  backlog: number;
+  failed: number;
+  expired: number;
+}
+
+export interface Status {
+  generatedAt: string;
+  streams: StreamStatus[];
+  totals: { backlog: number; failed: number; expired: number; streamsWithErrors: number; maxLagSeconds: number | null };
+}
+
+export async function collectStatus(deps: { settings: Pick<Settings, "tenantIds" | "contentTypes">; cursors: CursorStore; ledger: ContentLedger; now: () => number }): Promise<Status> {
+  const now = deps.now();
+  const streams = new Map<string, StreamStatus>();
+  const stream = (tenantId: string, contentType: string) => {
+    const key = `${tenantId}|${contentType}`;
+    let found = streams.get(key);
+    if (!found) {
+      found = { tenantId, contentType, cursor: null, lagSeconds: null, lastListedAt: null, lastError: null, backlog: 0, failed: 0, expired: 0 };
+      streams.set(key, found);
+    }
+    return found;
+  };
+  // Every configured stream shows, even before its first listing.
+  for (const tenantId of deps.settings.tenantIds) for (const contentType of deps.settings.contentTypes) stream(tenantId, contentType);
+  for await (const cursor of deps.cursors.all()) {
+    const s = stream(cursor.tenantId, cursor.contentType);
+    s.cursor = cursor.cursorMs !== undefined ? new Date(cursor.cursorMs).toISOString() : null;
+    s.lagSeconds = cursor.cursorMs !== undefined ? Math.max(0, Math.round((now - cursor.cursorMs) / 1000)) : null;
+    s.lastListedAt = cursor.lastListedAt !== undefined ? new Date(cursor.lastListedAt).toISOString() : null;
+    s.lastError = cursor.lastError ?? null;
+  }
+  // Only rows that are not done: the backlog and the losses, never a scan of everything collected.
+  for await (const entry of deps.ledger.entries("state ne 'done'")) {
+    const s = stream(entry.tenantId, entry.contentType);
+    if (entry.state === "queued") s.backlog += 1;
+    if (entry.state === "failed") s.failed += 1;
+    if (entry.state === "expired") s.expired += 1;
+  }
+  const list = [...streams.values()].sort((a, b) => a.tenantId.localeCompare(b.tenantId) || a.contentType.localeCompare(b.contentType));
+  const lags = list.flatMap((s) => (s.lagSeconds === null ? [] : [s.lagSeconds]));
+  return {
+    generatedAt: new Date(now).toISOString(),
+    streams: list,
+    totals: {
+      backlog: list.reduce((n, s) => n + s.backlog, 0),
+      failed: list.reduce((n, s) => n + s.failed, 0),
+      expired: list.reduce((n, s) => n + s.expired, 0),
+      streamsWithErrors: list.filter((s) => s.lastError).length,
+      maxLagSeconds: lags.length > 0 ? Math.max(...lags) : null,
+    },
+  };
+}
