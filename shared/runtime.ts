@@ -1,3 +1,4 @@
+import type { Meter } from "@opentelemetry/api";
 import { Agent } from "undici";
 import { parseSettings, type Settings } from "./config/settings.js";
 import { openGeoIp } from "./normalize/geoip.js";
@@ -13,6 +14,8 @@ import { ContentLedger } from "./state/ledger.js";
 import { createStorageClients, ensureTable, type StorageClients } from "./state/storage.js";
 import { BlobSink } from "./sinks/blob.js";
 import { collectStatus, type Status } from "./status/status.js";
+import { startAzureMonitor } from "./telemetry/azureMonitor.js";
+import { createTelemetry } from "./telemetry/metrics.js";
 import { FileSink } from "./sinks/file.js";
 import { rejectedMessagePath } from "./sinks/layout.js";
 import type { OutputSink } from "./sinks/sink.js";
@@ -30,6 +33,8 @@ export interface RuntimeOptions {
   sleep?: (ms: number) => Promise<void>;
   /** Worker backoff base for throttling without Retry-After (default 15 s). */
   throttleBaseMs?: number;
+  /** Where metrics go; by default the global meter (the Azure Monitor distro's when it is configured). */
+  meter?: Meter;
 }
 
 /** Counters since the runtime started: the local host's progress and summary read them. */
@@ -89,6 +94,9 @@ export function emptyStats(): RuntimeStats {
 export async function createRuntime(settings: Settings, options: RuntimeOptions = {}): Promise<Runtime> {
   const now = options.now ?? Date.now;
   const stats = emptyStats();
+  // The distro must own the global meter before instruments are created from it.
+  if (!options.meter) await startAzureMonitor(settings.appInsights.connectionString, settings.appInsights.authentication);
+  const telemetry = createTelemetry(options.meter);
   const storage = createStorageClients(settings.storage);
   const [cursorTable, ledgerTable] = [storage.table(settings.tables.cursors), storage.table(settings.tables.ledger)];
   await Promise.all([ensureTable(cursorTable), ensureTable(ledgerTable)]);
@@ -109,6 +117,7 @@ export async function createRuntime(settings: Settings, options: RuntimeOptions 
   const onRequest = (event: RequestEvent) => {
     stats.apiRequests += 1;
     if (event.errorClass === "throttled") stats.throttledRequests += 1;
+    telemetry.apiRequest(event.tenantId, event.operation, event.errorClass === "throttled");
   };
   const apiOptions = {
     apiBaseUrl: settings.apiBaseUrl,
@@ -147,6 +156,12 @@ export async function createRuntime(settings: Settings, options: RuntimeOptions 
       });
       stats.contentListed += summary.listed;
       stats.enqueued += summary.enqueued;
+      const listedAt = now();
+      for (const stream of summary.streams) {
+        telemetry.contentListed(stream.tenantId, stream.contentType, stream.listed);
+        telemetry.contentEnqueued(stream.tenantId, stream.contentType, stream.enqueued);
+        if (stream.cursorMs !== undefined) telemetry.lag(stream.tenantId, stream.contentType, "cursor", (listedAt - stream.cursorMs) / 1000);
+      }
       try {
         const dropped = await claims.purge(now());
         if (dropped.length > 0) log.info("dropped record-claim tables past retention", { tables: dropped });
@@ -168,6 +183,14 @@ export async function createRuntime(settings: Settings, options: RuntimeOptions 
         ...(options.throttleBaseMs !== undefined ? { throttleBaseMs: options.throttleBaseMs } : {}),
       });
       countOutcome(stats, outcome);
+      const { tenantId, contentType } = message;
+      if (outcome.status === "done") {
+        telemetry.contentOutcome(tenantId, contentType, "processed");
+        telemetry.written(tenantId, contentType, outcome.records, outcome.bytes);
+        telemetry.lag(tenantId, contentType, "content", (now() - Date.parse(message.contentCreated)) / 1000);
+      } else if (outcome.status === "failed" || outcome.status === "expired") {
+        telemetry.contentOutcome(tenantId, contentType, outcome.status);
+      }
       return outcome;
     },
     async handleMessage(payload, messageId, log) {

@@ -123,6 +123,8 @@ export const settingsSchema = z
     OUTPUT_DIR: optionalText,
     GEOIP_CITY_DB: optionalText,
     GEOIP_ASN_DB: optionalText,
+    APPLICATIONINSIGHTS_CONNECTION_STRING: optionalText,
+    APPLICATIONINSIGHTS_AUTHENTICATION_STRING: optionalText,
     AzureWebJobsStorage: optionalText,
     DataStorage: optionalText,
     DataStorage__accountName: optionalText.pipe(z.string().regex(STORAGE_NAME, "expected a storage account name").optional()),
@@ -183,6 +185,8 @@ export interface Settings {
   output: { kind: "blob"; container: string } | { kind: "file"; dir: string };
   /** MaxMind databases for source.geo / source.as; enrichment is off without them. */
   geoip: { city: string | undefined; asn: string | undefined };
+  /** Application Insights; metrics and traces are exported only when a connection string is set. */
+  appInsights: { connectionString: string | undefined; authentication: string | undefined };
   storage: StorageConnection;
 }
 
@@ -233,6 +237,7 @@ export function parseSettings(env: Record<string, string | undefined>): Settings
     },
     output: e.OUTPUT_KIND === "file" ? { kind: "file", dir: e.OUTPUT_DIR as string } : { kind: "blob", container: e.OUTPUT_CONTAINER },
     geoip: { city: e.GEOIP_CITY_DB, asn: e.GEOIP_ASN_DB },
+    appInsights: { connectionString: e.APPLICATIONINSIGHTS_CONNECTION_STRING, authentication: e.APPLICATIONINSIGHTS_AUTHENTICATION_STRING },
     storage: storageConnection(e),
   };
 }

@@ -6,7 +6,7 @@ import { afterEach, inject } from "vitest";
 import { parseSettings, type Settings } from "../../shared/config/settings.js";
 import type { QueueSemantics } from "../../shared/local/hostJson.js";
 import { QueuePoller } from "../../shared/local/queueHost.js";
-import { createRuntime, type Runtime } from "../../shared/runtime.js";
+import { createRuntime, type Runtime, type RuntimeOptions } from "../../shared/runtime.js";
 import type { Simulator } from "../../shared/simulator/server.js";
 import type { Logger, LogProperties } from "../../shared/util/log.js";
 import { CLIENT_ID, SECRET } from "./simulator.js";
@@ -67,7 +67,13 @@ export interface Collector {
   close(): Promise<void>;
 }
 
-export async function collector(sim: Simulator, clock: Clock, env: Record<string, string>, shared?: { outputDir: string; names: Record<string, string> }): Promise<Collector> {
+export async function collector(
+  sim: Simulator,
+  clock: Clock,
+  env: Record<string, string>,
+  shared?: { outputDir: string; names: Record<string, string> },
+  options: Pick<RuntimeOptions, "meter"> = {},
+): Promise<Collector> {
   const outputDir = shared?.outputDir ?? (await mkdtemp(join(tmpdir(), "audit-intake-out-")));
   const settings = parseSettings({
     O365_CLIENT_ID: CLIENT_ID,
@@ -80,7 +86,7 @@ export async function collector(sim: Simulator, clock: Clock, env: Record<string
     ...(shared?.names ?? isolatedEnv()),
     ...env,
   });
-  const runtime = await createRuntime(settings, { trustedCa: sim.ca, now: clock.now, sleep: async () => undefined, throttleBaseMs: 100 });
+  const runtime = await createRuntime(settings, { trustedCa: sim.ca, now: clock.now, sleep: async () => undefined, throttleBaseMs: 100, ...options });
   const log = recordingLogger();
   const poller = (semantics: Partial<QueueSemantics> = {}) =>
     new QueuePoller(

@@ -59,8 +59,6 @@ const HOST_SETTINGS = [
   "AzureWebJobsStorage__accountName",
   "AzureWebJobsStorage__credential",
   "AzureWebJobsStorage__clientId",
-  "APPLICATIONINSIGHTS_CONNECTION_STRING",
-  "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
   "DataStorage__credential",
 ];
 /** Connection strings: local only. On Azure the same accounts are reached with the managed identity. */
