@@ -47,6 +47,8 @@ param maximumInstanceCount int = 40
 @description('Three listing periods, as an ISO 8601 duration, for the "listing stalled" alert.')
 param stalledAfter string = 'PT15M'
 param alertEmail string = ''
+@description('Collection lag (cursor behind now) that raises an alert, in seconds.')
+param lagThresholdSeconds int = 3600
 
 var token = toLower(uniqueString(resourceGroup().id, namePrefix))
 var tags = { application: 'audit-intake' }
@@ -163,6 +165,7 @@ module alerts 'modules/alerts.bicep' = {
     namePrefix: namePrefix
     stalledAfter: stalledAfter
     alertEmail: alertEmail
+    lagThresholdSeconds: lagThresholdSeconds
   }
 }
 

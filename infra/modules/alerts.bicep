@@ -1,6 +1,6 @@
-// Alert rules on Application Insights: a message moved to the poison queue, function failures, and
-// the listing timer not having run for three schedule periods. (Collection lag needs the app's
-// lag metric, which the telemetry work adds.)
+// Alert rules on Application Insights: a message moved to the poison queue, collection lag above a
+// threshold for any tenant and content type, function failures, and the listing timer not having run
+// for three schedule periods.
 param appInsightsId string
 param location string
 param tags object
@@ -9,6 +9,8 @@ param namePrefix string
 param stalledAfter string
 @description('E-mail address for alert notifications; no action group when empty.')
 param alertEmail string
+@description('Alert when a cursor is further than this many seconds behind now, for any tenant and content type.')
+param lagThresholdSeconds int
 
 resource actionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = if (!empty(alertEmail)) {
   name: '${namePrefix}-alerts'
@@ -34,6 +36,15 @@ var rules = [
     name: 'poison-queue'
     description: 'A content message was moved to the poison queue after maxDequeueCount failures.'
     query: 'traces | where message has "Moving message to queue" and message has "-poison"'
+    operator: 'GreaterThan'
+    threshold: 0
+    window: 'PT15M'
+    severity: 2
+  }
+  {
+    name: 'collection-lag'
+    description: 'A tenant and content type is collected more than ${lagThresholdSeconds} s behind now.'
+    query: 'customMetrics | where name == "audit_intake.lag" and tostring(customDimensions.of) == "cursor" | summarize lag = max(valueMax) by tenant = tostring(customDimensions.tenant), contentType = tostring(customDimensions.contentType) | where lag > ${lagThresholdSeconds}'
     operator: 'GreaterThan'
     threshold: 0
     window: 'PT15M'

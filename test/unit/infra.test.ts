@@ -119,6 +119,13 @@ describe("infra/ (Bicep)", () => {
     expect(new Set(keys).size).toBe(keys.length);
   });
 
+  it("deploys the four alert rules the operator needs", () => {
+    const names = properties("modules/alerts.bicep").filter(([key]) => key === "name").map(([, value]) => unquote(value));
+    expect(names).toEqual(expect.arrayContaining(["poison-queue", "collection-lag", "function-failures", "listing-stalled"]));
+    const queries = properties("modules/alerts.bicep").filter(([key]) => key === "query").map(([, value]) => value);
+    expect(queries.some((q) => q.includes("audit_intake.lag"))).toBe(true);
+  });
+
   it("assigns exactly the least-privilege roles, nothing broader", () => {
     const roleIds = properties("modules/roles.bicep")
       .map(([, value]) => unquote(value))
