@@ -15,12 +15,15 @@ param tenantIds string
 param tenantNames string = ''
 @description('Application (client) ID of the multi-tenant app registration.')
 param clientId string
-@description('secret: the client secret below, kept in Key Vault; federated: secretless, the app\'s managed identity is a federated credential of the app registration.')
-@allowed(['secret', 'federated'])
+@description('secret or certificate: the credential below, kept in Key Vault; federated: secretless, the app\'s managed identity is a federated credential of the app registration.')
+@allowed(['secret', 'certificate', 'federated'])
 param authMode string = 'secret'
 @secure()
 @description('Client secret of the app registration (authMode secret), stored in Key Vault.')
 param clientSecret string = ''
+@secure()
+@description('Certificate of the app registration with its private key, as PEM text (authMode certificate), stored in Key Vault.')
+param clientCertificatePem string = ''
 @allowed(['commercial', 'gcc', 'gcc-high', 'dod'])
 param cloud string = 'commercial'
 param publisherId string = ''
@@ -55,6 +58,7 @@ var tags = { application: 'audit-intake' }
 var storageName = take('${namePrefix}${token}', 24)
 var deploymentContainerName = 'app-package'
 var clientSecretName = 'o365-client-secret'
+var clientCertificateName = 'o365-client-certificate'
 
 module identity 'modules/identity.bicep' = {
   name: 'identity'
@@ -96,6 +100,8 @@ module keyVault 'modules/keyvault.bicep' = {
     tags: tags
     clientSecret: clientSecret
     clientSecretName: clientSecretName
+    clientCertificatePem: clientCertificatePem
+    clientCertificateName: clientCertificateName
   }
 }
 
@@ -128,6 +134,7 @@ module functionApp 'modules/functionapp.bicep' = {
     appInsightsConnectionString: monitoring.outputs.connectionString
     keyVaultName: keyVault.outputs.name
     clientSecretName: clientSecretName
+    clientCertificateName: clientCertificateName
     authMode: authMode
     instanceMemoryMB: instanceMemoryMB
     maximumInstanceCount: maximumInstanceCount

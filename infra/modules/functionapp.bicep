@@ -13,8 +13,9 @@ param deploymentContainerName string
 param appInsightsConnectionString string
 param keyVaultName string
 param clientSecretName string
-@description('secret: the client secret from Key Vault; federated: the managed identity is a federated credential of the app registration (no secret at all).')
-@allowed(['secret', 'federated'])
+param clientCertificateName string
+@description('secret or certificate: read from Key Vault; federated: the managed identity is a federated credential of the app registration (no secret at all).')
+@allowed(['secret', 'certificate', 'federated'])
 param authMode string
 @minValue(512)
 param instanceMemoryMB int
@@ -59,6 +60,7 @@ var appSettings = {
   O365_CLIENT_SECRET: authMode == 'secret' ? '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${clientSecretName})' : ''
   O365_FEDERATED_IDENTITY_CLIENT_ID: authMode == 'federated' ? identityClientId : ''
   O365_CLIENT_CERTIFICATE_PATH: ''
+  O365_CLIENT_CERTIFICATE: authMode == 'certificate' ? '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${clientCertificateName})' : ''
   O365_CLIENT_CERTIFICATE_PASSWORD: ''
   O365_CLOUD: settings.cloud
   O365_API_BASE_URL: ''

@@ -103,6 +103,9 @@ export const settingsSchema = z
     O365_CLIENT_ID: z.string({ error: "required: the application (client) ID of the app registration" }).regex(GUID, "expected a GUID"),
     O365_CLIENT_SECRET: optionalText,
     O365_CLIENT_CERTIFICATE_PATH: optionalText,
+    O365_CLIENT_CERTIFICATE: optionalText.pipe(
+      z.string().refine((pem) => /-----BEGIN CERTIFICATE-----/.test(pem) && /-----BEGIN (?:RSA |EC |ENCRYPTED )?PRIVATE KEY-----/.test(pem), "expected PEM text with the certificate and its private key").optional(),
+    ),
     O365_CLIENT_CERTIFICATE_PASSWORD: optionalText,
     O365_FEDERATED_IDENTITY_CLIENT_ID: optionalText.pipe(z.string().regex(GUID, "expected the client ID (GUID) of a managed identity").optional()),
     O365_CLOUD: z.enum(CLOUD_NAMES, { error: `expected one of ${CLOUD_NAMES.join(", ")}` }).default("commercial"),
@@ -141,7 +144,7 @@ export const settingsSchema = z
 function crossFieldProblems(env: Record<string, string | undefined>): { setting: string; message: string }[] {
   const set = (name: string) => Boolean(env[name]?.trim());
   const problems: { setting: string; message: string }[] = [];
-  const authSettings = ["O365_CLIENT_SECRET", "O365_CLIENT_CERTIFICATE_PATH", "O365_FEDERATED_IDENTITY_CLIENT_ID"];
+  const authSettings = ["O365_CLIENT_SECRET", "O365_CLIENT_CERTIFICATE_PATH", "O365_CLIENT_CERTIFICATE", "O365_FEDERATED_IDENTITY_CLIENT_ID"];
   if (authSettings.filter(set).length !== 1) {
     problems.push({ setting: "O365_CLIENT_SECRET", message: `set exactly one of ${authSettings.join(", ")}` });
   }
@@ -167,6 +170,8 @@ export interface Settings {
   auth:
     | { kind: "secret"; secret: string }
     | { kind: "certificate"; path: string; password: string | undefined }
+    /** The same, as PEM text (on Azure: a Key Vault reference), so no file has to be deployed. */
+    | { kind: "certificateText"; pem: string; password: string | undefined }
     /** Secretless: a managed identity's token is the client assertion of the app registration. */
     | { kind: "federated"; managedIdentityClientId: string };
   cloud: CloudName;
@@ -217,7 +222,9 @@ export function parseSettings(env: Record<string, string | undefined>): Settings
       ? { kind: "secret", secret: e.O365_CLIENT_SECRET }
       : e.O365_FEDERATED_IDENTITY_CLIENT_ID
         ? { kind: "federated", managedIdentityClientId: e.O365_FEDERATED_IDENTITY_CLIENT_ID }
-        : { kind: "certificate", path: e.O365_CLIENT_CERTIFICATE_PATH as string, password: e.O365_CLIENT_CERTIFICATE_PASSWORD },
+        : e.O365_CLIENT_CERTIFICATE
+          ? { kind: "certificateText", pem: e.O365_CLIENT_CERTIFICATE, password: e.O365_CLIENT_CERTIFICATE_PASSWORD }
+          : { kind: "certificate", path: e.O365_CLIENT_CERTIFICATE_PATH as string, password: e.O365_CLIENT_CERTIFICATE_PASSWORD },
     cloud: e.O365_CLOUD,
     apiBaseUrl: e.O365_API_BASE_URL ?? cloud.apiBaseUrl,
     loginBaseUrl: e.O365_LOGIN_BASE_URL ?? cloud.loginBaseUrl,

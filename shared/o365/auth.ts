@@ -36,12 +36,9 @@ export function createCredentialFactory(settings: Settings, options: AuthOptions
           ? new ClientSecretCredential(tenantId, settings.clientId, auth.secret, common)
           : auth.kind === "federated"
             ? new ClientAssertionCredential(tenantId, settings.clientId, assertion as () => Promise<string>, common)
-            : new ClientCertificateCredential(
-                tenantId,
-                settings.clientId,
-                { certificatePath: auth.path, ...(auth.password ? { certificatePassword: auth.password } : {}) },
-                common,
-              );
+            : auth.kind === "certificate"
+              ? new ClientCertificateCredential(tenantId, settings.clientId, { certificatePath: auth.path, ...(auth.password ? { certificatePassword: auth.password } : {}) }, common)
+              : new ClientCertificateCredential(tenantId, settings.clientId, { certificate: auth.pem, ...(auth.password ? { certificatePassword: auth.password } : {}) }, common);
       credentials.set(tenantId, credential);
     }
     return credential;

@@ -120,6 +120,10 @@ describe("Management Activity API client (against the simulator)", () => {
     expect((await listAll(client, { start: now - 2 * H, end: now })).flat().length).toBeGreaterThan(0);
     expect(sim.stats.tokenRequests).toBe(1);
 
+    // The same certificate as PEM text (what a Key Vault reference delivers on Azure).
+    const { client: fromText } = clientFor(sim, { settings: settingsFor(sim, { O365_CLIENT_SECRET: "", O365_CLIENT_CERTIFICATE: `${cert}\n${key}` }) });
+    expect((await listAll(fromText, { start: now - 2 * H, end: now })).flat().length).toBeGreaterThan(0);
+
     // A certificate the app registration does not know is refused.
     const other = await generateCertificate("someone-else");
     await writeFile(path, `${other.cert}\n${other.key}`);

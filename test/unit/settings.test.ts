@@ -79,7 +79,7 @@ describe("settings", () => {
     expect(bySetting.O365_CONTENT_TYPES).toMatch(/Audit\.Everything/);
     expect(bySetting.O365_LIST_SCHEDULE).toMatch(/six fields/);
     expect(bySetting.O365_RELIST_OVERLAP).toMatch(/duration/);
-    expect(bySetting.O365_CLIENT_SECRET).toMatch(/exactly one of O365_CLIENT_SECRET, O365_CLIENT_CERTIFICATE_PATH, O365_FEDERATED_IDENTITY_CLIENT_ID/);
+    expect(bySetting.O365_CLIENT_SECRET).toMatch(/exactly one of O365_CLIENT_SECRET, O365_CLIENT_CERTIFICATE_PATH, O365_CLIENT_CERTIFICATE, O365_FEDERATED_IDENTITY_CLIENT_ID/);
   });
 
   it("requires the tenant list and a storage connection", () => {
@@ -111,6 +111,14 @@ describe("settings", () => {
     expect(s.auth).toEqual({ kind: "federated", managedIdentityClientId: mi });
     expect(problems({ ...base, O365_FEDERATED_IDENTITY_CLIENT_ID: mi }).map((p) => p.setting)).toEqual(["O365_CLIENT_SECRET"]);
     expect(problems({ ...base, O365_CLIENT_SECRET: "", O365_FEDERATED_IDENTITY_CLIENT_ID: "nope" }).map((p) => p.setting)).toEqual(["O365_FEDERATED_IDENTITY_CLIENT_ID"]);
+  });
+
+  it("accepts a certificate as PEM text, and names a PEM without its key", () => {
+    const pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----";
+    expect(parseSettings({ ...base, O365_CLIENT_SECRET: "", O365_CLIENT_CERTIFICATE: pem }).auth).toEqual({ kind: "certificateText", pem, password: undefined });
+    expect(problems({ ...base, O365_CLIENT_SECRET: "", O365_CLIENT_CERTIFICATE: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----" })).toEqual([
+      { setting: "O365_CLIENT_CERTIFICATE", message: "expected PEM text with the certificate and its private key" },
+    ]);
   });
 
   it("requires OUTPUT_DIR for the file sink", () => {
