@@ -34,6 +34,9 @@ param relistOverlap string = '1h'
 param listConcurrency int = 16
 param listBudget string = '4m'
 param requestTimeout string = '60s'
+@description('Content downloads of one tenant at once, per instance (the API allows about 2,000 requests a minute per tenant).')
+@minValue(1)
+param maxDownloadsPerTenant int = 16
 param contentQueue string = 'o365-content'
 param stateTablePrefix string = 'o365'
 param outputContainer string = 'audit-ecs'
@@ -151,6 +154,7 @@ module functionApp 'modules/functionapp.bicep' = {
       listConcurrency: listConcurrency
       listBudget: listBudget
       requestTimeout: requestTimeout
+      maxDownloadsPerTenant: maxDownloadsPerTenant
       contentQueue: contentQueue
       stateTablePrefix: stateTablePrefix
       outputContainer: outputContainer

@@ -46,6 +46,8 @@ export interface RuntimeStats {
   expired: number;
   skipped: number;
   throttledContent: number;
+  /** Messages put back because their tenant was at O365_MAX_DOWNLOADS_PER_TENANT. */
+  deferredContent: number;
   rejectedMessages: number;
   recordsWritten: number;
   duplicatesSkipped: number;
@@ -64,12 +66,20 @@ export interface Runtime {
   cursors: CursorStore;
   ledger: ContentLedger;
   list(log: Logger): Promise<ListingSummary>;
-  process(message: ContentMessage, log: Logger): Promise<WorkOutcome>;
+  process(message: ContentMessage, log: Logger): Promise<WorkOutcome | Deferred>;
   /** The queue trigger's whole job: validate the payload, keep it with the reason if invalid, else process it. */
-  handleMessage(payload: unknown, messageId: string, log: Logger): Promise<WorkOutcome | { status: "rejected"; reason: string }>;
+  handleMessage(payload: unknown, messageId: string, log: Logger): Promise<WorkOutcome | Deferred | { status: "rejected"; reason: string }>;
   reject(messageId: string, payload: unknown, reason: string, log: Logger): Promise<void>;
   status(): Promise<Status>;
   close(): Promise<void>;
+}
+
+/** The tenant was at its download bound: the message went back on the queue for a little while. */
+export type Deferred = { status: "deferred"; delayMs: number };
+
+/** How long a deferred message stays invisible: a few seconds, spread so deferred messages do not return together. */
+function deferDelay(): number {
+  return 2_000 + Math.round(Math.random() * 3_000);
 }
 
 export function emptyStats(): RuntimeStats {
@@ -81,6 +91,7 @@ export function emptyStats(): RuntimeStats {
     expired: 0,
     skipped: 0,
     throttledContent: 0,
+    deferredContent: 0,
     rejectedMessages: 0,
     recordsWritten: 0,
     duplicatesSkipped: 0,
@@ -132,6 +143,7 @@ export async function createRuntime(settings: Settings, options: RuntimeOptions 
   const listApi = new ManagementApiClient({ ...apiOptions, maxThrottleRetries: 5, maxTransientRetries: 4 });
   const contentApi = new ManagementApiClient({ ...apiOptions, maxThrottleRetries: 0, maxTransientRetries: 3 });
   const reported = new Set<string>();
+  const downloads = new Map<string, number>();
   const geoip = await openGeoIp(settings.geoip);
   const normalizeContext = { tenantNames: settings.tenantNames, preserveOriginal: false, now, ...(geoip ? { geoip } : {}) };
 
@@ -171,7 +183,19 @@ export async function createRuntime(settings: Settings, options: RuntimeOptions 
       return summary;
     },
     async process(message, log) {
-      const outcome = await processContent(message, {
+      // A tenant's downloads are bounded per instance; past the bound the message goes back on the
+      // queue rather than holding one of the instance's slots, so other tenants are not starved.
+      const busy = downloads.get(message.tenantId) ?? 0;
+      if (busy >= settings.maxDownloadsPerTenant) {
+        const delayMs = deferDelay();
+        await queue.send(message, delayMs);
+        stats.deferredContent += 1;
+        return { status: "deferred", delayMs };
+      }
+      downloads.set(message.tenantId, busy + 1);
+      let outcome: WorkOutcome;
+      try {
+        outcome = await processContent(message, {
         api: contentApi,
         ledger,
         claims,
@@ -181,7 +205,12 @@ export async function createRuntime(settings: Settings, options: RuntimeOptions 
         log,
         now,
         ...(options.throttleBaseMs !== undefined ? { throttleBaseMs: options.throttleBaseMs } : {}),
-      });
+        });
+      } finally {
+        const left = (downloads.get(message.tenantId) ?? 1) - 1;
+        if (left > 0) downloads.set(message.tenantId, left);
+        else downloads.delete(message.tenantId);
+      }
       countOutcome(stats, outcome);
       const { tenantId, contentType } = message;
       if (outcome.status === "done") {

@@ -73,6 +73,7 @@ var appSettings = {
   O365_LIST_CONCURRENCY: string(settings.listConcurrency)
   O365_LIST_BUDGET: settings.listBudget
   O365_REQUEST_TIMEOUT: settings.requestTimeout
+  O365_MAX_DOWNLOADS_PER_TENANT: string(settings.maxDownloadsPerTenant)
   O365_CONTENT_QUEUE: settings.contentQueue
   STATE_TABLE_PREFIX: settings.stateTablePrefix
   OUTPUT_KIND: 'blob'

@@ -119,6 +119,7 @@ export const settingsSchema = z
     O365_LIST_CONCURRENCY: positiveInt(16, 256),
     O365_LIST_BUDGET: duration("4m", 10_000),
     O365_REQUEST_TIMEOUT: duration("60s", 1_000),
+    O365_MAX_DOWNLOADS_PER_TENANT: positiveInt(16, 1_000),
     O365_CONTENT_QUEUE: z.string().default("o365-content").pipe(z.string().regex(/^[a-z0-9](?!.*--)[a-z0-9-]{1,55}[a-z0-9]$/, "expected a queue name: 3-57 lowercase letters, digits and single hyphens")),
     STATE_TABLE_PREFIX: storageName("o365"),
     OUTPUT_KIND: z.enum(["blob", "file"], { error: "expected blob or file" }).default("blob"),
@@ -185,6 +186,8 @@ export interface Settings {
   listConcurrency: number;
   listBudgetMs: number;
   requestTimeoutMs: number;
+  /** Content downloads of one tenant at once, per instance; past it a message goes back on the queue. */
+  maxDownloadsPerTenant: number;
   contentQueue: string;
   tables: { cursors: string; ledger: string; records: string };
   output: { kind: "blob"; container: string } | { kind: "file"; dir: string };
@@ -236,6 +239,7 @@ export function parseSettings(env: Record<string, string | undefined>): Settings
     listConcurrency: e.O365_LIST_CONCURRENCY,
     listBudgetMs: e.O365_LIST_BUDGET,
     requestTimeoutMs: e.O365_REQUEST_TIMEOUT,
+    maxDownloadsPerTenant: e.O365_MAX_DOWNLOADS_PER_TENANT,
     contentQueue: e.O365_CONTENT_QUEUE,
     tables: {
       cursors: `${e.STATE_TABLE_PREFIX}cursors`,

@@ -91,6 +91,8 @@ export interface SimulatorStats {
   contentDownloads: number;
   /** API calls that arrived without PublisherIdentifier. */
   missingPublisher: number;
+  /** The most content downloads of one tenant in flight at the same time. */
+  maxConcurrentDownloads: number;
 }
 
 export interface Simulator {
@@ -117,13 +119,21 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
   const tenants = new Map(options.tenants.map((t) => [t.id.toLowerCase(), t]));
   const subscriptions = new Map<string, boolean>();
   const tokens = new Map<string, string>();
-  const stats: SimulatorStats = { apiRequests: 0, tokenRequests: 0, throttled: 0, serverErrors: 0, subscriptionsStarted: 0, contentDownloads: 0, missingPublisher: 0 };
+  const stats: SimulatorStats = { apiRequests: 0, tokenRequests: 0, throttled: 0, serverErrors: 0, subscriptionsStarted: 0, contentDownloads: 0, missingPublisher: 0, maxConcurrentDownloads: 0 };
+  const downloading = new Map<string, number>();
   const pageSize = options.pageSize ?? 50;
   const { cert, key } = await generateCertificate();
   let baseUrl = "";
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? "/", baseUrl);
+    const downloadTenant = /^\/api\/v1\.0\/([^/]+)\/activity\/feed\/audit\//.exec(url.pathname)?.[1]?.toLowerCase();
+    if (downloadTenant) {
+      const inFlight = (downloading.get(downloadTenant) ?? 0) + 1;
+      downloading.set(downloadTenant, inFlight);
+      stats.maxConcurrentDownloads = Math.max(stats.maxConcurrentDownloads, inFlight);
+      res.once("close", () => downloading.set(downloadTenant, (downloading.get(downloadTenant) ?? 1) - 1));
+    }
     if (faults.latencyMs > 0) await new Promise((r) => setTimeout(r, faults.latencyMs));
     const login = /^\/([^/]+)\/(v2\.0\/\.well-known\/openid-configuration|oauth2\/v2\.0\/token)$/.exec(url.pathname);
     if (login) return authority(req, res, login[1] as string, login[2] as string);
