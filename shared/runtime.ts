@@ -128,7 +128,7 @@ export async function createRuntime(settings: Settings, options: RuntimeOptions 
   const onRequest = (event: RequestEvent) => {
     stats.apiRequests += 1;
     if (event.errorClass === "throttled") stats.throttledRequests += 1;
-    telemetry.apiRequest(event.tenantId, event.operation, event.errorClass === "throttled");
+    telemetry.apiRequest(event.tenantId, event.contentType, event.operation, event.errorClass === "throttled");
   };
   const apiOptions = {
     apiBaseUrl: settings.apiBaseUrl,

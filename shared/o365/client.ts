@@ -12,6 +12,8 @@ import { apiTime, type Window } from "./windows.js";
 /** What the client tells its caller about every request, for metrics and progress. */
 export interface RequestEvent {
   tenantId: string;
+  /** The content type the request is for, when it is for one (not subscriptions/list). */
+  contentType: ContentType | undefined;
   operation: "start" | "list" | "subscriptions" | "content";
   status: number | undefined;
   errorClass?: ManagementApiError["errorClass"];
@@ -66,7 +68,7 @@ export class ManagementApiClient {
     const url = feedUrl(this.options.apiBaseUrl, tenantId, "subscriptions/start");
     url.searchParams.set("contentType", contentType);
     try {
-      const body = await this.send(tenantId, "start", "POST", url);
+      const body = await this.send(tenantId, contentType, "start", "POST", url);
       body.resume();
     } catch (error) {
       if (error instanceof ManagementApiError && error.code === "AF20024") return;
@@ -76,7 +78,7 @@ export class ManagementApiClient {
 
   async listSubscriptions(tenantId: string): Promise<Subscription[]> {
     const url = feedUrl(this.options.apiBaseUrl, tenantId, "subscriptions/list");
-    return this.readJson(await this.send(tenantId, "subscriptions", "GET", url), subscriptionListSchema, "subscriptions/list");
+    return this.readJson(await this.send(tenantId, undefined, "subscriptions", "GET", url), subscriptionListSchema, "subscriptions/list");
   }
 
   /** Every page of available content in one window, following NextPageUri to the last page. */
@@ -87,7 +89,7 @@ export class ManagementApiClient {
     url.searchParams.set("endTime", apiTime(window.end));
     while (url) {
       let next: string | undefined;
-      const body = await this.send(tenantId, "list", "GET", url, (headers) => {
+      const body = await this.send(tenantId, contentType, "list", "GET", url, (headers) => {
         next = header(headers, "nextpageuri");
       });
       yield await this.readJson(body, contentListSchema, "subscriptions/content");
@@ -96,10 +98,10 @@ export class ManagementApiClient {
   }
 
   /** The content blob as a byte stream (decompressed); the caller parses it as it arrives. */
-  async openContent(tenantId: string, contentUri: string): Promise<Readable> {
+  async openContent(tenantId: string, contentUri: string, contentType?: ContentType): Promise<Readable> {
     const url = assertFeedUrl(this.options.apiBaseUrl, tenantId, contentUri);
     let gzip = false;
-    const body = await this.send(tenantId, "content", "GET", url, (headers) => {
+    const body = await this.send(tenantId, contentType, "content", "GET", url, (headers) => {
       gzip = header(headers, "content-encoding")?.toLowerCase() === "gzip";
     });
     return gzip ? body.pipe(createGunzip()) : body;
@@ -107,6 +109,7 @@ export class ManagementApiClient {
 
   private async send(
     tenantId: string,
+    contentType: ContentType | undefined,
     operation: RequestEvent["operation"],
     method: "GET" | "POST",
     url: URL,
@@ -135,7 +138,7 @@ export class ManagementApiClient {
           },
         });
         if (response.statusCode >= 200 && response.statusCode < 300) {
-          this.options.onRequest?.({ tenantId, operation, status: response.statusCode, durationMs: Date.now() - started });
+          this.options.onRequest?.({ tenantId, contentType, operation, status: response.statusCode, durationMs: Date.now() - started });
           onHeaders?.(response.headers);
           return response.body;
         }
@@ -143,7 +146,7 @@ export class ManagementApiClient {
       } catch (error) {
         failure = error instanceof ManagementApiError ? error : networkError(error, operation);
       }
-      this.options.onRequest?.({ tenantId, operation, status: failure.status, errorClass: failure.errorClass, durationMs: Date.now() - started });
+      this.options.onRequest?.({ tenantId, contentType, operation, status: failure.status, errorClass: failure.errorClass, durationMs: Date.now() - started });
       if (failure.errorClass === "throttled" && throttles < this.options.maxThrottleRetries) {
         throttles += 1;
         await this.sleep(failure.retryAfterMs ?? this.backoff(throttles));

@@ -64,7 +64,7 @@ export async function processContent(message: ContentMessage, deps: WorkerDeps):
   let body: Readable | undefined;
   const output = contentOutputPath(tenantId, contentType, contentId, message.contentCreated);
   try {
-    body = await deps.api.openContent(tenantId, message.contentUri);
+    body = await deps.api.openContent(tenantId, message.contentUri, contentType);
     writer = await deps.sink.open(output);
     const counts = await writeRecords(streamRecords(body), writer, message, deps);
     const { bytes } = counts.written > 0 ? await writer.commit() : (await writer.abort(new Error("no records to write")), { bytes: 0 });
@@ -99,7 +99,7 @@ export async function processContent(message: ContentMessage, deps: WorkerDeps):
     if (error instanceof InvalidContentError) {
       return fail(base, deps, error.message, async () => {
         // Keep the raw bytes for replay; a second download is cheaper than holding every blob in memory.
-        const raw = await deps.api.openContent(tenantId, message.contentUri);
+        const raw = await deps.api.openContent(tenantId, message.contentUri, contentType);
         const path = failedContentPath(tenantId, contentType, contentId);
         await deps.sink.putRaw(path, raw, { tenantId, contentType, contentId, contentUri: message.contentUri, error: error.message });
         return path;

@@ -10,7 +10,7 @@ export interface Telemetry {
   contentEnqueued(tenant: string, contentType: string, count: number): void;
   contentOutcome(tenant: string, contentType: string, outcome: "processed" | "failed" | "expired"): void;
   written(tenant: string, contentType: string, records: number, bytes: number): void;
-  apiRequest(tenant: string, operation: string, throttled: boolean): void;
+  apiRequest(tenant: string, contentType: string | undefined, operation: string, throttled: boolean): void;
   /** Seconds behind now: of a blob's contentCreated when it is written, of the cursor after a listing. */
   lag(tenant: string, contentType: string, of: "content" | "cursor", seconds: number): void;
 }
@@ -51,9 +51,10 @@ export function createTelemetry(meter: Meter = metrics.getMeter("audit-intake"))
       records.add(recordCount, dims(tenant, contentType));
       bytes.add(byteCount, dims(tenant, contentType));
     },
-    apiRequest: (tenant, operation, wasThrottled) => {
-      requests.add(1, { tenant, operation });
-      if (wasThrottled) throttled.add(1, { tenant, operation });
+    apiRequest: (tenant, contentType, operation, wasThrottled) => {
+      const attributes: Attributes = contentType ? { tenant, contentType, operation } : { tenant, operation };
+      requests.add(1, attributes);
+      if (wasThrottled) throttled.add(1, attributes);
     },
     lag: (tenant, contentType, of, seconds) => lag.record(Math.max(0, seconds), { ...dims(tenant, contentType), of }),
   };

@@ -50,6 +50,9 @@ describe("telemetry (metrics with tenant and contentType dimensions)", () => {
     expect(sum(METRIC_NAMES.bytes)).toBe(c.runtime.stats.bytesWritten);
     expect(sum(METRIC_NAMES.requests)).toBe(sim.stats.apiRequests);
     expect(sum(METRIC_NAMES.throttled)).toBe(sim.stats.throttled);
+    // Every API request but subscriptions/list is for a content type.
+    expect(points(METRIC_NAMES.requests).every((p) => p.attributes.contentType !== undefined || p.attributes.operation === "subscriptions")).toBe(true);
+    expect(sum(METRIC_NAMES.requests, { tenant: TENANT_B, contentType: "DLP.All", operation: "content" })).toBeGreaterThan(0);
     expect(sim.stats.throttled).toBeGreaterThan(0);
 
     const lag = points(METRIC_NAMES.lag) as unknown as { attributes: Record<string, unknown>; value: { count: number; min?: number; max?: number } }[];
