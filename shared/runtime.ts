@@ -82,7 +82,7 @@ function deferDelay(): number {
   return 2_000 + Math.round(Math.random() * 3_000);
 }
 
-export function emptyStats(): RuntimeStats {
+function emptyStats(): RuntimeStats {
   return {
     contentListed: 0,
     enqueued: 0,

@@ -2,13 +2,13 @@ import { CronExpressionParser } from "cron-parser";
 import { z } from "zod";
 import { CLOUD_NAMES, CLOUDS, CONTENT_TYPES, type CloudName, type ContentType } from "../o365/clouds.js";
 import { parseDuration } from "./duration.js";
+import { GUID } from "./formats.js";
 
 /**
  * Every app setting the code reads, in one schema, parsed once at start-up.
  * The keys are the contract shared by `local.settings.sample.json`, the Bicep app settings and the README.
  */
 
-const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const DNS_NAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i;
 const STORAGE_NAME = /^[a-z0-9]{3,24}$/;
 

@@ -149,6 +149,14 @@ function mapRecord(record: Doc, context: NormalizeContext): EcsDocument {
   return doc;
 }
 
+/** The field-move table, resolved once: `x._temp` targets are raw addresses parsed later, held in `temp.x`. */
+const MOVES: Readonly<Record<string, readonly { from: string; to: string; temp: boolean }[]>> = Object.fromEntries(
+  Object.entries(FIELD_MOVES).map(([schema, moves]) => [
+    schema,
+    moves.map(([from, to]) => (to.endsWith("._temp") ? { from, to: to.slice(0, -"._temp".length), temp: true } : { from, to, temp: false })),
+  ]),
+);
+
 /** Field moves, action renames and categories for the record's type. */
 function mapWorkload(code: string | undefined, audit: Doc, doc: Doc, temp: Doc): void {
   const schema = code ? (SCHEMA_ALIASES[code] ?? code) : undefined;
@@ -159,9 +167,7 @@ function mapWorkload(code: string | undefined, audit: Doc, doc: Doc, temp: Doc):
   if (code === "AzureActiveDirectory" && audit.ObjectId !== undefined && audit.ObjectId !== null) setPath(doc, "user.target.id", audit.ObjectId);
   const rename = code ? ACTION_RENAMES[code]?.[getPath(doc, "event.action") as string] : undefined;
   if (rename) setPath(doc, "event.action", rename);
-  for (const [from, to] of (schema && FIELD_MOVES[schema]) || []) {
-    moveField(audit, from, to.endsWith("._temp") ? temp : doc, to.endsWith("._temp") ? to.split(".")[0] as string : to);
-  }
+  for (const move of (schema && MOVES[schema]) || []) moveField(audit, move.from, move.temp ? temp : doc, move.to);
   if (code === "SecurityComplianceAlerts") mapAlert(audit, doc);
   if (code === "ExchangeItem" || code === "ExchangeItemGroup") mapMailItems(audit, doc);
   if (schema === "ComplianceDLP") mapDlp(audit, doc);
@@ -249,7 +255,7 @@ function mapMailItems(audit: Doc, doc: Doc): void {
 }
 
 /** `"logo.png (8192b); report.pdf (1024b)"` → file name, extension and size of each attachment. */
-export function parseAttachments(value: unknown): { name: string; extension?: string; size?: number }[] {
+function parseAttachments(value: unknown): { name: string; extension?: string; size?: number }[] {
   if (typeof value !== "string" || value === "") return [];
   return value.split("; ").flatMap((part) => {
     const found = /^(.*) \((\d+)b\)$/.exec(part.trim());
@@ -394,7 +400,7 @@ function enrichSource(doc: Doc, context: NormalizeContext): void {
 const PLAIN_UTC_SECONDS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$/;
 
 /** CreationTime is ISO 8601, usually UTC without a zone designator ("2022-04-01T00:00:01"). */
-export function timestamp(value: unknown): string | undefined {
+function timestamp(value: unknown): string | undefined {
   if (typeof value !== "string" || value === "") return undefined;
   // The usual form needs no round trip through Date, only a check that it is a real date.
   if (PLAIN_UTC_SECONDS.test(value)) {

@@ -1,16 +1,16 @@
 import { z } from "zod";
+import { isoDateTime } from "../config/formats.js";
 import { CONTENT_TYPES } from "./clouds.js";
 
 /** Shapes of the Management Activity API's responses, checked at the boundary. */
 
-const isoDate = z.string().refine((s) => !Number.isNaN(Date.parse(s)), "expected a date-time");
 
 export const contentItemSchema = z.object({
   contentType: z.enum(CONTENT_TYPES),
   contentId: z.string().min(1).max(512),
   contentUri: z.string().url(),
-  contentCreated: isoDate,
-  contentExpiration: isoDate,
+  contentCreated: isoDateTime,
+  contentExpiration: isoDateTime,
 });
 export type ContentItem = z.infer<typeof contentItemSchema>;
 

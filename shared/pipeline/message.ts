@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { GUID, isoDateTime } from "../config/formats.js";
 import { CONTENT_TYPES } from "../o365/clouds.js";
 import { assertFeedUrl } from "../o365/urls.js";
 
@@ -6,8 +7,6 @@ import { assertFeedUrl } from "../o365/urls.js";
  * The queue message that carries one content blob from the lister to the worker.
  * Versioned: a worker refuses versions it does not know rather than guessing.
  */
-const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const isoDate = z.string().refine((s) => !Number.isNaN(Date.parse(s)), "expected an ISO 8601 date-time");
 
 export const contentMessageSchema = z.object({
   v: z.literal(1, { error: "unsupported message version (expected v: 1)" }),
@@ -15,8 +14,8 @@ export const contentMessageSchema = z.object({
   contentType: z.enum(CONTENT_TYPES),
   contentId: z.string().min(1).max(512).regex(/^[^\s/\\?#]+$/, "contentId has characters no content id has"),
   contentUri: z.string().url(),
-  contentCreated: isoDate,
-  contentExpiration: isoDate,
+  contentCreated: isoDateTime,
+  contentExpiration: isoDateTime,
   /** How many times the worker put this message back because the API throttled it. */
   throttled: z.number().int().min(0).max(1_000).default(0),
 });

@@ -111,6 +111,8 @@ export async function processContent(message: ContentMessage, deps: WorkerDeps):
 
 async function writeRecords(records: AsyncIterable<unknown>, writer: OutputWriter, message: ContentMessage, deps: WorkerDeps) {
   const counts = { written: 0, duplicates: 0, pipelineErrors: 0 };
+  const blobHour = new Date(message.contentCreated).toISOString().slice(0, 13);
+  const blobHourMs = Date.parse(`${blobHour}:00:00Z`);
   let batch: { line: string; claim: ClaimRequest | undefined }[] = [];
   const flush = async () => {
     const claims = batch.flatMap((item) => (item.claim ? [item.claim] : []));
@@ -128,7 +130,7 @@ async function writeRecords(records: AsyncIterable<unknown>, writer: OutputWrite
   for await (const record of records) {
     const { line, pipelineError } = normalizeToLine(record, deps.normalizeContext);
     if (pipelineError) counts.pipelineErrors += 1;
-    batch.push({ line, claim: claimFor(record, message) });
+    batch.push({ line, claim: claimFor(record, blobHour, blobHourMs) });
     if (batch.length >= CLAIM_BATCH) await flush();
   }
   await flush();
@@ -140,13 +142,12 @@ async function writeRecords(records: AsyncIterable<unknown>, writer: OutputWrite
  * hour is the record's CreationTime, unless that is more than a day from the blob's (a bogus clock
  * must not scatter claims over day tables no purge reaches).
  */
-function claimFor(record: unknown, message: ContentMessage): ClaimRequest | undefined {
+function claimFor(record: unknown, blobHour: string, blobHourMs: number): ClaimRequest | undefined {
   if (record === null || typeof record !== "object") return undefined;
   const { Id: id, CreationTime: created } = record as { Id?: unknown; CreationTime?: unknown };
   if (typeof id !== "string" || id === "" || id.length > 256) return undefined;
-  const blobHour = new Date(message.contentCreated).toISOString().slice(0, 13);
   if (typeof created !== "string" || !/^\d{4}-\d{2}-\d{2}T\d{2}/.test(created)) return { recordId: id, hour: blobHour };
-  const offset = Math.abs(Date.parse(`${created.slice(0, 13)}:00:00Z`) - Date.parse(`${blobHour}:00:00Z`));
+  const offset = Math.abs(Date.parse(`${created.slice(0, 13)}:00:00Z`) - blobHourMs);
   return { recordId: id, hour: offset <= 86_400_000 ? created.slice(0, 13) : blobHour };
 }
 

@@ -21,6 +21,15 @@ interface CursorEntity {
   lastErrorAt?: string;
 }
 
+function toCursor(entity: CursorEntity & { etag?: string }): Cursor {
+  return {
+    cursorMs: entity.cursor ? Date.parse(entity.cursor) : undefined,
+    etag: entity.etag,
+    lastError: entity.lastError || undefined,
+    lastListedAt: entity.lastListedAt ? Date.parse(entity.lastListedAt) : undefined,
+  };
+}
+
 export type AdvanceResult = { moved: true; etag: string } | { moved: false; storedMs: number };
 
 export class CursorStore {
@@ -28,13 +37,7 @@ export class CursorStore {
 
   async read(tenantId: string, contentType: string): Promise<Cursor> {
     try {
-      const entity = await this.table.getEntity<CursorEntity>(tableKey(tenantId), tableKey(contentType));
-      return {
-        cursorMs: entity.cursor ? Date.parse(entity.cursor) : undefined,
-        etag: entity.etag,
-        lastError: entity.lastError || undefined,
-        lastListedAt: entity.lastListedAt ? Date.parse(entity.lastListedAt) : undefined,
-      };
+      return toCursor(await this.table.getEntity<CursorEntity>(tableKey(tenantId), tableKey(contentType)));
     } catch (error) {
       if (statusOf(error) === 404) return { cursorMs: undefined, etag: undefined, lastError: undefined, lastListedAt: undefined };
       throw error;
@@ -82,14 +85,7 @@ export class CursorStore {
   /** Every cursor row, for the status endpoint. */
   async *all(): AsyncGenerator<{ tenantId: string; contentType: string } & Cursor> {
     for await (const entity of this.table.listEntities<CursorEntity>()) {
-      yield {
-        tenantId: entity.partitionKey,
-        contentType: entity.rowKey,
-        cursorMs: entity.cursor ? Date.parse(entity.cursor) : undefined,
-        etag: entity.etag,
-        lastError: entity.lastError || undefined,
-        lastListedAt: entity.lastListedAt ? Date.parse(entity.lastListedAt) : undefined,
-      };
+      yield { tenantId: entity.partitionKey, contentType: entity.rowKey, ...toCursor(entity) };
     }
   }
 }

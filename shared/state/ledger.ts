@@ -35,6 +35,11 @@ interface LedgerEntity extends Omit<LedgerEntry, "tenantId" | "contentType" | "c
   contentId: string;
 }
 
+/** A row as the ledger's callers see it: without the table's own keys and bookkeeping. */
+function toEntry({ partitionKey: _p, rowKey: _r, etag: _e, timestamp: _t, ...entry }: LedgerEntity & { etag?: string; timestamp?: string }): LedgerEntry {
+  return entry as LedgerEntry;
+}
+
 export const ledgerPartition = (tenantId: string, contentType: string) => tableKey(`${tenantId}_${contentType}`);
 
 export class ContentLedger {
@@ -71,11 +76,7 @@ export class ContentLedger {
 
   async get(tenantId: string, contentType: string, contentId: string): Promise<LedgerEntry | undefined> {
     try {
-      const { partitionKey: _p, rowKey: _r, etag: _e, timestamp: _t, ...entry } = await this.table.getEntity<LedgerEntity>(
-        ledgerPartition(tenantId, contentType),
-        tableKey(contentId),
-      );
-      return entry as LedgerEntry;
+      return toEntry(await this.table.getEntity<LedgerEntity>(ledgerPartition(tenantId, contentType), tableKey(contentId)));
     } catch (error) {
       if (statusOf(error) === 404) return undefined;
       throw error;
@@ -88,11 +89,7 @@ export class ContentLedger {
   }
 
   async *entries(filter?: string): AsyncGenerator<LedgerEntry> {
-    for await (const { partitionKey: _p, rowKey: _r, etag: _e, timestamp: _t, ...entry } of this.table.listEntities<LedgerEntity>(
-      filter ? { queryOptions: { filter } } : {},
-    )) {
-      yield entry as LedgerEntry;
-    }
+    for await (const entity of this.table.listEntities<LedgerEntity>(filter ? { queryOptions: { filter } } : {})) yield toEntry(entity);
   }
 
   private keys(entry: Pick<LedgerEntry, "tenantId" | "contentType" | "contentId">) {
