@@ -1,0 +1,39 @@
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { CONTENT_TYPES } from "../../shared/o365/clouds.js";
+import { GENERATORS, Prng } from "../../shared/simulator/records.js";
+import { checkRawRecords, describeRawCheck } from "../conformance/raw.js";
+
+const context = { tenantNames: new Map<string, string>(), preserveOriginal: false, now: () => 0 };
+const tenant = { id: "00000001-1111-4111-8111-111111111111", domain: "contoso.onmicrosoft.com" };
+let dir: string | undefined;
+afterEach(async () => {
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+describe("the raw-record conformance check", () => {
+  it("passes generated records of every content type and names what fails", async () => {
+    dir = await mkdtemp(join(tmpdir(), "raw-check-"));
+    const prng = new Prng(3);
+    const good = CONTENT_TYPES.map((type, i) => JSON.stringify(GENERATORS[type](prng, tenant, Date.UTC(2026, 0, 1) + i * 1000)));
+    await writeFile(join(dir, "good.ndjson"), `${good.join("\n")}\n`);
+    // A line that is not JSON, and a record without RecordType or Id.
+    await writeFile(join(dir, "bad.log"), '{"Operation":"FileAccessed"\n{"Operation":"FileAccessed","CreationTime":"2026-01-01T00:00:00"}\n');
+    await writeFile(join(dir, "ignored.json-expected.json"), "{}");
+
+    const result = await checkRawRecords(dir, context);
+    expect(result.files).toBe(2);
+    expect(result.records).toBe(CONTENT_TYPES.length + 2);
+    expect(result.pipelineErrors).toEqual([{ file: "bad.log", line: 1, message: expect.stringContaining("not JSON") as string }]);
+    expect(result.missing.get("event.code")).toEqual(["bad.log:1", "bad.log:2"]);
+    expect(result.missing.get("event.id")).toEqual(["bad.log:1", "bad.log:2"]);
+    expect(result.missing.has("@timestamp")).toBe(false);
+    expect(result.codes.get("(none)")).toBe(2);
+    expect([...result.codes.values()].reduce((a, b) => a + b)).toBe(result.records);
+    const report = describeRawCheck(dir, result).join("\n");
+    expect(report).toContain(`${CONTENT_TYPES.length + 2} records in 2 files, 1 pipeline_error`);
+    expect(report).toContain("event.code      present in 5/7  (missing: bad.log:1, bad.log:2)");
+  });
+});
