@@ -90,6 +90,19 @@ describe("ECS mapping", () => {
     });
   });
 
+  it("parses user agents as Elastic's user_agent processor does, a fourth version part included", () => {
+    const chrome = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
+    expect(normalize({ ...fileAccessed, UserAgent: chrome }, { ...context, parseUserAgents: true }).user_agent).toEqual({
+      original: chrome,
+      name: "Chrome",
+      version: "120.0.0.0",
+      os: { name: "Windows", version: "10", full: "Windows 10" },
+      device: { name: "Other" },
+    });
+    expect(normalize(fileAccessed, { ...context, parseUserAgents: true }).user_agent).toMatchObject({ name: "Firefox", version: "125.0", os: { name: "Mac OS X", version: "10.15" }, device: { name: "Mac" } });
+    expect(normalize({ ...fileAccessed, UserAgent: "curl/8.4.0" }, { ...context, parseUserAgents: true }).user_agent).toMatchObject({ name: "curl", version: "8.4.0", os: { name: "Other", full: "Other" } });
+  });
+
   it("leaves url.original alone when it is not an absolute URL, or when URL parsing is off", () => {
     expect(normalize({ ...fileAccessed, ObjectId: "/sites/x/y.docx" }, context).url).toEqual({ original: "/sites/x/y.docx" });
     expect(normalize(fileAccessed, { ...context, parseUrls: false }).url).toEqual({ original: fileAccessed.ObjectId });
