@@ -6,7 +6,7 @@ import type { GeoLookup } from "./geoip.js";
 import { recordTypeName } from "./recordTypes.js";
 import { urlParts } from "./url.js";
 import { parseUserAgent } from "./userAgent.js";
-import { ACTION_RENAMES, ALERT_EMAIL_FIELDS, CATEGORY_RULES, FIELD_MOVES, RELATED_BY_TYPE, SCHEMA_ALIASES, SEVERITIES } from "./tables.js";
+import { ACTION_RENAMES, ALERT_DATA_USERS, ALERT_EMAIL_FIELDS, CATEGORY_RULES, FIELD_MOVES, RELATED_BY_TYPE, SCHEMA_ALIASES, SEVERITIES } from "./tables.js";
 
 /**
  * normalize(record, context) turns one raw Management Activity API record into one ECS document
@@ -356,13 +356,14 @@ function mapUsers(doc: Doc): void {
   }
 }
 
-/** related.user / related.hosts from the fields Elastic adds for some record types. */
+/** related.user / related.hosts from alert Data, and from the fields Elastic adds for some record types. */
 function mapRelatedByType(code: string | undefined, doc: Doc): void {
   const extra = code ? RELATED_BY_TYPE[code] : undefined;
-  if (!extra) return;
-  for (const path of extra.users) {
+  const users = isMap(getPath(doc, "o365.audit.Data")) ? [...ALERT_DATA_USERS, ...(extra?.users ?? [])] : extra?.users;
+  for (const path of users ?? []) {
     for (const value of toList(getPath(doc, path))) if (typeof value === "string" && value !== "") appendPath(doc, "related.user", value, false);
   }
+  if (!extra) return;
   for (const path of extra.hosts) {
     const value = getPath(doc, path);
     if (typeof value === "string" && value !== "") appendPath(doc, "related.hosts", value, false);

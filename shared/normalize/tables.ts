@@ -130,8 +130,11 @@ export const ALERT_DATA_DATES = ["at", "md", "te", "ts", "ttdt"];
 export const RELATED_BY_TYPE: Readonly<Record<string, { users: readonly string[]; hosts: readonly string[] }>> = {
   ExchangeItem: { users: ["user.id", "user.email"], hosts: ["host.name", "user.domain", "server.domain"] },
   CopilotInteraction: { users: ["user.id", "user.email"], hosts: ["host.name", "user.domain", "server.domain"] },
-  SecurityComplianceAlerts: { users: ["o365.audit.Data.f3u", "o365.audit.Data.suid", "o365.audit.Data.eid", "o365.audit.Data.trc", "o365.audit.Data.tsd", "user.id"], hosts: ["host.name", "user.domain"] },
+  SecurityComplianceAlerts: { users: ["user.id"], hosts: ["host.name", "user.domain"] },
 };
+
+/** The users an alert's `Data` names, added to related.user whatever the record type (alerts, AIR investigations…). */
+export const ALERT_DATA_USERS = ["o365.audit.Data.f3u", "o365.audit.Data.suid", "o365.audit.Data.eid", "o365.audit.Data.trc", "o365.audit.Data.tsd"];
 
 /** A Security & Compliance alert's Data keys that describe the e-mail it is about. */
 export const ALERT_EMAIL_FIELDS: readonly [string, string][] = [
