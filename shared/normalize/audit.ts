@@ -1,28 +1,23 @@
 import { isIP } from "node:net";
-import { asString, type Doc, defineKey, isMap } from "./doc.js";
-import { ALERT_DATA_DATES, ALERT_DATA_KEYS, PLATFORMS, STRING_FIELDS, STRINGLY_JSON_FIELDS } from "./tables.js";
+import { isoTimestamp } from "./dates.js";
+import { asString, clearPath, type Doc, defineKey, getPath, isMap, setPath } from "./doc.js";
+import { ALERT_DATA_DATES, ALERT_DATA_KEYS, AUDIT_DATES, PLATFORMS, STRING_FIELDS, STRINGLY_JSON_FIELDS, US_QUERY_TIME } from "./tables.js";
 
 /**
  * What stays under `o365.audit`, reshaped as Elastic keeps it: name/value lists become maps,
  * numeric codes become strings, and alert `Data` (a JSON string) becomes an object.
  */
 export function flattenAudit(audit: Doc, errors: string[]): void {
-  for (const field of STRINGLY_JSON_FIELDS) {
-    if (typeof audit[field] !== "string") continue;
-    try {
-      audit[field] = JSON.parse(audit[field] as string);
-    } catch (error) {
-      audit[field] = undefined;
-      errors.push(`${field} is not valid JSON: ${(error as Error).message}`);
-    }
-  }
+  for (const field of STRINGLY_JSON_FIELDS) parseJsonField(audit, field, errors);
   // `Message` is an object in Copilot records but text elsewhere; one field name cannot be both.
   if (isMap(audit.Message)) {
     audit.MessageObject = audit.Message;
     audit.Message = undefined;
   }
+  flattenActions(audit, errors);
   flattenNameValues(audit, "Parameters");
   flattenNameValues(audit, "ExtendedProperties");
+  if (isMap(audit.ExtendedProperties)) parseJsonField(audit, "ExtendedProperties.additionalDetails", errors);
   flattenModifiedProperties(audit);
   const platform = asString(audit.Platform);
   if (platform !== undefined && PLATFORMS[platform]) audit.Platform = PLATFORMS[platform];
@@ -34,6 +29,54 @@ export function flattenAudit(audit: Doc, errors: string[]): void {
     const value = asString(audit[field]);
     if (value !== undefined) audit[field] = value;
   }
+  for (const field of AUDIT_DATES) {
+    const value = getPath(audit, field);
+    if (value === undefined || value === null || value === "") continue;
+    const iso = isoTimestamp(String(value));
+    if (iso === undefined) throw new Error(`${field} is not an ISO 8601 date: ${JSON.stringify(value)}`);
+    if (field.includes(".")) clearPath(audit, field); // copies the objects on the way, so the input is not changed
+    setPath(audit, field, iso);
+  }
+}
+
+/** A field holding JSON text, parsed in place; text that is not JSON is dropped and named in error.message. */
+function parseJsonField(audit: Doc, field: string, errors: string[]): void {
+  const value = getPath(audit, field);
+  if (typeof value !== "string") return;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch (error) {
+    errors.push(`${field} is not valid JSON: ${(error as Error).message}`);
+  }
+  clearPath(audit, field);
+  if (parsed !== undefined) setPath(audit, field, parsed);
+}
+
+/**
+ * `Actions` entries are objects, or JSON text (with `QueryTime` twice): the text ones are parsed
+ * and put after the objects, as Elastic does; text that is not JSON is kept as text.
+ */
+function flattenActions(audit: Doc, errors: string[]): void {
+  const value = audit.Actions;
+  if (value === undefined || value === null || value === "") return;
+  const list = Array.isArray(value) ? value : [value];
+  const objects = list.filter(isMap);
+  if (objects.length === list.length) {
+    audit.Actions = list;
+    return;
+  }
+  const parsed = list.flatMap((entry, index) => {
+    if (typeof entry !== "string") return [];
+    const text = entry.replace(US_QUERY_TIME, "");
+    try {
+      return [JSON.parse(text) as unknown];
+    } catch (error) {
+      errors.push(`Actions[${index}] is not valid JSON: ${(error as Error).message}`);
+      return [text];
+    }
+  });
+  audit.Actions = [...objects, ...parsed];
 }
 
 /** `[{Name, Value}]` → `{Name: Value}` (entries without a value dropped); a string is kept as `{_raw}`. */
@@ -69,27 +112,30 @@ function flattenModifiedProperties(audit: Doc): void {
 
 /**
  * Alert `Data` is a JSON string: kept whole under `Data.flattened`, with the documented keys
- * copied beside it, the source IP checked and the dates normalized.
+ * copied beside it, the source IP checked and the dates normalized. Throws on text that is not
+ * JSON and on dates that are not dates: the record is then written as a pipeline_error.
  */
-export function parseAlertData(audit: Doc): void {
+export function parseAlertData(audit: Doc, code: string | undefined): void {
   if (!("Data" in audit)) return;
-  const raw = audit.Data;
+  let raw = audit.Data;
+  if (typeof raw === "string" && code === "AirInvestigation") raw = raw.replace(US_QUERY_TIME, "");
   const parsed: unknown = typeof raw === "string" ? JSON.parse(raw) : isMap(raw) ? { ...raw } : raw;
   const data: Doc = { flattened: parsed };
   if (isMap(parsed)) {
     for (const key of ALERT_DATA_KEYS) if (key in parsed) data[key] = parsed[key];
   }
-  // An empty source IP means none: dropped from both places rather than failing the record.
+  // An empty source IP means none: dropped from both places. One that is not an IP is dropped from
+  // the copy only (the original stays in `flattened`), as Elastic's convert-or-remove does.
   if (data.sip === "") {
     delete data.sip;
     if (isMap(parsed)) delete parsed.sip;
   }
-  if (data.sip !== undefined && (typeof data.sip !== "string" || isIP(data.sip) === 0)) throw new Error(`Data.sip is not an IP address: ${JSON.stringify(data.sip)}`);
+  if (data.sip !== undefined && (typeof data.sip !== "string" || isIP(data.sip) === 0)) delete data.sip;
   for (const key of ALERT_DATA_DATES) {
     if (data[key] === undefined || data[key] === null) continue;
-    const ms = Date.parse(String(data[key]));
-    if (Number.isNaN(ms)) throw new Error(`Data.${key} is not an ISO 8601 date: ${JSON.stringify(data[key])}`);
-    data[key] = new Date(ms).toISOString();
+    const iso = isoTimestamp(String(data[key]));
+    if (iso === undefined) throw new Error(`Data.${key} is not an ISO 8601 date: ${JSON.stringify(data[key])}`);
+    data[key] = iso;
   }
   audit.Data = data;
 }

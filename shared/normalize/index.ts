@@ -4,9 +4,24 @@ import { flattenAudit, parseAlertData } from "./audit.js";
 import { appendPath, asString, type Doc, getPath, isMap, moveField, setPath } from "./doc.js";
 import type { GeoLookup } from "./geoip.js";
 import { recordTypeName } from "./recordTypes.js";
+import { isoTimestamp } from "./dates.js";
 import { urlParts } from "./url.js";
 import { parseUserAgent } from "./userAgent.js";
-import { ACTION_RENAMES, ALERT_DATA_USERS, ALERT_EMAIL_FIELDS, CATEGORY_RULES, FIELD_MOVES, RELATED_BY_TYPE, SCHEMA_ALIASES, SEVERITIES } from "./tables.js";
+import {
+  ACTION_RENAMES,
+  ALERT_DATA_USERS,
+  ALERT_EMAIL_FIELDS,
+  ALERT_ENTITY_FIELDS,
+  AUDIT_RENAMES,
+  CATEGORY_RULES,
+  EMAIL_SOURCES,
+  FIELD_COPIES,
+  FIELD_MOVES,
+  FORWARDING_PARAMETERS,
+  RELATED_BY_TYPE,
+  SCHEMA_ALIASES,
+  SEVERITIES,
+} from "./tables.js";
 
 /**
  * normalize(record, context) turns one raw Management Activity API record into one ECS document
@@ -94,7 +109,7 @@ function mapRecord(record: Doc, context: NormalizeContext): EcsDocument {
   const audit: Doc = { ...record };
   const event: Doc = { kind: "event", type: ["info"], category: ["web"] };
   const doc: Doc = {
-    "@timestamp": timestamp(audit.CreationTime) ?? new Date(context.now()).toISOString(),
+    "@timestamp": isoTimestamp(audit.CreationTime) ?? new Date(context.now()).toISOString(),
     ecs: ECS,
     event,
   };
@@ -124,29 +139,123 @@ function mapRecord(record: Doc, context: NormalizeContext): EcsDocument {
   if (code !== undefined) event.code = code;
   event.outcome = OUTCOMES[asString(audit.ResultStatus)?.toLowerCase() ?? ""] ?? "success";
 
+  copyFields(EARLY_COPIES, audit, doc);
+
   const errors: string[] = [];
   flattenAudit(audit, errors);
-  parseAlertData(audit);
+  parseAlertData(audit, code);
   const severity = SEVERITIES[asString(audit.Severity) ?? ""];
   if (severity !== undefined) event.severity = severity;
+  mapParameters(audit, doc);
 
   mapWorkload(code, audit, doc, temp);
   mapNetwork(doc, temp);
-  mapUsers(doc);
+  mapUsers(doc, audit);
   if (isMap(audit.ExtendedProperties)) moveField(audit, "ExtendedProperties.UserAgent", doc, "user_agent.original");
-  mapTenant(doc, context);
+  mapTenant(doc, audit, context);
+  const userType = asString(audit.UserType);
+  if (event.provider === undefined && userType) event.provider = userType;
   doc.o365 = { audit };
+  mapEmail(doc);
+  mapAlertData(doc);
+  copyFields(LATE_COPIES, doc, doc);
+  const detailsAgent = getPath(audit, "ExtendedProperties.additionalDetails.User-Agent");
+  if (getPath(doc, "user_agent.original") === undefined && typeof detailsAgent === "string" && detailsAgent !== "") setPath(doc, "user_agent.original", detailsAgent);
+  for (const [from, to] of (code && AUDIT_RENAMES[code]) || []) moveField(audit, from, audit, to);
   mapRelatedByType(code, doc);
-  if (errors.length > 0) setPath(doc, "error.message", errors);
+  if (errors.length > 0) {
+    // Mapped, but something in it could not be read: flagged as Elastic flags it, original kept.
+    event.kind = "pipeline_error";
+    event.original ??= context.originalText ?? JSON.stringify(record);
+    doc.error = { message: errors };
+    doc.tags = [PRESERVE_ORIGINAL_TAG];
+  }
   enrichSource(doc, context);
   const url = getPath(doc, "url.original");
   if (typeof url === "string" && context.parseUrls !== false) {
     const parts = urlParts(url);
-    if (parts) doc.url = { original: url, ...parts };
+    if (parts) doc.url = { ...(doc.url as Doc), original: url, ...parts };
   }
   const original = getPath(doc, "user_agent.original");
   if (typeof original === "string" && context.parseUserAgents !== false) doc.user_agent = parseUserAgent(original);
   return doc;
+}
+
+/** Elastic's tag for documents that keep event.original, which it adds to every pipeline_error. */
+const PRESERVE_ORIGINAL_TAG = "preserve_original_event";
+
+const EARLY_COPIES = FIELD_COPIES.filter((copy) => copy.early);
+const LATE_COPIES = FIELD_COPIES.filter((copy) => !copy.early);
+
+/** Elastic's `set copy_from` with its empty-value check: the first source that holds something. */
+function copyFields(copies: typeof FIELD_COPIES, from: Doc, to: Doc): void {
+  for (const copy of copies) {
+    for (const path of copy.from) {
+      const value = getPath(from, path);
+      if (isEmpty(value)) continue;
+      setPath(to, copy.to, value);
+      break;
+    }
+  }
+}
+
+function isEmpty(value: unknown): boolean {
+  return value === undefined || value === null || value === "" || (Array.isArray(value) && value.length === 0) || (isMap(value) && Object.keys(value).length === 0);
+}
+
+/** Exchange cmdlet parameters: forwarding addresses, the sender, and the message a `-Identity` names. */
+function mapParameters(audit: Doc, doc: Doc): void {
+  const parameters = audit.Parameters;
+  if (!isMap(parameters)) return;
+  if ((audit.NetworkMessageId === undefined || audit.NetworkMessageId === null || audit.NetworkMessageId === "") && typeof parameters._raw === "string") {
+    const identity = /^-?Identity\s"?(.*?)"?$/.exec(parameters._raw);
+    if (identity) audit.NetworkMessageId = identity[1];
+  }
+  for (const name of FORWARDING_PARAMETERS) {
+    const value = parameters[name];
+    if (typeof value !== "string") continue;
+    for (const address of value.split(";")) {
+      const trimmed = address.trim();
+      if (trimmed !== "") appendPath(doc, "email.to.address", trimmed, false);
+    }
+  }
+  if (!isEmpty(parameters.From)) setPath(doc, "email.from.address", parameters.From);
+}
+
+/** email.* and related.ip from the mail fields any record type may carry, and the item's attachments. */
+function mapEmail(doc: Doc): void {
+  for (const [from, to] of EMAIL_SOURCES) {
+    for (const value of toList(getPath(doc, from))) {
+      if (value !== undefined && value !== null && value !== "") appendPath(doc, to, typeof value === "string" ? value : JSON.stringify(value), false);
+    }
+  }
+  const attachments = parseAttachments(getPath(doc, "o365.audit.Item.Attachments"));
+  if (attachments.length > 0) setPath(doc, "email.attachments", attachments.map((file) => ({ file })));
+}
+
+/** The user and e-mail an alert's Data names, and the entities it lists (AIR investigations, alerts). */
+function mapAlertData(doc: Doc): void {
+  const data = getPath(doc, "o365.audit.Data");
+  if (!isMap(data)) return;
+  const isAddress = (value: unknown): value is string => typeof value === "string" && value.split("@").length === 2;
+  for (const key of ALERT_DATA_USERS) {
+    if (isAddress(data[key])) appendPath(doc, "related.user", data[key], false);
+    if (key === "f3u" && isAddress(data.f3u) && getPath(doc, "user.email") === undefined) setPath(doc, "user.email", data.f3u);
+  }
+  for (const [key, path] of ALERT_EMAIL_FIELDS) {
+    if (data[key] !== undefined && data[key] !== null && data[key] !== "") appendPath(doc, path, data[key], false);
+  }
+  const entities = isMap(data.flattened) && Array.isArray(data.flattened.Entities) ? data.flattened.Entities.filter(isMap) : [];
+  if (entities.length === 0) return;
+  for (const [key, path] of ALERT_ENTITY_FIELDS) {
+    const values = entities.flatMap((entity) => (key in entity ? [entity[key]] : []));
+    if (values.length === 0) continue;
+    if (path.startsWith("o365.audit.")) setPath(doc, path, values);
+    else for (const value of values) appendPath(doc, path, value, false);
+    if (key === "Recipient" && getPath(doc, "user.email") === undefined) setPath(doc, "user.email", values);
+  }
+  const methods = entities.flatMap((entity) => (Array.isArray(entity.ThreatDetectionMethods) ? entity.ThreatDetectionMethods : typeof entity.ThreatDetectionMethods === "string" ? [entity.ThreatDetectionMethods] : []));
+  if (methods.length > 0) setPath(doc, "o365.audit.ThreatDetectionMethods", methods);
 }
 
 /** The field-move table, resolved once: `x._temp` targets are raw addresses parsed later, held in `temp.x`. */
@@ -168,9 +277,8 @@ function mapWorkload(code: string | undefined, audit: Doc, doc: Doc, temp: Doc):
   const rename = code ? ACTION_RENAMES[code]?.[getPath(doc, "event.action") as string] : undefined;
   if (rename) setPath(doc, "event.action", rename);
   for (const move of (schema && MOVES[schema]) || []) moveField(audit, move.from, move.temp ? temp : doc, move.to);
-  if (code === "SecurityComplianceAlerts") mapAlert(audit, doc);
-  if (code === "ExchangeItem" || code === "ExchangeItemGroup") mapMailItems(audit, doc);
-  if (schema === "ComplianceDLP") mapDlp(audit, doc);
+  if (code === "SecurityComplianceAlerts") mapAlert(doc);
+  if (schema === "ComplianceDLP") mapDlp(code, audit, doc);
   if (code === "Yammer" && getPath(doc, "user.id") === undefined) {
     const id = asString(audit.ActorYammerUserId);
     if (id !== undefined) setPath(doc, "user.id", id);
@@ -213,65 +321,42 @@ function applyCategoryRules(code: string | undefined, doc: Doc): void {
 }
 
 /**
- * Security & Compliance Center alerts: the rule, and the user and e-mail the alert's Data names.
- * (Elastic derives no category from the alert's Category: it is web/info.)
+ * Security & Compliance Center alerts: the rule, as an alert. (Elastic derives no category from
+ * the alert's Category, nor a user from its entity: it moves both under rule.* first.)
  */
-function mapAlert(audit: Doc, doc: Doc): void {
+function mapAlert(doc: Doc): void {
   setPath(doc, "event.kind", "alert");
   appendPath(doc, "event.category", "web", false);
   appendPath(doc, "event.type", "info", false);
   const name = getPath(doc, "rule.name");
   if (name !== undefined) setPath(doc, "message", name);
-  const ruleset = getPath(doc, "rule.ruleset");
-  const entity = asString(getPath(doc, "rule.description"));
-  if (ruleset === "User" && getPath(doc, "user.id") === undefined && entity !== undefined) setPath(doc, "user.id", entity);
-  if ((ruleset === "Recipients" || ruleset === "Sender") && entity !== undefined) setPath(doc, "user.email", entity);
-  const data = isMap(audit.Data) ? audit.Data : {};
-  if (typeof data.f3u === "string" && data.f3u !== "" && getPath(doc, "user.email") === undefined) setPath(doc, "user.email", data.f3u);
-  for (const [key, path] of ALERT_EMAIL_FIELDS) {
-    if (typeof data[key] === "string" && data[key] !== "") setPath(doc, path, [data[key]]);
-  }
 }
 
-/** Exchange mailbox items: subject, message id and attachments of the item(s) acted on. */
-function mapMailItems(audit: Doc, doc: Doc): void {
-  const items = [audit.Item, ...(Array.isArray(audit.AffectedItems) ? audit.AffectedItems : [])].filter(isMap);
-  let found = false;
-  for (const item of items) {
-    if (typeof item.Subject === "string") {
-      appendPath(doc, "email.subject", item.Subject);
-      found = true;
-    }
-    if (typeof item.InternetMessageId === "string") {
-      appendPath(doc, "email.message_id", item.InternetMessageId);
-      found = true;
-    }
-    for (const attachment of parseAttachments(item.Attachments)) {
-      appendPath(doc, "email.attachments", { file: attachment });
-      found = true;
-    }
-  }
-  if (found) appendPath(doc, "event.category", "email");
-}
-
-/** `"logo.png (8192b); report.pdf (1024b)"` → file name, extension and size of each attachment. */
-function parseAttachments(value: unknown): { name: string; extension?: string; size?: number }[] {
+/**
+ * `"logo.png (8192b); report.pdf (1024b)"` → name, extension and size of each attachment; entries
+ * without a size or an extension are skipped, as Elastic skips them.
+ */
+function parseAttachments(value: unknown): { extension: string; name: string; size: number }[] {
   if (typeof value !== "string" || value === "") return [];
-  return value.split("; ").flatMap((part) => {
-    const found = /^(.*) \((\d+)b\)$/.exec(part.trim());
-    const name = found ? (found[1] as string) : part.trim();
-    if (name === "") return [];
+  return value.split(";").flatMap((part) => {
+    const entry = part.trim();
+    const sizeAt = entry.lastIndexOf(" (");
+    if (!entry.endsWith("b)") || sizeAt < 0) return [];
+    const size = entry.slice(sizeAt + 2, -2);
+    const name = entry.slice(0, sizeAt).trim();
     const dot = name.lastIndexOf(".");
-    return [{ ...(dot > 0 ? { extension: name.slice(dot + 1) } : {}), name, ...(found ? { size: Number(found[2]) } : {}) }];
+    if (!/^[+-]?\d+$/.test(size) || name === "" || dot < 0) return [];
+    return [{ extension: name.slice(dot + 1), name, size: Number(size) }];
   });
 }
 
-/** DLP: the rules that matched, the highest severity, and whether access was blocked. */
-function mapDlp(audit: Doc, doc: Doc): void {
+/** DLP: the rules that matched, the highest severity, whether access was blocked, and a message for mail. */
+function mapDlp(code: string | undefined, audit: Doc, doc: Doc): void {
   setPath(doc, "event.kind", "alert");
+  if (code === "ComplianceDLPExchange") setPath(doc, "message", dlpMailMessage(audit, doc));
   if (getPath(doc, "user.id") === undefined) moveField(audit, "SharePointMetaData.From", doc, "user.id");
   const modified = getPath(audit, "SharePointMetaData.LastModifiedTime");
-  const mtime = timestamp(modified);
+  const mtime = isoTimestamp(modified);
   if (mtime) setPath(doc, "file.mtime", mtime);
   const exchange = audit.ExchangeMetaData;
   if (isMap(exchange)) {
@@ -308,6 +393,15 @@ function mapDlp(audit: Doc, doc: Doc): void {
   setPath(doc, "event.outcome", !blocked || action === "DlpRuleUndo" || (action !== "DlpInfo" && excepted) ? "success" : "failure");
 }
 
+/** Elastic's summary of a DLP match in mail: "Office365 Alert: <action> detected in email sent by <user> with subject '<subject>'". */
+function dlpMailMessage(audit: Doc, doc: Doc): string {
+  const text = (value: unknown) => (value === undefined || value === null ? "" : String(value));
+  const action = text(getPath(doc, "event.action"));
+  const user = text(getPath(doc, "user.id"));
+  const subject = text(getPath(audit, "ExchangeMetaData.Subject") ?? getPath(doc, "email.subject"));
+  return action === "" && user === "" && subject === "" ? "Office365 Alert" : `Office365 Alert: ${action} detected in email sent by ${user} with subject '${subject}'`;
+}
+
 function toList(value: unknown): unknown[] {
   return value === undefined ? [] : Array.isArray(value) ? value : [value];
 }
@@ -342,7 +436,7 @@ const IDENTITIES = ["user", "user.target", "source.user", "destination.user"].ma
 }));
 
 /** user.*, user.target.*, source.user.*, destination.user.* from UPN-shaped ids, and related.user. */
-function mapUsers(doc: Doc): void {
+function mapUsers(doc: Doc, audit: Doc): void {
   for (const paths of IDENTITIES) {
     const split = splitEmail(getPath(doc, paths.id));
     if (!split) continue;
@@ -354,24 +448,25 @@ function mapUsers(doc: Doc): void {
     const value = getPath(doc, path);
     if (value !== undefined && value !== null) appendPath(doc, "related.user", value, false);
   }
+  const parameterUser = getPath(audit, "Parameters.User");
+  if (!isEmpty(parameterUser)) appendPath(doc, "related.user", parameterUser, false);
 }
 
-/** related.user / related.hosts from alert Data, and from the fields Elastic adds for some record types. */
+/** related.user / related.hosts from the fields Elastic adds for some record types. */
 function mapRelatedByType(code: string | undefined, doc: Doc): void {
   const extra = code ? RELATED_BY_TYPE[code] : undefined;
-  const users = isMap(getPath(doc, "o365.audit.Data")) ? [...ALERT_DATA_USERS, ...(extra?.users ?? [])] : extra?.users;
-  for (const path of users ?? []) {
+  if (!extra) return;
+  for (const path of extra.users) {
     for (const value of toList(getPath(doc, path))) if (typeof value === "string" && value !== "") appendPath(doc, "related.user", value, false);
   }
-  if (!extra) return;
   for (const path of extra.hosts) {
     const value = getPath(doc, path);
     if (typeof value === "string" && value !== "") appendPath(doc, "related.hosts", value, false);
   }
 }
 
-/** organization.* and host.* from the tenant, named from the configured tenant domains when known. */
-function mapTenant(doc: Doc, context: NormalizeContext): void {
+/** organization.* and host.* from the tenant (named from the configured tenant domains when known) or the device. */
+function mapTenant(doc: Doc, audit: Doc, context: NormalizeContext): void {
   const orgId = getPath(doc, "organization.id");
   if (typeof orgId === "string") {
     const id = orgId.toLowerCase();
@@ -384,7 +479,7 @@ function mapTenant(doc: Doc, context: NormalizeContext): void {
     }
   }
   if (getPath(doc, "host.name") === undefined) {
-    const name = getPath(doc, "organization.name") ?? getPath(doc, "user.domain");
+    const name = (isEmpty(audit.DeviceName) ? undefined : audit.DeviceName) ?? getPath(doc, "organization.name") ?? getPath(doc, "user.domain");
     if (name !== undefined) setPath(doc, "host.name", name);
   }
 }
@@ -396,21 +491,6 @@ function enrichSource(doc: Doc, context: NormalizeContext): void {
   if (geo) setPath(doc, "source.geo", geo);
   const as = context.geoip.as(ip);
   if (as) setPath(doc, "source.as", as);
-}
-
-const PLAIN_UTC_SECONDS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$/;
-
-/** CreationTime is ISO 8601, usually UTC without a zone designator ("2022-04-01T00:00:01"). */
-function timestamp(value: unknown): string | undefined {
-  if (typeof value !== "string" || value === "") return undefined;
-  // The usual form needs no round trip through Date, only a check that it is a real date.
-  if (PLAIN_UTC_SECONDS.test(value)) {
-    const ms = Date.parse(`${value}Z`);
-    return Number.isNaN(ms) || new Date(ms).getUTCDate() !== Number(value.slice(8, 10)) ? undefined : `${value}.000Z`;
-  }
-  const withZone = /(?:Z|[+-]\d{2}:?\d{2})$/i.test(value) ? value : `${value}Z`;
-  const ms = Date.parse(withZone);
-  return Number.isNaN(ms) ? undefined : new Date(ms).toISOString();
 }
 
 /** The document for input that cannot be mapped: the original kept, the reason in error.message. */

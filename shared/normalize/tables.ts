@@ -38,7 +38,6 @@ export const FIELD_MOVES: Readonly<Record<string, readonly [string, string][]>> 
     ["SharePointMetaData.UniqueID", "file.inode"],
     ["SharePointMetaData.FileOwner", "file.owner"],
     ["ExchangeMetaData.From", "source.user.email"],
-    ["ExchangeMetaData.Subject", "message"],
     ["PolicyId", "rule.id"],
     ["PolicyName", "rule.name"],
   ],
@@ -81,6 +80,7 @@ const YAMMER_CONFIG = ["NetworkConfigurationUpdated", "NetworkSecurityConfigurat
 
 /** Category and type rules, in the order their values are appended. */
 export const CATEGORY_RULES: readonly CategoryRule[] = [
+  { codes: ["ExchangeItem"], categories: ["email"] },
   { codes: ["AzureActiveDirectory"], actions: ["added-user-account"], categories: ["iam"], types: ["user", "creation"] },
   { codes: ["AzureActiveDirectory"], actions: ["modified-user-account"], categories: ["iam"], types: ["user", "change"] },
   { codes: ["AzureActiveDirectory"], actions: ["deleted-user-account"], categories: ["iam"], types: ["user", "deletion"] },
@@ -103,6 +103,7 @@ export const CATEGORY_RULES: readonly CategoryRule[] = [
   { codes: ["MicrosoftTeams"], actions: ["added-group-account-to"], categories: ["iam"], types: ["group", "creation"] },
   { codes: ["MicrosoftTeams"], actions: ["added-users-to-group"], categories: ["iam"], types: ["group", "change"] },
   { codes: ["MicrosoftTeams"], actions: ["deleted-user-account"], categories: ["iam"], types: ["user", "deletion"] },
+  { codes: ["ExchangeItemAggregated"], categories: ["email"], types: ["access"] },
 ];
 
 /** Severity words → event.severity (Elastic matches them in lower case only). */
@@ -124,6 +125,13 @@ export const ALERT_DATA_KEYS = [
 export const ALERT_DATA_DATES = ["at", "md", "te", "ts", "ttdt"];
 
 /**
+ * Some alert `Data` (AIR investigations, and `Actions` entries) carry `QueryTime` twice, once as
+ * ISO 8601 and once as US text ("9/30/2024 6:16:41 AM"); Elastic drops the text one before parsing,
+ * and so the ISO one is what remains whatever the order.
+ */
+export const US_QUERY_TIME = /,"QueryTime":"[0-9/]+\s[0-9]+:[0-9]+:[0-9]+\s[AP]M"|"QueryTime":"[0-9/]+\s[0-9]+:[0-9]+:[0-9]+\s[AP]M",/g;
+
+/**
  * Extra related.user / related.hosts sources by record type (Elastic adds them for these types
  * only), in the order they are appended after the common ones (user.name, user.target.name, file.owner).
  */
@@ -133,16 +141,84 @@ export const RELATED_BY_TYPE: Readonly<Record<string, { users: readonly string[]
   SecurityComplianceAlerts: { users: ["user.id"], hosts: ["host.name", "user.domain"] },
 };
 
-/** The users an alert's `Data` names, added to related.user whatever the record type (alerts, AIR investigations…). */
-export const ALERT_DATA_USERS = ["o365.audit.Data.f3u", "o365.audit.Data.suid", "o365.audit.Data.eid", "o365.audit.Data.trc", "o365.audit.Data.tsd"];
+/**
+ * Fields copied to ECS while the raw field stays under o365.audit (Elastic's `set copy_from`):
+ * the first source with a value wins. `early` ones are set before the per-record-type mapping
+ * (which may override them), the rest after it, from the document (`o365.audit.*` paths).
+ */
+export const FIELD_COPIES: readonly { to: string; from: readonly string[]; early?: true }[] = [
+  { to: "file.extension", from: ["FileExtension"], early: true },
+  { to: "file.hash.sha1", from: ["Sha1"], early: true },
+  { to: "file.hash.sha256", from: ["Sha256"], early: true },
+  { to: "file.path", from: ["FilePath", "TargetFilePath"], early: true },
+  { to: "file.size", from: ["FileSizeBytes", "FileSize"], early: true },
+  { to: "process.name", from: ["Application"], early: true },
+  { to: "url.domain", from: ["OriginatingDomain"], early: true },
+  { to: "device.id", from: ["o365.audit.AppAccessContext.DeviceId", "o365.audit.ExtendedProperties.additionalDetails.DeviceId"] },
+  { to: "session.id", from: ["o365.audit.AppAccessContext.AADSessionId"] },
+  { to: "token.id", from: ["o365.audit.AppAccessContext.UniqueTokenId"] },
+  { to: "application.name", from: ["o365.audit.ApplicationDisplayName"] },
+];
 
-/** A Security & Compliance alert's Data keys that describe the e-mail it is about. */
+/**
+ * E-mail fields gathered from any record type, in Elastic's order: each non-empty value (or each
+ * element of a list) is appended once.
+ */
+export const EMAIL_SOURCES: readonly [from: string, to: string][] = [
+  ["o365.audit.InternetMessageId", "email.message_id"],
+  ["o365.audit.Item.InternetMessageId", "email.message_id"],
+  ["o365.audit.NetworkMessageId", "email.local_id"],
+  ["o365.audit.P1Sender", "email.sender.address"],
+  ["source.user.email", "email.sender.address"],
+  ["o365.audit.Recipients", "email.to.address"],
+  ["destination.user.email", "email.to.address"],
+  ["o365.audit.SenderIp", "related.ip"],
+  ["o365.audit.SenderIP", "related.ip"],
+  ["o365.audit.Subject", "email.subject"],
+  ["o365.audit.Item.Subject", "email.subject"],
+];
+
+/** Exchange admin cmdlet parameters that forward or redirect mail: `;`-separated addresses, added to email.to.address. */
+export const FORWARDING_PARAMETERS = ["ForwardAsAttachmentTo", "ForwardTo", "RedirectTo"];
+
+/** Raw date fields kept under o365.audit, normalized to ISO 8601 UTC like every other date. */
+export const AUDIT_DATES = ["EndTimeUtc", "LastUpdateTimeUtc", "StartTimeUtc", "StartTime", "FilteringDate", "RescanResult.Timestamp"];
+
+/** o365.audit fields renamed for one record type, where the raw name means something else elsewhere. */
+export const AUDIT_RENAMES: Readonly<Record<string, readonly [string, string][]>> = {
+  ExchangeItemAggregated: [
+    ["Messages", "ExchangeAggregatedMessages"],
+    ["Folders", "ExchangeAggregatedFolders"],
+  ],
+};
+
+/** Alert `Data` keys naming a user, added to related.user when they look like an address (one `@`). */
+export const ALERT_DATA_USERS = ["f3u", "suid", "tsd", "trc"];
+
+/** Alert `Data` keys that describe the e-mail the alert is about, appended in this order. */
 export const ALERT_EMAIL_FIELDS: readonly [string, string][] = [
+  ["tsd", "email.sender.address"],
+  ["trc", "email.to.address"],
   ["aii", "email.local_id"],
   ["imsgid", "email.message_id"],
-  ["tsd", "email.sender.address"],
   ["ms", "email.subject"],
-  ["trc", "email.to.address"],
+];
+
+/**
+ * Keys of the entities an alert's `Data.Entities` lists, and where their values go
+ * (`o365.audit.*` targets hold the list of values as it is).
+ */
+export const ALERT_ENTITY_FIELDS: readonly [key: string, to: string][] = [
+  ["InternetMessageId", "email.message_id"],
+  ["NetworkMessageId", "email.local_id"],
+  ["P1Sender", "email.sender.address"],
+  ["P2Sender", "email.from.address"],
+  ["Recipient", "email.to.address"],
+  ["SenderIP", "related.ip"],
+  ["Subject", "email.subject"],
+  ["Upn", "related.user"],
+  ["OriginalDeliveryLocation", "o365.audit.OriginalDeliveryLocation"],
+  ["PhishConfidenceLevel", "o365.audit.PhishConfidenceLevel"],
 ];
 
 /** Raw fields that arrive as JSON text and are kept parsed. */

@@ -37,7 +37,10 @@ function check(input: unknown) {
   if (back.event.kind !== "pipeline_error") {
     expect(Array.isArray(back.event.category) && Array.isArray(back.event.type)).toBe(true);
   } else {
-    expect(typeof (doc.error as { message: unknown }).message).toBe("string");
+    // A string for a record that could not be mapped, a list of them for one mapped with problems.
+    const messages = [(doc.error as { message: unknown }).message].flat();
+    expect(messages.length > 0 && messages.every((m) => typeof m === "string" && m !== "")).toBe(true);
+    expect(typeof (doc.event as { original?: unknown }).original).toBe("string");
   }
 }
 

@@ -188,8 +188,129 @@ describe("ECS mapping", () => {
       rule: { id: ["r1", "r2"], name: ["Low volume", "High volume"] },
       source: { user: { email: "sam@contoso.onmicrosoft.com" } },
       destination: { user: { email: ["a@example.com", "b@example.com"] } },
-      message: "Card numbers",
+      message: "Office365 Alert: DlpRuleMatch detected in email sent by alex@contoso.onmicrosoft.com with subject 'Card numbers'",
     });
+  });
+
+  it("copies file, process and domain fields any record type may carry, leaving the raw ones under o365.audit", () => {
+    const doc = normalize({ ...signIn, RecordType: 63, FileExtension: "pdf", Sha256: "ab12", Sha1: "cd34", TargetFilePath: "C:\\x\\a.pdf", FileSize: 2048, Application: "chrome.exe", OriginatingDomain: "contoso.com" }, context);
+    expect(doc).toMatchObject({
+      file: { extension: "pdf", hash: { sha256: "ab12", sha1: "cd34" }, path: "C:\\x\\a.pdf", size: 2048 },
+      process: { name: "chrome.exe" },
+      url: { domain: "contoso.com" },
+      o365: { audit: { FileExtension: "pdf", Application: "chrome.exe" } },
+    });
+    expect(normalize({ ...signIn, FilePath: "/a", TargetFilePath: "/b", FileSizeBytes: 1, FileSize: 2 }, context)).toMatchObject({ file: { path: "/a", size: 1 } });
+  });
+
+  it("takes mail addresses from Exchange cmdlet parameters, and the message a -Identity names", () => {
+    const doc = normalize(
+      { ...signIn, RecordType: 1, Workload: "Exchange", Operation: "Set-Mailbox", Parameters: [{ Name: "ForwardTo", Value: "a@x.com; b@x.com" }, { Name: "RedirectTo", Value: "b@x.com" }, { Name: "From", Value: "boss@x.com" }, { Name: "User", Value: "victim@x.com" }] },
+      context,
+    );
+    expect(doc).toMatchObject({ email: { to: { address: ["a@x.com", "b@x.com"] }, from: { address: "boss@x.com" } } });
+    expect((doc.related as { user: string[] }).user).toContain("victim@x.com");
+    const identity = normalize({ ...signIn, RecordType: 1, Operation: "Release-QuarantineMessage", Parameters: '-Identity "c2f0e8d4-1111-2222-3333-444455556666\\77"' }, context);
+    expect(identity).toMatchObject({ email: { local_id: ["c2f0e8d4-1111-2222-3333-444455556666\\77"] }, o365: { audit: { NetworkMessageId: "c2f0e8d4-1111-2222-3333-444455556666\\77" } } });
+  });
+
+  it("gathers email.* from mail fields of any record type, and parses attachments as Elastic does", () => {
+    const doc = normalize(
+      {
+        ...signIn,
+        RecordType: 2,
+        Workload: "Exchange",
+        Operation: "Send",
+        InternetMessageId: "<m1@x.com>",
+        NetworkMessageId: "n-1",
+        P1Sender: "s@x.com",
+        Recipients: ["r1@x.com", "r2@x.com"],
+        SenderIp: "81.2.69.142",
+        Item: { InternetMessageId: "<m1@x.com>", Subject: "Quarterly", Attachments: "a.pdf (10b); no-extension (5b); b.docx; c.xlsx (7b)" },
+      },
+      context,
+    );
+    expect(doc).toMatchObject({
+      event: { category: ["web", "email"] },
+      email: {
+        message_id: ["<m1@x.com>"],
+        local_id: ["n-1"],
+        sender: { address: ["s@x.com"] },
+        to: { address: ["r1@x.com", "r2@x.com"] },
+        subject: ["Quarterly"],
+        attachments: [{ file: { name: "a.pdf", extension: "pdf", size: 10 } }, { file: { name: "c.xlsx", extension: "xlsx", size: 7 } }],
+      },
+    });
+    expect((doc.related as { ip: string[] }).ip).toEqual(["81.2.69.142"]);
+    // An Exchange mailbox record is e-mail even when it names no item.
+    expect((normalize({ ...signIn, RecordType: 2, Operation: "MailboxLogin" }, context).event as { category: string[] }).category).toEqual(["web", "email"]);
+  });
+
+  it("maps the entities an AIR investigation's Data lists, keeping the ISO QueryTime of a duplicated pair", () => {
+    const doc = normalize(
+      {
+        ...signIn,
+        RecordType: 64,
+        Workload: "AirInvestigation",
+        Operation: "InvestigationStarted",
+        UserId: "AirInvestigation",
+        Data: '{"suid":"not-an-address","Entities":[{"Recipient":"r@x.com","Upn":"u@x.com","SenderIP":"81.2.69.142","Subject":"Phish","P2Sender":"p2@evil.example","ThreatDetectionMethods":["URL detonation","Spoof"],"OriginalDeliveryLocation":"Inbox","QueryTime":"2024-09-30T06:16:41.7320497Z","QueryTime":"9/30/2024 6:16:41 AM"},{"ThreatDetectionMethods":"Reputation"}]}',
+      },
+      context,
+    );
+    expect(doc).toMatchObject({
+      user: { email: ["r@x.com"] },
+      email: { to: { address: ["r@x.com"] }, subject: ["Phish"], from: { address: ["p2@evil.example"] } },
+      o365: { audit: { OriginalDeliveryLocation: ["Inbox"], ThreatDetectionMethods: ["URL detonation", "Spoof", "Reputation"], Data: { flattened: { Entities: [{ QueryTime: "2024-09-30T06:16:41.7320497Z" }, {}] } } } },
+    });
+    expect(doc.related).toMatchObject({ user: ["u@x.com"], ip: ["81.2.69.142"] });
+  });
+
+  it("drops an alert's source IP that is not one, without failing the record", () => {
+    const doc = normalize({ ...signIn, RecordType: 40, Data: '{"sip":"not-an-ip","f3u":"a@x.com"}' }, context);
+    expect(doc.event).toMatchObject({ kind: "alert" });
+    expect(doc).toMatchObject({ o365: { audit: { Data: { f3u: "a@x.com", flattened: { sip: "not-an-ip" } } } } });
+    expect((doc.o365 as { audit: { Data: Record<string, unknown> } }).audit.Data.sip).toBeUndefined();
+  });
+
+  it("maps the app access context, the device, and additional details of a sign-in", () => {
+    const doc = normalize(
+      {
+        ...signIn,
+        Workload: undefined,
+        UserType: 5,
+        DeviceName: "LAPTOP-7",
+        OrganizationId: undefined,
+        ApplicationDisplayName: "Outlook",
+        AppAccessContext: { AADSessionId: "s-1", UniqueTokenId: "t-1" },
+        ExtendedProperties: [{ Name: "additionalDetails", Value: '{"DeviceId":"d-1","User-Agent":"curl/8.4.0"}' }],
+      },
+      { ...context, parseUserAgents: false },
+    );
+    expect(doc).toMatchObject({ device: { id: "d-1" }, session: { id: "s-1" }, token: { id: "t-1" }, application: { name: "Outlook" }, host: { name: "LAPTOP-7" }, user_agent: { original: "curl/8.4.0" } });
+    expect((doc.event as { provider: string }).provider).toBe("5");
+  });
+
+  it("renames aggregated mailbox fields and categorizes MailItemsAccessed bundles as e-mail access", () => {
+    const doc = normalize({ ...signIn, RecordType: 50, Workload: "Exchange", Operation: "MailItemsAccessed", Folders: [{ Path: "\\Inbox" }], Messages: 3 }, context);
+    expect(doc.event).toMatchObject({ code: "ExchangeItemAggregated", category: ["web", "email"], type: ["info", "access"] });
+    expect(doc).toMatchObject({ o365: { audit: { ExchangeAggregatedFolders: [{ Path: "\\Inbox" }], ExchangeAggregatedMessages: 3 } } });
+  });
+
+  it("parses text Actions after the object ones, and normalizes the audit dates Elastic normalizes", () => {
+    const doc = normalize(
+      { ...signIn, Actions: [{ Id: 1 }, '{"Id":2,"QueryTime":"9/30/2024 6:16:41 AM","QueryTime":"2024-09-30T06:16:41Z"}'], StartTimeUtc: "2026-03-01T10:00:00", RescanResult: { Timestamp: "2026-03-01T10:00:00+01:00" } },
+      context,
+    );
+    expect(doc).toMatchObject({ o365: { audit: { Actions: [{ Id: 1 }, { Id: 2, QueryTime: "2024-09-30T06:16:41Z" }], StartTimeUtc: "2026-03-01T10:00:00.000Z", RescanResult: { Timestamp: "2026-03-01T09:00:00.000Z" } } } });
+  });
+
+  it("flags a record mapped with problems as a pipeline_error that keeps what was mapped and the original", () => {
+    const doc = normalize({ ...signIn, OperationProperties: "{broken", Actions: ["not json"] }, context);
+    expect(doc.event).toMatchObject({ kind: "pipeline_error", action: "UserLoggedIn", original: JSON.stringify({ ...signIn, OperationProperties: "{broken", Actions: ["not json"] }) });
+    expect(doc.tags).toEqual(["preserve_original_event"]);
+    expect((doc.error as { message: string[] }).message).toEqual([expect.stringMatching(/^OperationProperties is not valid JSON/), expect.stringMatching(/^Actions\[0\] is not valid JSON/)]);
+    expect(normalize({ ...signIn, EndTimeUtc: "yesterday" }, context).error).toEqual({ message: 'EndTimeUtc is not an ISO 8601 date: "yesterday"' });
   });
 
   it("never changes the record it is given", () => {
@@ -198,6 +319,7 @@ describe("ECS mapping", () => {
       fileAccessed,
       { ...signIn, RecordType: 11, Operation: "DlpRuleMatch", SharePointMetaData: { From: "a@b.c", FileName: "x.docx", FileOwner: "o", UniqueId: "u" }, ExchangeMetaData: { From: "a@b.c", To: ["d@e.f"], Subject: "s" }, ExceptionInfo: "reason" },
       { ...signIn, ExtendedProperties: { UserAgent: "UA as a map" }, Message: { Id: "m" }, RecordType: 40, Data: { sip: "", f3u: "a@b.c" }, AlertLinks: [{ AlertLinkHref: "" }] },
+      { ...signIn, RecordType: 50, RescanResult: { Timestamp: "2026-03-01T10:00:00" }, Actions: ['{"a":1}', { b: 2 }], Messages: [1], Parameters: [{ Name: "ForwardTo", Value: "a@b.c" }] },
     ];
     for (const record of records) {
       const before = structuredClone(record);
