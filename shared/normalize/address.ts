@@ -48,14 +48,16 @@ function match(text: string, forms: readonly Form[]): ParsedAddress {
 }
 
 function withIp(parsed: ParsedAddress): ParsedAddress {
-  return parsed.address !== undefined && isIP(parsed.address) !== 0 ? { ...parsed, ip: parsed.address } : parsed;
+  if (parsed.address !== undefined && isIP(parsed.address) !== 0) parsed.ip = parsed.address;
+  return parsed;
 }
 
 export function parseClientAddress(raw: unknown): ParsedAddress | undefined {
   if (typeof raw !== "string" || raw === "") return undefined;
-  const text = raw.replace(/::ffff:(\d+\.\d+\.\d+\.\d+)/g, "$1");
+  const text = raw.includes("::ffff:") ? raw.replace(/::ffff:(\d+\.\d+\.\d+\.\d+)/g, "$1") : raw;
   const parsed = withIp(match(text, CLIENT_FORMS));
-  return parsed.port !== undefined && (parsed.port > 65535 || !Number.isSafeInteger(parsed.port)) ? { ...parsed, port: undefined } : parsed;
+  if (parsed.port !== undefined && (parsed.port > 65535 || !Number.isSafeInteger(parsed.port))) delete parsed.port;
+  return parsed;
 }
 
 export function parseServerAddress(raw: unknown): ParsedAddress | undefined {
@@ -66,8 +68,8 @@ export function parseServerAddress(raw: unknown): ParsedAddress | undefined {
 
 /** `user@example.com` → name, domain and email, when there is exactly one `@`. */
 export function splitEmail(id: unknown): { name: string; domain: string; email: string } | undefined {
-  if (typeof id !== "string" || !id.includes("@")) return undefined;
-  const parts = id.split("@");
-  if (parts.length !== 2) return undefined;
-  return { name: parts[0] as string, domain: parts[1] as string, email: id };
+  if (typeof id !== "string") return undefined;
+  const at = id.indexOf("@");
+  if (at < 0 || id.indexOf("@", at + 1) >= 0) return undefined;
+  return { name: id.slice(0, at), domain: id.slice(at + 1), email: id };
 }

@@ -8,9 +8,15 @@ export function isMap(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === "object" && !Array.isArray(value);
 }
 
-/** Paths are a few dozen constants: split each once, not once per record. */
+/**
+ * A dotted path, or one already split: tables split theirs once at load, and literal paths are
+ * split on first use and remembered (they are a few dozen constants), never once per record.
+ */
+export type Path = string | readonly string[];
+
 const SEGMENTS = new Map<string, readonly string[]>();
-function segments(path: string): readonly string[] {
+function segments(path: Path): readonly string[] {
+  if (typeof path !== "string") return path;
   let keys = SEGMENTS.get(path);
   if (!keys) {
     keys = path.split(".");
@@ -19,16 +25,17 @@ function segments(path: string): readonly string[] {
   return keys;
 }
 
-export function getPath(doc: Doc, path: string): unknown {
+export function getPath(doc: Doc, path: Path): unknown {
+  const keys = segments(path);
   let node: unknown = doc;
-  for (const key of segments(path)) {
-    if (!isMap(node)) return undefined;
-    node = node[key];
+  for (let i = 0; i < keys.length; i += 1) {
+    if (node === null || typeof node !== "object") return undefined;
+    node = (node as Doc)[keys[i] as string];
   }
   return node;
 }
 
-export function setPath(doc: Doc, path: string, value: unknown): void {
+export function setPath(doc: Doc, path: Path, value: unknown): void {
   const keys = segments(path);
   let node = doc;
   for (let i = 0; i < keys.length - 1; i += 1) {
@@ -45,7 +52,7 @@ export function setPath(doc: Doc, path: string, value: unknown): void {
  * leaves it out just the same, and V8 keeps the object in its fast shape. Nested objects on the
  * way are copied first, so the caller's input is never changed.
  */
-export function clearPath(doc: Doc, path: string): void {
+export function clearPath(doc: Doc, path: Path): void {
   const keys = segments(path);
   let parent: Doc = doc;
   for (let i = 0; i < keys.length - 1; i += 1) {
@@ -61,7 +68,7 @@ export function clearPath(doc: Doc, path: string): void {
 }
 
 /** Appends to an array field (creating it), optionally skipping a value already there. */
-export function appendPath(doc: Doc, path: string, value: unknown, allowDuplicates = true): void {
+export function appendPath(doc: Doc, path: Path, value: unknown, allowDuplicates = true): void {
   const current = getPath(doc, path);
   const list = Array.isArray(current) ? current : current === undefined ? [] : [current];
   if (allowDuplicates || !list.includes(value)) list.push(value);
@@ -69,7 +76,7 @@ export function appendPath(doc: Doc, path: string, value: unknown, allowDuplicat
 }
 
 /** Moves a field out of `from` into `to` (Elastic's rename with ignore_missing); returns whether it moved. */
-export function moveField(from: Doc, fromPath: string, to: Doc, toPath: string): boolean {
+export function moveField(from: Doc, fromPath: Path, to: Doc, toPath: Path): boolean {
   const value = getPath(from, fromPath);
   if (value === undefined || value === null) return false;
   clearPath(from, fromPath);
@@ -87,4 +94,13 @@ export function asString(value: unknown): string | undefined {
 /** Sets a key from the data itself (a property name in a record) without letting `__proto__` change the prototype. */
 export function defineKey(map: Doc, key: string, value: unknown): void {
   Object.defineProperty(map, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
+/** Freezes a value and everything in it: for results cached and shared by many documents, which are serialized, never changed. */
+export function deepFreeze<T>(value: T): T {
+  if (value && typeof value === "object") {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
 }

@@ -1,9 +1,11 @@
 import maxmind, { type AsnResponse, type CityResponse, type Reader } from "maxmind";
+import { deepFreeze } from "./doc.js";
 
 /**
  * source.geo.* and source.as.* from MaxMind databases, shaped as Elastic's geoip processor shapes
  * them (English names, `region_iso_code` as country-subdivision, location as lat/lon).
- * Readers are opened once per process; the maxmind package caches lookups.
+ * Readers are opened once per process, and the fields of each address are worked out once and
+ * shared (frozen): the same few thousand addresses recur across millions of records.
  */
 export interface GeoLookup {
   geo(ip: string): Record<string, unknown> | undefined;
@@ -16,8 +18,21 @@ export async function openGeoIp(paths: { city?: string | undefined; asn?: string
     paths.city ? maxmind.open<CityResponse>(paths.city) : undefined,
     paths.asn ? maxmind.open<AsnResponse>(paths.asn) : undefined,
   ]);
-  return { geo: (ip) => cityFields(lookup(city, ip)), as: (ip) => asnFields(lookup(asn, ip)) };
+  const cache = new Map<string, { geo: Record<string, unknown> | undefined; as: Record<string, unknown> | undefined }>();
+  const fieldsOf = (ip: string) => {
+    let found = cache.get(ip);
+    if (!found) {
+      found = { geo: deepFreeze(cityFields(lookup(city, ip))), as: deepFreeze(asnFields(lookup(asn, ip))) };
+      if (cache.size >= CACHE_LIMIT) cache.clear();
+      cache.set(ip, found);
+    }
+    return found;
+  };
+  return { geo: (ip) => fieldsOf(ip).geo, as: (ip) => fieldsOf(ip).as };
 }
+
+const CACHE_LIMIT = 50_000;
+
 
 function lookup<T>(reader: Reader<T & object> | undefined, ip: string): T | undefined {
   if (!reader) return undefined;

@@ -184,11 +184,16 @@ function mapRecord(record: Doc, context: NormalizeContext): EcsDocument {
 /** Elastic's tag for documents that keep event.original, which it adds to every pipeline_error. */
 const PRESERVE_ORIGINAL_TAG = "preserve_original_event";
 
-const EARLY_COPIES = FIELD_COPIES.filter((copy) => copy.early);
-const LATE_COPIES = FIELD_COPIES.filter((copy) => !copy.early);
+/** A table's dotted paths, split once. */
+const split = (path: string): readonly string[] => path.split(".");
+
+const COPIES = FIELD_COPIES.map((copy) => ({ to: split(copy.to), from: copy.from.map(split), early: copy.early === true }));
+const EARLY_COPIES = COPIES.filter((copy) => copy.early);
+const LATE_COPIES = COPIES.filter((copy) => !copy.early);
+const EMAIL_PATHS = EMAIL_SOURCES.map(([from, to]) => [split(from), split(to)] as const);
 
 /** Elastic's `set copy_from` with its empty-value check: the first source that holds something. */
-function copyFields(copies: typeof FIELD_COPIES, from: Doc, to: Doc): void {
+function copyFields(copies: typeof COPIES, from: Doc, to: Doc): void {
   for (const copy of copies) {
     for (const path of copy.from) {
       const value = getPath(from, path);
@@ -224,8 +229,10 @@ function mapParameters(audit: Doc, doc: Doc): void {
 
 /** email.* and related.ip from the mail fields any record type may carry, and the item's attachments. */
 function mapEmail(doc: Doc): void {
-  for (const [from, to] of EMAIL_SOURCES) {
-    for (const value of toList(getPath(doc, from))) {
+  for (const [from, to] of EMAIL_PATHS) {
+    const found = getPath(doc, from);
+    if (found === undefined || found === null) continue; // the usual case: checked before any list is made
+    for (const value of toList(found)) {
       if (value !== undefined && value !== null && value !== "") appendPath(doc, to, typeof value === "string" ? value : JSON.stringify(value), false);
     }
   }
@@ -259,10 +266,13 @@ function mapAlertData(doc: Doc): void {
 }
 
 /** The field-move table, resolved once: `x._temp` targets are raw addresses parsed later, held in `temp.x`. */
-const MOVES: Readonly<Record<string, readonly { from: string; to: string; temp: boolean }[]>> = Object.fromEntries(
+const MOVES: Readonly<Record<string, readonly { from: readonly string[]; to: readonly string[]; temp: boolean }[]>> = Object.fromEntries(
   Object.entries(FIELD_MOVES).map(([schema, moves]) => [
     schema,
-    moves.map(([from, to]) => (to.endsWith("._temp") ? { from, to: to.slice(0, -"._temp".length), temp: true } : { from, to, temp: false })),
+    moves.map(([from, to]) => {
+      const temp = to.endsWith("._temp");
+      return { from: split(from), to: split(temp ? to.slice(0, -"._temp".length) : to), temp };
+    }),
   ]),
 );
 
@@ -292,12 +302,18 @@ function mapWorkload(code: string | undefined, audit: Doc, doc: Doc, temp: Doc):
   }
 }
 
-/** Categories and types per (record type, action), worked out from the rules once and then looked up. */
-const CATEGORIZATION = new Map<string, { categories: readonly string[]; types: readonly string[] }>();
+/** Categories and types per record type and action, worked out from the rules once and then looked up. */
+type Categorization = { categories: readonly string[]; types: readonly string[] };
+const CATEGORIZATION = new Map<string, Map<string, Categorization>>();
+let categorized = 0;
 
-function categorization(code: string | undefined, action: string | undefined) {
-  const key = `${code ?? ""}\u0000${action ?? ""}`;
-  let found = CATEGORIZATION.get(key);
+function categorization(code: string | undefined, action: string | undefined): Categorization {
+  let byAction = CATEGORIZATION.get(code ?? "");
+  if (!byAction) {
+    byAction = new Map();
+    CATEGORIZATION.set(code ?? "", byAction);
+  }
+  let found = byAction.get(action ?? "");
   if (!found) {
     const categories: string[] = [];
     const types: string[] = [];
@@ -308,7 +324,11 @@ function categorization(code: string | undefined, action: string | undefined) {
       types.push(...(rule.types ?? []));
     }
     found = { categories, types };
-    if (CATEGORIZATION.size < 10_000) CATEGORIZATION.set(key, found);
+    // Actions are open-ended text: the memo is bounded.
+    if (categorized < 10_000) {
+      byAction.set(action ?? "", found);
+      categorized += 1;
+    }
   }
   return found;
 }
@@ -429,10 +449,10 @@ function mapNetwork(doc: Doc, temp: Doc): void {
 
 /** The identities whose UPN-shaped id is split into email, domain and name. */
 const IDENTITIES = ["user", "user.target", "source.user", "destination.user"].map((prefix) => ({
-  id: `${prefix}.id`,
-  email: `${prefix}.email`,
-  domain: `${prefix}.domain`,
-  name: `${prefix}.name`,
+  id: split(`${prefix}.id`),
+  email: split(`${prefix}.email`),
+  domain: split(`${prefix}.domain`),
+  name: split(`${prefix}.name`),
 }));
 
 /** user.*, user.target.*, source.user.*, destination.user.* from UPN-shaped ids, and related.user. */

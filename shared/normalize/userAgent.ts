@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { parse as parseYaml } from "yaml";
+import { deepFreeze } from "./doc.js";
 
 /**
  * user_agent.* as Elastic's user_agent processor writes it, from the ua-parser project's own
@@ -99,9 +100,4 @@ export function parseUserAgent(original: string): Record<string, unknown> {
   // Shared by every document with this agent: frozen, so no caller can change the others.
   cache.set(original, deepFreeze(fields));
   return fields;
-}
-
-function deepFreeze<T extends object>(value: T): T {
-  for (const child of Object.values(value)) if (child && typeof child === "object") deepFreeze(child);
-  return Object.freeze(value);
 }
