@@ -5,7 +5,8 @@ import { ALERT_DATA_DATES, ALERT_DATA_KEYS, AUDIT_DATES, PLATFORMS, STRING_FIELD
 
 /**
  * What stays under `o365.audit`, reshaped as Elastic keeps it: name/value lists become maps,
- * numeric codes become strings, and alert `Data` (a JSON string) becomes an object.
+ * JSON text is parsed, numeric codes become strings and dates ISO 8601. A field that cannot be
+ * read is named in `errors`; a date that is not one throws (the record becomes a pipeline_error).
  */
 export function flattenAudit(audit: Doc, errors: string[]): void {
   for (const field of STRINGLY_JSON_FIELDS) parseJsonField(audit, field, errors);
@@ -34,7 +35,7 @@ export function flattenAudit(audit: Doc, errors: string[]): void {
     if (value === undefined || value === null || value === "") continue;
     const iso = isoTimestamp(String(value));
     if (iso === undefined) throw new Error(`${field} is not an ISO 8601 date: ${JSON.stringify(value)}`);
-    if (field.includes(".")) clearPath(audit, field); // copies the objects on the way, so the input is not changed
+    clearPath(audit, field); // copies the objects on the way, so the input is not changed
     setPath(audit, field, iso);
   }
 }

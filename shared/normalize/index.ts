@@ -240,11 +240,15 @@ function mapEmail(doc: Doc): void {
   if (attachments.length > 0) setPath(doc, "email.attachments", attachments.map((file) => ({ file })));
 }
 
+/** Elastic's test for a user name in alert Data that is an address: exactly one `@`. */
+function isAddress(value: unknown): value is string {
+  return typeof value === "string" && splitEmail(value) !== undefined;
+}
+
 /** The user and e-mail an alert's Data names, and the entities it lists (AIR investigations, alerts). */
 function mapAlertData(doc: Doc): void {
   const data = getPath(doc, "o365.audit.Data");
   if (!isMap(data)) return;
-  const isAddress = (value: unknown): value is string => typeof value === "string" && value.split("@").length === 2;
   for (const key of ALERT_DATA_USERS) {
     if (isAddress(data[key])) appendPath(doc, "related.user", data[key], false);
     if (key === "f3u" && isAddress(data.f3u) && getPath(doc, "user.email") === undefined) setPath(doc, "user.email", data.f3u);
@@ -458,11 +462,11 @@ const IDENTITIES = ["user", "user.target", "source.user", "destination.user"].ma
 /** user.*, user.target.*, source.user.*, destination.user.* from UPN-shaped ids, and related.user. */
 function mapUsers(doc: Doc, audit: Doc): void {
   for (const paths of IDENTITIES) {
-    const split = splitEmail(getPath(doc, paths.id));
-    if (!split) continue;
-    setPath(doc, paths.email, split.email);
-    setPath(doc, paths.domain, split.domain);
-    setPath(doc, paths.name, split.name);
+    const parts = splitEmail(getPath(doc, paths.id));
+    if (!parts) continue;
+    setPath(doc, paths.email, parts.email);
+    setPath(doc, paths.domain, parts.domain);
+    setPath(doc, paths.name, parts.name);
   }
   for (const path of ["user.name", "user.target.name", "file.owner"]) {
     const value = getPath(doc, path);
