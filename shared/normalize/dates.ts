@@ -8,10 +8,16 @@ const ZONE = /(?:Z|[+-]\d{2}:?\d{2})$/i;
  */
 export function isoTimestamp(value: unknown): string | undefined {
   if (typeof value !== "string" || value === "") return undefined;
-  // The usual form needs no round trip through Date, only a check that it is a real date.
-  if (PLAIN_UTC_SECONDS.test(value)) {
+  // The usual form needs no round trip through Date, only a check that it is a real date; a day
+  // past the 28th, the only part whose range depends on the month, is checked by Date.
+  if (value.length === 19 && PLAIN_UTC_SECONDS.test(value)) {
+    const month = Number(value.slice(5, 7));
+    const day = Number(value.slice(8, 10));
+    const inRange = month >= 1 && month <= 12 && day >= 1 && Number(value.slice(11, 13)) <= 23 && Number(value.slice(14, 16)) <= 59 && Number(value.slice(17, 19)) <= 59;
+    if (!inRange) return undefined;
+    if (day <= 28) return `${value}.000Z`;
     const ms = Date.parse(`${value}Z`);
-    return Number.isNaN(ms) || new Date(ms).getUTCDate() !== Number(value.slice(8, 10)) ? undefined : `${value}.000Z`;
+    return Number.isNaN(ms) || new Date(ms).getUTCDate() !== day ? undefined : `${value}.000Z`;
   }
   const ms = Date.parse(ZONE.test(value) ? value : `${value}Z`);
   return Number.isNaN(ms) ? undefined : new Date(ms).toISOString();

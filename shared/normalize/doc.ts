@@ -93,7 +93,9 @@ export function asString(value: unknown): string | undefined {
 
 /** Sets a key from the data itself (a property name in a record) without letting `__proto__` change the prototype. */
 export function defineKey(map: Doc, key: string, value: unknown): void {
-  Object.defineProperty(map, key, { value, enumerable: true, writable: true, configurable: true });
+  // Plain assignment keeps the object in V8's fast shape; only `__proto__` needs defining.
+  if (key === "__proto__") Object.defineProperty(map, key, { value, enumerable: true, writable: true, configurable: true });
+  else map[key] = value;
 }
 
 /** Freezes a value and everything in it: for results cached and shared by many documents, which are serialized, never changed. */

@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { parseClientAddress, parseServerAddress, splitEmail } from "../../shared/normalize/address.js";
 import { openGeoIp } from "../../shared/normalize/geoip.js";
 import { normalize, normalizeToLine, type NormalizeContext } from "../../shared/normalize/index.js";
+import { isoTimestamp } from "../../shared/normalize/dates.js";
 import { recordTypeName } from "../../shared/normalize/recordTypes.js";
 
 const TENANT = "b86ab9d4-fcf1-4b11-8a06-7a8f91b47fbd";
@@ -421,4 +422,23 @@ describe("client and server address forms", () => {
     expect(splitEmail("a@b@c")).toBeUndefined();
     expect(splitEmail("S-1-5-18")).toBeUndefined();
   });
+});
+
+describe("isoTimestamp", () => {
+  it.each([
+    ["2024-02-29T10:00:00", "2024-02-29T10:00:00.000Z"],
+    ["2024-12-31T23:59:59", "2024-12-31T23:59:59.000Z"],
+    ["2024-01-10T10:00:00.1234567", "2024-01-10T10:00:00.123Z"],
+    ["2024-01-10T10:00:00+02:00", "2024-01-10T08:00:00.000Z"],
+    ["2024-01-10T10:00:00Z", "2024-01-10T10:00:00.000Z"],
+  ])("reads %s as %s", (text, iso) => {
+    expect(isoTimestamp(text)).toBe(iso);
+  });
+
+  it.each(["2023-02-29T10:00:00", "2024-04-31T00:00:00", "2024-13-01T00:00:00", "2024-01-00T00:00:00", "2024-01-10T24:00:00", "2024-01-10T23:60:00", "yesterday", ""])(
+    "rejects %j",
+    (text) => {
+      expect(isoTimestamp(text)).toBeUndefined();
+    },
+  );
 });
