@@ -159,6 +159,33 @@ const exchange: Generator = (prng, tenant, at) => {
   }
   const clientIp = ip(prng);
   const operation = prng.pick(["MailItemsAccessed", "Send", "Update", "SoftDelete", "MoveToDeletedItems"]);
+  if (operation === "MailItemsAccessed") {
+    // Mailbox reads come aggregated (ExchangeItemAggregated): folders and the messages read in each.
+    return {
+      ...common(prng, tenant, at, 50, operation, "Exchange", userId),
+      ClientIPAddress: clientIp,
+      ClientInfoString: "Client=REST;Client=RESTSystem;;",
+      ExternalAccess: false,
+      InternalLogonType: 0,
+      LogonType: 0,
+      MailboxGuid: prng.uuid(),
+      MailboxOwnerUPN: userId,
+      OperationCount: 2,
+      OperationProperties: [{ Name: "MailAccessType", Value: prng.pick(["Bind", "Sync"]) }, { Name: "IsThrottled", Value: "False" }],
+      OrganizationName: tenant.domain,
+      OriginatingServer: `DB${prng.int(1, 9)}PR0${prng.int(1, 9)}MB${prng.int(1000, 9999)} (15.20.7452.000)\r\n`,
+      Folders: [
+        {
+          FolderItems: [
+            { InternetMessageId: `<${prng.uuid()}@${tenant.domain}>`, SizeInBytes: prng.int(2_000, 400_000) },
+            { InternetMessageId: `<${prng.uuid()}@${tenant.domain}>`, SizeInBytes: prng.int(2_000, 400_000) },
+          ],
+          Id: prng.uuid(),
+          Path: "\\Inbox",
+        },
+      ],
+    };
+  }
   const grouped = operation === "SoftDelete" || operation === "MoveToDeletedItems";
   return {
     ...common(prng, tenant, at, grouped ? 3 : 2, operation, "Exchange", userId),
@@ -233,6 +260,20 @@ const general: Generator = (prng, tenant, at) => {
       EntityType: "User",
     };
   }
+  if (prng.chance(0.1)) return airInvestigation(prng, tenant, at, userId);
+  if (prng.chance(0.1)) {
+    const clientIp = ip(prng);
+    const port = prng.int(1024, 65535);
+    return {
+      ...common(prng, tenant, at, 22, prng.pick(["GroupCreation", "FileVisited", "NetworkConfigurationUpdated"]), "Yammer", userId),
+      ResultStatus: "TRUE",
+      ClientIP: clientIp.includes(":") ? `[${clientIp}]:${port}` : `${clientIp}:${port}`,
+      ActorUserId: userId,
+      ActorYammerUserId: prng.int(1e10, 9e10),
+      YammerNetworkId: prng.int(1e9, 9e9),
+      GroupName: prng.pick(["All company", "Sales", "Engineering"]),
+    };
+  }
   const operation = prng.pick(["TeamCreated", "MemberAdded", "MessageSent", "ChatCreated", "MeetingParticipantDetail"]);
   return {
     ...common(prng, tenant, at, 25, operation, "MicrosoftTeams", userId),
@@ -244,6 +285,32 @@ const general: Generator = (prng, tenant, at) => {
     ...(operation === "MemberAdded" ? { Members: [{ DisplayName: "New member", Role: 1, UPN: user(prng, tenant) }] } : {}),
   };
 };
+
+/**
+ * An automated investigation of a reported phish: its Data is JSON text whose entities carry
+ * `QueryTime` twice (ISO and US text), as real AIR records do.
+ */
+function airInvestigation(prng: Prng, tenant: TenantProfile, at: number, victim: string): Record<string, unknown> {
+  const entity = [
+    `"Recipient":${JSON.stringify(victim)}`,
+    `"Upn":${JSON.stringify(victim)}`,
+    `"P1Sender":"billing@${prng.pick(["example.net", "example.org"])}"`,
+    `"SenderIP":${JSON.stringify(ip(prng))}`,
+    `"Subject":"Invoice overdue"`,
+    `"NetworkMessageId":${JSON.stringify(prng.uuid())}`,
+    `"ThreatDetectionMethods":["URL detonation reputation"]`,
+    `"QueryTime":${JSON.stringify(new Date(at).toISOString())}`,
+    `"QueryTime":"${new Date(at).toLocaleString("en-US", { timeZone: "UTC" }).replace(",", "")}"`,
+  ].join(",");
+  return {
+    ...common(prng, tenant, at, 64, prng.pick(["InvestigationStarted", "InvestigationActionTaken"]), "AirInvestigation", "AirInvestigation"),
+    InvestigationId: prng.uuid(),
+    InvestigationName: "Email reported by user as malware or phish",
+    InvestigationType: "UserReportedPhish",
+    Status: "Running",
+    Data: `{"Version":"3.0","VendorName":"Microsoft","ProviderName":"OATP","Entities":[{${entity}}]}`,
+  };
+}
 
 const dlp: Generator = (prng, tenant, at) => {
   const userId = user(prng, tenant);
