@@ -126,7 +126,7 @@ function mapRecord(record: Doc, context: NormalizeContext): EcsDocument {
     }
   }
   const userId = asString(audit.UserId);
-  if (userId !== undefined) doc.user = { id: userId };
+  if (userId !== undefined && userId !== "") doc.user = { id: userId };
   const provider = take(audit, "Workload");
   if (provider !== undefined) event.provider = provider;
   const action = take(audit, "Operation");

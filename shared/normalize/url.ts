@@ -14,7 +14,7 @@ export function urlParts(original: string): Record<string, unknown> | undefined 
   }
   if (!url.hostname) return undefined;
   const domain = url.hostname.replace(/^\[|\]$/g, "");
-  const suffix = parseDomain(domain);
+  const suffix = domainParts(domain);
   return {
     scheme: url.protocol.slice(0, -1),
     domain,
@@ -22,10 +22,27 @@ export function urlParts(original: string): Record<string, unknown> | undefined 
     path: safeDecode(url.pathname),
     ...(url.search.length > 1 ? { query: url.search.slice(1) } : {}),
     ...(url.hash.length > 1 ? { fragment: url.hash.slice(1) } : {}),
-    ...(suffix.domain ? { registered_domain: suffix.domain } : {}),
-    ...(suffix.subdomain ? { subdomain: suffix.subdomain } : {}),
-    ...(suffix.publicSuffix && !suffix.isIp ? { top_level_domain: suffix.publicSuffix } : {}),
+    ...suffix,
   };
+}
+
+const CACHE_LIMIT = 10_000;
+const domains = new Map<string, Readonly<Record<string, string>>>();
+
+/** Registered domain, subdomain and TLD of a host, once per host: a tenant's few hosts recur in every record. */
+function domainParts(host: string): Readonly<Record<string, string>> {
+  let parts = domains.get(host);
+  if (!parts) {
+    const found = parseDomain(host);
+    parts = Object.freeze({
+      ...(found.domain ? { registered_domain: found.domain } : {}),
+      ...(found.subdomain ? { subdomain: found.subdomain } : {}),
+      ...(found.publicSuffix && !found.isIp ? { top_level_domain: found.publicSuffix } : {}),
+    });
+    if (domains.size >= CACHE_LIMIT) domains.clear();
+    domains.set(host, parts);
+  }
+  return parts;
 }
 
 /** Paths are shown as written in the record (SharePoint paths have spaces), not %-encoded. */

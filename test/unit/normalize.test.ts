@@ -345,6 +345,10 @@ describe("ECS mapping", () => {
     expect((normalize({ ...signIn, ResultStatus: status }, context).event as { outcome: string }).outcome).toBe(outcome);
   });
 
+  it("sets no user for an empty UserId, as Elastic's empty-value check does", () => {
+    expect(normalize({ ...signIn, UserId: "" }, context).user).toBeUndefined();
+  });
+
   it("stamps records without CreationTime with the ingest time", () => {
     const { CreationTime: _, ...rest } = signIn;
     expect(normalize(rest, context)["@timestamp"]).toBe("2026-01-01T00:00:00.000Z");
