@@ -106,7 +106,47 @@ function take(audit: Doc, field: string): unknown {
 function mapRecord(record: Doc, context: NormalizeContext): EcsDocument {
   // Fields are moved out of a shallow working copy as they are mapped (nested objects are copied
   // only where changed), and what is left is kept under o365.audit. The input is never changed.
+  // The steps run in the order Elastic's pipeline runs them, which decides who wins a field.
   const audit: Doc = { ...record };
+  const { doc, event, temp, code } = mapCommonFields(record, audit, context);
+  copyFields(EARLY_COPIES, audit, doc);
+
+  const errors: string[] = [];
+  flattenAudit(audit, errors);
+  parseAlertData(audit, code);
+  const severity = SEVERITIES[asString(audit.Severity) ?? ""];
+  if (severity !== undefined) event.severity = severity;
+  mapParameters(audit, doc);
+
+  mapWorkload(code, audit, doc, temp);
+  mapNetwork(doc, temp);
+  mapUsers(doc, audit);
+  if (isMap(audit.ExtendedProperties)) moveField(audit, "ExtendedProperties.UserAgent", doc, "user_agent.original");
+  mapTenant(doc, audit, context);
+  const userType = asString(audit.UserType);
+  if (event.provider === undefined && userType) event.provider = userType;
+
+  doc.o365 = { audit };
+  mapEmail(doc);
+  mapAlertData(doc);
+  copyFields(LATE_COPIES, doc, doc);
+  const detailsAgent = getPath(audit, "ExtendedProperties.additionalDetails.User-Agent");
+  if (getPath(doc, "user_agent.original") === undefined && typeof detailsAgent === "string" && detailsAgent !== "") setPath(doc, "user_agent.original", detailsAgent);
+  for (const [from, to] of (code && AUDIT_RENAMES[code]) || []) moveField(audit, from, audit, to);
+  mapRelatedByType(code, doc);
+  if (errors.length > 0) {
+    // Mapped, but something in it could not be read: flagged as Elastic flags it, original kept.
+    event.kind = "pipeline_error";
+    event.original ??= context.originalText ?? JSON.stringify(record);
+    doc.error = { message: errors };
+    doc.tags = [PRESERVE_ORIGINAL_TAG];
+  }
+  enrich(doc, context);
+  return doc;
+}
+
+/** The fields every record has: time, id, addresses, user, workload, action, tenant, type and outcome. */
+function mapCommonFields(record: Doc, audit: Doc, context: NormalizeContext) {
   const event: Doc = { kind: "event", type: ["info"], category: ["web"] };
   const doc: Doc = {
     "@timestamp": isoTimestamp(audit.CreationTime) ?? new Date(context.now()).toISOString(),
@@ -116,7 +156,7 @@ function mapRecord(record: Doc, context: NormalizeContext): EcsDocument {
   if (context.preserveOriginal) event.original = context.originalText ?? JSON.stringify(record);
   const id = take(audit, "Id");
   if (id !== undefined) event.id = id;
-
+  // Raw addresses, parsed once the record type's own address fields are known.
   const temp: Doc = {};
   for (const field of CLIENT_ADDRESS_FIELDS) {
     const address = take(audit, field);
@@ -138,39 +178,18 @@ function mapRecord(record: Doc, context: NormalizeContext): EcsDocument {
   const code = recordTypeName(audit.RecordType);
   if (code !== undefined) event.code = code;
   event.outcome = OUTCOMES[asString(audit.ResultStatus)?.toLowerCase() ?? ""] ?? "success";
+  return { doc, event, temp, code };
+}
 
-  copyFields(EARLY_COPIES, audit, doc);
-
-  const errors: string[] = [];
-  flattenAudit(audit, errors);
-  parseAlertData(audit, code);
-  const severity = SEVERITIES[asString(audit.Severity) ?? ""];
-  if (severity !== undefined) event.severity = severity;
-  mapParameters(audit, doc);
-
-  mapWorkload(code, audit, doc, temp);
-  mapNetwork(doc, temp);
-  mapUsers(doc, audit);
-  if (isMap(audit.ExtendedProperties)) moveField(audit, "ExtendedProperties.UserAgent", doc, "user_agent.original");
-  mapTenant(doc, audit, context);
-  const userType = asString(audit.UserType);
-  if (event.provider === undefined && userType) event.provider = userType;
-  doc.o365 = { audit };
-  mapEmail(doc);
-  mapAlertData(doc);
-  copyFields(LATE_COPIES, doc, doc);
-  const detailsAgent = getPath(audit, "ExtendedProperties.additionalDetails.User-Agent");
-  if (getPath(doc, "user_agent.original") === undefined && typeof detailsAgent === "string" && detailsAgent !== "") setPath(doc, "user_agent.original", detailsAgent);
-  for (const [from, to] of (code && AUDIT_RENAMES[code]) || []) moveField(audit, from, audit, to);
-  mapRelatedByType(code, doc);
-  if (errors.length > 0) {
-    // Mapped, but something in it could not be read: flagged as Elastic flags it, original kept.
-    event.kind = "pipeline_error";
-    event.original ??= context.originalText ?? JSON.stringify(record);
-    doc.error = { message: errors };
-    doc.tags = [PRESERVE_ORIGINAL_TAG];
+/** GeoIP and ASN for source.ip, url.* parts, user_agent.* parts: each off when its input or setting is absent. */
+function enrich(doc: Doc, context: NormalizeContext): void {
+  const ip = getPath(doc, "source.ip");
+  if (typeof ip === "string" && context.geoip) {
+    const geo = context.geoip.geo(ip);
+    if (geo) setPath(doc, "source.geo", geo);
+    const as = context.geoip.as(ip);
+    if (as) setPath(doc, "source.as", as);
   }
-  enrichSource(doc, context);
   const url = getPath(doc, "url.original");
   if (typeof url === "string" && context.parseUrls !== false) {
     const parts = urlParts(url);
@@ -178,7 +197,6 @@ function mapRecord(record: Doc, context: NormalizeContext): EcsDocument {
   }
   const original = getPath(doc, "user_agent.original");
   if (typeof original === "string" && context.parseUserAgents !== false) doc.user_agent = parseUserAgent(original);
-  return doc;
 }
 
 /** Elastic's tag for documents that keep event.original, which it adds to every pipeline_error. */
@@ -508,14 +526,6 @@ function mapTenant(doc: Doc, audit: Doc, context: NormalizeContext): void {
   }
 }
 
-function enrichSource(doc: Doc, context: NormalizeContext): void {
-  const ip = getPath(doc, "source.ip");
-  if (typeof ip !== "string" || !context.geoip) return;
-  const geo = context.geoip.geo(ip);
-  if (geo) setPath(doc, "source.geo", geo);
-  const as = context.geoip.as(ip);
-  if (as) setPath(doc, "source.as", as);
-}
 
 /** The document for input that cannot be mapped: the original kept, the reason in error.message. */
 export function pipelineErrorDocument(record: unknown, message: string, context: NormalizeContext): EcsDocument {
