@@ -526,7 +526,6 @@ function mapTenant(doc: Doc, audit: Doc, context: NormalizeContext): void {
   }
 }
 
-
 /** The document for input that cannot be mapped: the original kept, the reason in error.message. */
 export function pipelineErrorDocument(record: unknown, message: string, context: NormalizeContext): EcsDocument {
   return {
@@ -534,6 +533,7 @@ export function pipelineErrorDocument(record: unknown, message: string, context:
     ecs: { version: ECS_VERSION },
     event: { kind: "pipeline_error", original: context.originalText ?? describeOriginal(record) },
     error: { message },
+    tags: [PRESERVE_ORIGINAL_TAG],
   };
 }
 

@@ -366,6 +366,7 @@ describe("ECS mapping", () => {
     expect(doc.event).toMatchObject({ kind: "pipeline_error" });
     expect((doc.error as { message: string }).message).toMatch(reason);
     expect(typeof (doc.event as { original: string }).original).toBe("string");
+    expect(doc.tags).toEqual(["preserve_original_event"]);
   });
 
   it("writes a record with a huge field as a pipeline_error naming the size, original kept", () => {
