@@ -11,14 +11,20 @@ const FIELDS = [
   "AlertLinks", "Severity", "Platform", "Data", "PolicyDetails", "ExchangeMetaData", "SharePointMetaData", "ExceptionInfo",
   "Members", "Item", "AffectedItems", "OriginatingServer", "OrganizationName", "MailboxOwnerUPN", "LogonUserSid",
   "Name", "Comments", "EntityType", "AlertEntityId", "OperationProperties", "AdditionalInfo", "Message", "ActorYammerUserId",
+  "Actions", "AppAccessContext", "DeviceName", "UserType", "FileExtension", "FileSize", "FilePath", "Sha256", "Application",
+  "InternetMessageId", "NetworkMessageId", "Recipients", "SenderIp", "Subject", "Folders", "Messages", "StartTimeUtc", "RescanResult",
 ];
 const plausible: Record<string, fc.Arbitrary<unknown>> = {
-  RecordType: fc.oneof(fc.integer({ min: -2, max: 300 }), fc.constantFrom(1, 2, 6, 8, 11, 13, 15, 22, 25, 40)),
+  RecordType: fc.oneof(fc.integer({ min: -2, max: 300 }), fc.constantFrom(1, 2, 6, 8, 11, 13, 15, 22, 25, 40, 50, 64)),
   Operation: fc.constantFrom("Add user.", "FileAccessed", "TeamCreated", "MemberAdded", "DlpRuleMatch", "AlertTriggered", "Update"),
   ClientIP: fc.oneof(fc.ipV4(), fc.ipV6(), fc.ipV4().map((ip) => `${ip}:443`), fc.ipV6().map((ip) => `[${ip}]:8080`), fc.string()),
-  Data: fc.oneof(fc.json(), fc.string()),
+  Data: fc.oneof(fc.json(), fc.string(), fc.record({ Entities: fc.array(fc.dictionary(fc.constantFrom("Recipient", "Upn", "SenderIP", "ThreatDetectionMethods", "Subject"), fc.jsonValue())) }).map((d) => JSON.stringify(d))),
+  Actions: fc.oneof(fc.array(fc.oneof(fc.json(), fc.dictionary(fc.string(), fc.jsonValue()), fc.string())), fc.jsonValue()),
   OperationProperties: fc.oneof(fc.json(), fc.string()),
-  Parameters: fc.array(fc.record({ Name: fc.oneof(fc.string(), fc.constant("__proto__")), Value: fc.anything() })),
+  Parameters: fc.oneof(
+    fc.array(fc.record({ Name: fc.oneof(fc.string(), fc.constantFrom("__proto__", "ForwardTo", "RedirectTo", "From", "User")), Value: fc.anything() })),
+    fc.string().map((text) => `-Identity "${text}"`),
+  ),
   ModifiedProperties: fc.array(fc.oneof(fc.record({ Name: fc.anything(), NewValue: fc.anything(), OldValue: fc.anything() }), fc.string())),
   CreationTime: fc.oneof(fc.date({ noInvalidDate: true }).map((d) => d.toISOString().slice(0, 19)), fc.string()),
 };
