@@ -99,10 +99,26 @@ export function defineKey(map: Doc, key: string, value: unknown): void {
 }
 
 /** Freezes a value and everything in it: for results cached and shared by many documents, which are serialized, never changed. */
-export function deepFreeze<T>(value: T): T {
+function deepFreeze<T>(value: T): T {
   if (value && typeof value === "object") {
     for (const child of Object.values(value)) deepFreeze(child);
     Object.freeze(value);
   }
   return value;
+}
+
+/**
+ * A function's results remembered per key and shared, frozen, by every document that asks: for
+ * enrichment whose inputs (user agents, addresses, hosts) recur across millions of records. The
+ * memory is bounded: past `limit` keys it starts again.
+ */
+export function memoize<V>(limit: number, compute: (key: string) => V): (key: string) => V {
+  const results = new Map<string, V>();
+  return (key) => {
+    if (results.has(key)) return results.get(key) as V;
+    const value = deepFreeze(compute(key));
+    if (results.size >= limit) results.clear();
+    results.set(key, value);
+    return value;
+  };
 }

@@ -1,5 +1,5 @@
 import maxmind, { type AsnResponse, type CityResponse, type Reader } from "maxmind";
-import { deepFreeze } from "./doc.js";
+import { memoize } from "./doc.js";
 
 /**
  * source.geo.* and source.as.* from MaxMind databases, shaped as Elastic's geoip processor shapes
@@ -18,21 +18,9 @@ export async function openGeoIp(paths: { city?: string | undefined; asn?: string
     paths.city ? maxmind.open<CityResponse>(paths.city) : undefined,
     paths.asn ? maxmind.open<AsnResponse>(paths.asn) : undefined,
   ]);
-  const cache = new Map<string, { geo: Record<string, unknown> | undefined; as: Record<string, unknown> | undefined }>();
-  const fieldsOf = (ip: string) => {
-    let found = cache.get(ip);
-    if (!found) {
-      found = { geo: deepFreeze(cityFields(lookup(city, ip))), as: deepFreeze(asnFields(lookup(asn, ip))) };
-      if (cache.size >= CACHE_LIMIT) cache.clear();
-      cache.set(ip, found);
-    }
-    return found;
-  };
+  const fieldsOf = memoize(50_000, (ip) => ({ geo: cityFields(lookup(city, ip)), as: asnFields(lookup(asn, ip)) }));
   return { geo: (ip) => fieldsOf(ip).geo, as: (ip) => fieldsOf(ip).as };
 }
-
-const CACHE_LIMIT = 50_000;
-
 
 function lookup<T>(reader: Reader<T & object> | undefined, ip: string): T | undefined {
   if (!reader) return undefined;

@@ -1,4 +1,5 @@
 import { parse as parseDomain } from "tldts";
+import { memoize } from "./doc.js";
 
 /**
  * url.* parts of an absolute url.original, with the registered domain, subdomain and top-level
@@ -26,24 +27,15 @@ export function urlParts(original: string): Record<string, unknown> | undefined 
   };
 }
 
-const CACHE_LIMIT = 10_000;
-const domains = new Map<string, Readonly<Record<string, string>>>();
-
 /** Registered domain, subdomain and TLD of a host, once per host: a tenant's few hosts recur in every record. */
-function domainParts(host: string): Readonly<Record<string, string>> {
-  let parts = domains.get(host);
-  if (!parts) {
-    const found = parseDomain(host);
-    parts = Object.freeze({
-      ...(found.domain ? { registered_domain: found.domain } : {}),
-      ...(found.subdomain ? { subdomain: found.subdomain } : {}),
-      ...(found.publicSuffix && !found.isIp ? { top_level_domain: found.publicSuffix } : {}),
-    });
-    if (domains.size >= CACHE_LIMIT) domains.clear();
-    domains.set(host, parts);
-  }
-  return parts;
-}
+const domainParts = memoize(10_000, (host): Readonly<Record<string, string>> => {
+  const found = parseDomain(host);
+  return {
+    ...(found.domain ? { registered_domain: found.domain } : {}),
+    ...(found.subdomain ? { subdomain: found.subdomain } : {}),
+    ...(found.publicSuffix && !found.isIp ? { top_level_domain: found.publicSuffix } : {}),
+  };
+});
 
 /** Paths are shown as written in the record (SharePoint paths have spaces), not %-encoded. */
 function safeDecode(path: string): string {

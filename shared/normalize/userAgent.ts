@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { parse as parseYaml } from "yaml";
-import { deepFreeze } from "./doc.js";
+import { memoize } from "./doc.js";
 
 /**
  * user_agent.* as Elastic's user_agent processor writes it, from the ua-parser project's own
@@ -39,9 +39,7 @@ interface Parsers {
   agents: { pattern: RegExp; rule: AgentRule }[];
 }
 
-const CACHE_LIMIT = 10_000;
 let parsers: Parsers | undefined;
-const cache = new Map<string, Record<string, unknown>>();
 
 function load(): Parsers {
   const require = createRequire(import.meta.url);
@@ -81,23 +79,18 @@ function version(part: UapPart): string | undefined {
   return text;
 }
 
-export function parseUserAgent(original: string): Record<string, unknown> {
-  const cached = cache.get(original);
-  if (cached) return cached;
+/** Shared by every document with this agent: frozen, so no caller can change the others. */
+export const parseUserAgent = memoize(10_000, (original): Record<string, unknown> => {
   parsers ??= load();
   const ua = parseAgent(parsers.agents, original);
   const { os, device } = parsers.osAndDevice.parse(original);
   const osVersion = version(os);
   const uaVersion = version(ua);
-  const fields: Record<string, unknown> = {
+  return {
     original,
     name: ua.family,
     ...(uaVersion ? { version: uaVersion } : {}),
     os: { name: os.family, ...(osVersion ? { version: osVersion, full: `${os.family} ${osVersion}` } : { full: os.family }) },
     device: { name: device.family },
   };
-  if (cache.size >= CACHE_LIMIT) cache.clear();
-  // Shared by every document with this agent: frozen, so no caller can change the others.
-  cache.set(original, deepFreeze(fields));
-  return fields;
-}
+});
