@@ -3,6 +3,7 @@ import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { normalizeStream } from "../../shared/cli/normalizeFile.js";
+import { getPath } from "../../shared/normalize/doc.js";
 import type { NormalizeContext } from "../../shared/normalize/index.js";
 
 /**
@@ -23,12 +24,8 @@ export interface RawCheckResult {
 }
 
 function present(doc: Record<string, unknown>, path: string): boolean {
-  let node: unknown = doc;
-  for (const key of path === "@timestamp" ? [path] : path.split(".")) {
-    if (node === null || typeof node !== "object") return false;
-    node = (node as Record<string, unknown>)[key];
-  }
-  return node !== undefined && node !== null && node !== "" && !(Array.isArray(node) && node.length === 0);
+  const value = getPath(doc, path);
+  return value !== undefined && value !== null && value !== "" && !(Array.isArray(value) && value.length === 0);
 }
 
 export async function checkRawRecords(dir: string, context: NormalizeContext): Promise<RawCheckResult> {
