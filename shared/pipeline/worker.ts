@@ -2,7 +2,7 @@ import type { Readable } from "node:stream";
 import { ManagementApiError } from "../o365/errors.js";
 import type { ManagementApiClient } from "../o365/client.js";
 import { normalizeToLine, type NormalizeContext } from "../normalize/index.js";
-import type { RecordClaims, ClaimRequest } from "../state/claims.js";
+import { claimFor, type ClaimRequest, type RecordClaims } from "../state/claims.js";
 import type { ContentLedger, LedgerEntry } from "../state/ledger.js";
 import { contentOutputPath, failedContentPath } from "../sinks/layout.js";
 import type { OutputSink, OutputWriter } from "../sinks/sink.js";
@@ -111,8 +111,7 @@ export async function processContent(message: ContentMessage, deps: WorkerDeps):
 
 async function writeRecords(records: AsyncIterable<unknown>, writer: OutputWriter, message: ContentMessage, deps: WorkerDeps) {
   const counts = { written: 0, duplicates: 0, pipelineErrors: 0 };
-  const blobHour = new Date(message.contentCreated).toISOString().slice(0, 13);
-  const blobHourMs = Date.parse(`${blobHour}:00:00Z`);
+  const now = deps.now();
   let batch: { line: string; claim: ClaimRequest | undefined }[] = [];
   const flush = async () => {
     const claims = batch.flatMap((item) => (item.claim ? [item.claim] : []));
@@ -130,25 +129,11 @@ async function writeRecords(records: AsyncIterable<unknown>, writer: OutputWrite
   for await (const record of records) {
     const { line, pipelineError } = normalizeToLine(record, deps.normalizeContext);
     if (pipelineError) counts.pipelineErrors += 1;
-    batch.push({ line, claim: claimFor(record, blobHour, blobHourMs) });
+    batch.push({ line, claim: claimFor(record, now) });
     if (batch.length >= CLAIM_BATCH) await flush();
   }
   await flush();
   return counts;
-}
-
-/**
- * A record with an Id can be deduplicated across blobs; one without is always written. The claim's
- * hour is the record's CreationTime, unless that is more than a day from the blob's (a bogus clock
- * must not scatter claims over day tables no purge reaches).
- */
-function claimFor(record: unknown, blobHour: string, blobHourMs: number): ClaimRequest | undefined {
-  if (record === null || typeof record !== "object") return undefined;
-  const { Id: id, CreationTime: created } = record as { Id?: unknown; CreationTime?: unknown };
-  if (typeof id !== "string" || id === "" || id.length > 256) return undefined;
-  if (typeof created !== "string" || !/^\d{4}-\d{2}-\d{2}T\d{2}/.test(created)) return { recordId: id, hour: blobHour };
-  const offset = Math.abs(Date.parse(`${created.slice(0, 13)}:00:00Z`) - blobHourMs);
-  return { recordId: id, hour: offset <= 86_400_000 ? created.slice(0, 13) : blobHour };
 }
 
 /** The server's Retry-After when it gives one (spread by up to a second), else exponential backoff with jitter. */

@@ -7,9 +7,10 @@ import { ensureTable, statusOf, tableKey } from "./storage.js";
  * The first blob to claim a record owns it; the other skips it. A claim names its blob, so a retry
  * of the same blob finds its own claims and writes the records again (idempotent, nothing lost).
  *
- * Claims live in one table per UTC day (`{prefix}{yyyyMMdd}`): a copy can only arrive while the API
- * still lists content (7 days), so whole tables older than that are dropped, which costs one call
- * instead of one delete per record.
+ * A claim is keyed by the record alone: its tenant, its Id and its own creation hour, never the blob
+ * that carries it, so two copies meet however far apart Microsoft delivers them. Claims live in one
+ * table per UTC day of the record's time (`{prefix}{yyyyMMdd}`); whole tables past the retention are
+ * dropped, which costs one call instead of one delete per record.
  */
 export interface ClaimRequest {
   recordId: string;
@@ -17,9 +18,40 @@ export interface ClaimRequest {
   hour: string;
 }
 
+const HOUR_MS = 3_600_000;
+const DAY_MS = 24 * HOUR_MS;
+/**
+ * How long a claim must outlive its record: content stays listable 7 days after Microsoft creates it,
+ * and Microsoft guarantees no latency between a record and the blob that carries it (days happen), so
+ * a copy may still come 7 + 7 days after the record; one more day covers clock skew and the purge's
+ * whole-day rounding.
+ */
+export const CLAIM_RETENTION_DAYS = 15;
+/** A record claiming to come from further ahead than this has a bogus clock. */
+const FUTURE_TOLERANCE_MS = DAY_MS;
+
+/**
+ * The claim of one record, from the record alone. None for a record without an Id (nothing to match
+ * copies by) or whose own time is outside what the claims can hold: older than the retention (its
+ * table would be dropped before a copy could meet it) or in the future (a bogus clock must not
+ * create tables no purge reaches for years). Such records are written unclaimed: never lost, and
+ * no copy of them can come while the API still lists content.
+ */
+export function claimFor(record: unknown, now: number): ClaimRequest | undefined {
+  if (record === null || typeof record !== "object") return undefined;
+  const { Id: id, CreationTime: created } = record as { Id?: unknown; CreationTime?: unknown };
+  if (typeof id !== "string" || id === "" || id.length > 256) return undefined;
+  if (typeof created !== "string" || !/^\d{4}-\d{2}-\d{2}T\d{2}/.test(created)) return undefined;
+  const hour = created.slice(0, 13);
+  const hourMs = Date.parse(`${hour}:00:00Z`);
+  // The oldest hour whose day table the purge keeps for at least one more day.
+  const oldest = Math.floor(now / DAY_MS) * DAY_MS - (CLAIM_RETENTION_DAYS - 1) * DAY_MS;
+  if (Number.isNaN(hourMs) || hourMs < oldest || hourMs > now + FUTURE_TOLERANCE_MS) return undefined;
+  return { recordId: id, hour };
+}
+
 const BATCH = 100; // the Table service's limit for one transaction
 const PARALLEL_TRANSACTIONS = 8;
-export const CLAIM_RETENTION_DAYS = 8;
 
 export class RecordClaims {
   private readonly ready = new Map<string, Promise<TableClient>>();
@@ -68,7 +100,7 @@ export class RecordClaims {
 
   /** Drops day tables older than the retention; returns the names dropped. */
   async purge(now: number): Promise<string[]> {
-    const cutoff = new Date(now - CLAIM_RETENTION_DAYS * 86_400_000).toISOString().slice(0, 10).replace(/-/g, "");
+    const cutoff = new Date(now - CLAIM_RETENTION_DAYS * DAY_MS).toISOString().slice(0, 10).replace(/-/g, "");
     const dropped: string[] = [];
     const pattern = new RegExp(`^${this.prefix}(\\d{8})$`);
     for await (const table of this.service.listTables()) {

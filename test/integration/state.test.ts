@@ -98,7 +98,7 @@ describe("record claims (one record delivered in two blobs is written once)", ()
       return found.sort();
     };
     expect(await names()).toEqual([`${claimPrefix}20260101`, `${claimPrefix}20260112`]);
-    const dropped = await claims.purge(Date.parse("2026-01-12T12:00:00Z"));
+    const dropped = await claims.purge(Date.parse("2026-01-17T12:00:00Z"));
     expect(dropped).toEqual([`${claimPrefix}20260101`]);
     expect(await names()).toEqual([`${claimPrefix}20260112`]);
     // A claim for a dropped day recreates its table.
