@@ -1,10 +1,12 @@
 /**
  * Output layout: `{tenantId}/{contentType}/{yyyy}/{MM}/{dd}/{HH}/{contentId}.ndjson.gz`, by contentCreated (UTC).
- * Content ids are Microsoft's (`…$…$audit_sharepoint$…`); anything outside a safe set is escaped so a
- * forged id can never climb out of its folder.
+ * Names are safe to type in a shell without quoting: Microsoft's content ids separate their parts
+ * with `$` (`…$…$audit_sharepoint$…`), which a shell would expand, so `$` is written as `+`; anything
+ * else outside a safe set (a literal `+` included, so the mapping stays one-to-one) is %-escaped, so
+ * a forged id can never climb out of its folder.
  */
 export function safeSegment(value: string): string {
-  const escaped = value.replace(/[^A-Za-z0-9._$=-]/g, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
+  const escaped = value.replace(/[^A-Za-z0-9._$=-]/g, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, "0")}`).replaceAll("$", "+");
   return escaped.replace(/^\.+/, (dots) => "%2e".repeat(dots.length));
 }
 

@@ -5,7 +5,7 @@ import { parseDuration } from "../../shared/config/duration.js";
 describe("output layout", () => {
   it("names output deterministically by tenant, content type and contentCreated hour", () => {
     const path = contentOutputPath("t1", "Audit.Exchange", "2015$a$audit_exchange$Audit_Exchange$na01", "2026-02-03T04:59:59.999Z");
-    expect(path).toBe("t1/Audit.Exchange/2026/02/03/04/2015$a$audit_exchange$Audit_Exchange$na01.ndjson.gz");
+    expect(path).toBe("t1/Audit.Exchange/2026/02/03/04/2015+a+audit_exchange+Audit_Exchange+na01.ndjson.gz");
     expect(contentOutputPath("t1", "Audit.Exchange", "2015$a$audit_exchange$Audit_Exchange$na01", "2026-02-03T04:59:59.999Z")).toBe(path);
   });
 
@@ -13,6 +13,13 @@ describe("output layout", () => {
     expect(safeSegment("../x/y")).toBe("%2e%2e%2fx%2fy");
     expect(safeSegment("a b?c")).toBe("a%20b%3fc");
     expect(failedContentPath("t", "DLP.All", "..")).toBe("failed/t/DLP.All/%2e%2e.json");
+  });
+
+  it("writes names a shell takes without quoting, one name per id", () => {
+    const names = ["a$b", "a+b", "a%24b", "a_b"].map(safeSegment);
+    expect(names).toEqual(["a+b", "a%2bb", "a%2524b", "a_b"]);
+    expect(new Set(names).size).toBe(names.length);
+    for (const name of names) expect(name).toMatch(/^[A-Za-z0-9._=+%-]+$/);
   });
 });
 
