@@ -1,13 +1,13 @@
-import { existsSync } from "node:fs";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import functions from "@azure/functions";
+import { readQueueSemantics } from "../config/hostJson.js";
+import { readLocalSettings } from "../config/localSettings.js";
 import { parseSettings, SettingsError } from "../config/settings.js";
 import { configureSharedRuntime, getRuntime, resetSharedRuntime, type RuntimeStats } from "../runtime.js";
 import { consoleLogger, type Logger } from "../util/log.js";
 import { startAzurite } from "./azurite.js";
 import { startDemo } from "./demo.js";
-import { readQueueSemantics } from "./hostJson.js";
 import { startStatusServer } from "./statusServer.js";
 import { runOnSchedule } from "./schedule.js";
 import { Progress } from "./progress.js";
@@ -189,12 +189,4 @@ function printSummary(summary: RunSummary, print: (line: string) => void): void 
   print("");
   print("Summary");
   for (const [key, value] of Object.entries(summary)) print(`  ${key.padEnd(20)} ${value}`);
-}
-
-/** Values of local.settings.json, as Core Tools would load them; environment variables win. */
-async function readLocalSettings(cwd: string): Promise<Record<string, string>> {
-  const path = join(cwd, "local.settings.json");
-  if (!existsSync(path)) return {};
-  const parsed = JSON.parse(await readFile(path, "utf8")) as { Values?: Record<string, unknown> };
-  return Object.fromEntries(Object.entries(parsed.Values ?? {}).filter((entry): entry is [string, string] => typeof entry[1] === "string" && entry[1] !== ""));
 }

@@ -1,7 +1,7 @@
 import type { QueueClient } from "@azure/storage-queue";
 import { decodeMessage } from "../pipeline/contentQueue.js";
 import type { Logger } from "../util/log.js";
-import type { QueueSemantics } from "./hostJson.js";
+import type { QueueSemantics } from "../config/hostJson.js";
 
 /**
  * A queue trigger for the local host, with the Functions host's semantics: up to batchSize

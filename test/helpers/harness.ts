@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { afterEach, inject } from "vitest";
 import { parseSettings, type Settings } from "../../shared/config/settings.js";
-import type { QueueSemantics } from "../../shared/local/hostJson.js";
+import type { QueueSemantics } from "../../shared/config/hostJson.js";
 import { QueuePoller } from "../../shared/local/queueHost.js";
 import { createRuntime, type Runtime, type RuntimeOptions } from "../../shared/runtime.js";
 import type { Simulator } from "../../shared/simulator/server.js";

@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { beforeEach, describe, expect, it, vi } from "vitest";
-import { hostJsonSchema } from "../../shared/local/hostJson.js";
+import { hostJsonSchema } from "../../shared/config/hostJson.js";
 import { parseSettings, SETTING_NAMES } from "../../shared/config/settings.js";
 
 /** Settings the Functions host itself reads (not our code): allowed in the sample, not in the schema. */
