@@ -1,19 +1,21 @@
 import { describe, expect, it } from "vitest";
-import { parseSettings, SettingsError } from "../../shared/config/settings.js";
+import { parseSettings, SECRET_SETTINGS, SettingsError, validateSettings } from "../../shared/config/settings.js";
 
 const TENANT = "11111111-1111-4111-8111-111111111111";
 const CLIENT = "22222222-2222-4222-8222-222222222222";
 const base = { O365_TENANT_IDS: TENANT, O365_CLIENT_ID: CLIENT, O365_CLIENT_SECRET: "x", DataStorage: "UseDevelopmentStorage=true" };
 
-function problems(env: Record<string, string | undefined>) {
+function settingsError(check: () => unknown): SettingsError {
   try {
-    parseSettings(env);
+    check();
   } catch (error) {
     expect(error).toBeInstanceOf(SettingsError);
-    return (error as SettingsError).problems;
+    return error as SettingsError;
   }
   throw new Error("expected a SettingsError");
 }
+
+const problems = (env: Record<string, string | undefined>) => settingsError(() => parseSettings(env)).problems;
 
 describe("settings", () => {
   it("applies the documented defaults", () => {
@@ -73,7 +75,7 @@ describe("settings", () => {
       DataStorage: "UseDevelopmentStorage=true",
     });
     const bySetting = Object.fromEntries(found.map((p) => [p.setting, p.message]));
-    expect(bySetting.O365_TENANT_IDS).toMatch(/not tenant GUIDs: not-a-guid/);
+    expect(bySetting.O365_TENANT_IDS).toMatch(/not GUIDs: not-a-guid/);
     expect(bySetting.O365_CLIENT_ID).toMatch(/GUID/);
     expect(bySetting.O365_CLOUD).toMatch(/commercial, gcc, gcc-high, dod/);
     expect(bySetting.O365_CONTENT_TYPES).toMatch(/Audit\.Everything/);
@@ -117,7 +119,7 @@ describe("settings", () => {
     const pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----";
     expect(parseSettings({ ...base, O365_CLIENT_SECRET: "", O365_CLIENT_CERTIFICATE: pem }).auth).toEqual({ kind: "certificateText", pem, password: undefined });
     expect(problems({ ...base, O365_CLIENT_SECRET: "", O365_CLIENT_CERTIFICATE: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----" })).toEqual([
-      { setting: "O365_CLIENT_CERTIFICATE", message: "expected PEM text with the certificate and its private key" },
+      { setting: "O365_CLIENT_CERTIFICATE", message: "expected PEM text with the certificate and its private key (value hidden)" },
     ]);
   });
 
@@ -133,5 +135,130 @@ describe("settings", () => {
     } catch (error) {
       expect(String((error as Error).message)).not.toContain(secret);
     }
+  });
+
+  describe("names that look like settings but are not", () => {
+    it.each([
+      ["O365_TENANT_ID", "O365_TENANT_IDS"],
+      ["OUTPUT_KND", "OUTPUT_KIND"],
+      ["GEOIP_CITY", "GEOIP_CITY_DB"],
+      ["STATE_TABLE_PREFX", "STATE_TABLE_PREFIX"],
+      ["o365_tenant_ids", "O365_TENANT_IDS"],
+      ["Output_Container", "OUTPUT_CONTAINER"],
+    ])("reports %s with the closest setting, %s", (name, closest) => {
+      expect(problems({ ...base, [name]: "value" })).toEqual([{ setting: name, message: `not a setting; did you mean ${closest}?` }]);
+    });
+
+    it("lists the settings of the prefix when no name is close", () => {
+      expect(problems({ ...base, OUTPUT_PATH: "/out" })).toEqual([
+        { setting: "OUTPUT_PATH", message: "not a setting; the OUTPUT_ settings are OUTPUT_KIND, OUTPUT_CONTAINER, OUTPUT_DIR" },
+      ]);
+    });
+
+    it("leaves alone unset names and names of other software, also under prefixes the platform shares", () => {
+      const s = parseSettings({
+        ...base,
+        PATH: "/usr/bin",
+        FUNCTIONS_WORKER_RUNTIME: "node",
+        DataStorage__credential: "managedidentity",
+        AzureWebJobsStorage__accountName: "funcstate01",
+        APPLICATIONINSIGHTS_ENABLE_AGENT: "true",
+        O365_TENANT_ID: undefined,
+      });
+      expect(s.tenantIds).toEqual([TENANT]);
+    });
+
+    it("never shows the value of a misspelt name, which may be a secret", () => {
+      const found = problems({ ...base, O365_CLIENT_SECRT: "misspelt-secret-456" });
+      expect(found).toEqual([{ setting: "O365_CLIENT_SECRT", message: "not a setting; did you mean O365_CLIENT_SECRET?" }]);
+    });
+  });
+
+  describe("values in messages", () => {
+    it.each([
+      ["O365_LIST_CONCURRENCY", "abc", 'expected a whole number from 1 to 256, got "abc"'],
+      ["O365_MAX_DOWNLOADS_PER_TENANT", "300.5", 'expected a whole number from 1 to 1000, got "300.5"'],
+      ["OUTPUT_KIND", "tape", 'expected one of blob, file, got "tape"'],
+      ["O365_CLOUD", "mars", 'expected one of commercial, gcc, gcc-high, dod, got "mars"'],
+      ["O365_INITIAL_LOOKBACK", "10s", 'expected at least 60s, got "10s"'],
+      ["O365_RELIST_OVERLAP", "an hour", 'expected a duration such as 90s, 5m, 1h or 6d23h55m, got "an hour"'],
+      ["STATE_TABLE_PREFIX", "O365", 'expected 3-24 lowercase letters and digits, got "O365"'],
+    ])("shows %s=%s once, beside what is expected", (setting, value, message) => {
+      expect(problems({ ...base, [setting]: value })).toEqual([{ setting, message }]);
+    });
+
+    it("names the bad entries of a list as well as the value", () => {
+      expect(problems({ ...base, O365_TENANT_IDS: `${TENANT},nope` })).toEqual([
+        { setting: "O365_TENANT_IDS", message: `expected comma-separated tenant GUIDs (not GUIDs: nope), got "${TENANT},nope"` },
+      ]);
+    });
+
+    it("shortens a long value and says how long it was", () => {
+      const url = `http://${"a".repeat(100)}.example`;
+      const [problem] = problems({ ...base, O365_API_BASE_URL: url });
+      expect(problem).toEqual({ setting: "O365_API_BASE_URL", message: `expected an https:// URL, got "${url.slice(0, 60)}…" (${url.length} characters)` });
+    });
+
+    it("lists the secret settings and hides their values", () => {
+      expect([...SECRET_SETTINGS].sort()).toEqual([
+        "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
+        "APPLICATIONINSIGHTS_CONNECTION_STRING",
+        "AzureWebJobsStorage",
+        "DataStorage",
+        "O365_CLIENT_CERTIFICATE",
+        "O365_CLIENT_CERTIFICATE_PASSWORD",
+        "O365_CLIENT_SECRET",
+      ]);
+      const secretPem = "-----BEGIN CERTIFICATE-----\nsecret-body-789\n-----END CERTIFICATE-----";
+      const error = settingsError(() => parseSettings({ ...base, O365_CLIENT_SECRET: "", O365_CLIENT_CERTIFICATE: secretPem }));
+      expect(error.problems).toEqual([{ setting: "O365_CLIENT_CERTIFICATE", message: expect.stringMatching(/\(value hidden\)$/) }]);
+      expect(error.message).not.toContain("secret-body-789");
+    });
+  });
+
+  it("reports unknown names, bad values and rules between settings together", () => {
+    const error = settingsError(() =>
+      parseSettings({ O365_TENANT_ID: TENANT, O365_CLIENT_ID: CLIENT, OUTPUT_KND: "file", O365_LIST_CONCURRENCY: "0", OUTPUT_KIND: "file" }),
+    );
+    expect(error.problems.map((p) => p.setting)).toEqual([
+      "O365_TENANT_ID",
+      "OUTPUT_KND",
+      "O365_TENANT_IDS",
+      "O365_LIST_CONCURRENCY",
+      "O365_CLIENT_SECRET",
+      "OUTPUT_DIR",
+      "DataStorage",
+    ]);
+    expect(error.message.split("\n")).toHaveLength(1 + error.problems.length);
+    expect(error.message).toContain('  - O365_LIST_CONCURRENCY: expected a whole number from 1 to 256, got "0"');
+  });
+
+  describe("validation before the host fills in its own values", () => {
+    const demo = ["O365_TENANT_IDS", "O365_TENANT_NAMES", "O365_CLIENT_ID", "O365_CLIENT_SECRET", "O365_API_BASE_URL", "O365_LOGIN_BASE_URL"] as const;
+    const localStorage = ["AzureWebJobsStorage", "DataStorage", "OUTPUT_KIND", "OUTPUT_DIR"] as const;
+
+    it("accepts an empty environment when the host supplies tenant and storage", () => {
+      expect(() => validateSettings({}, { supplied: [...demo, ...localStorage] })).not.toThrow();
+    });
+
+    it("still checks the operator's own values and names", () => {
+      const error = settingsError(() =>
+        validateSettings({ O365_CLIENT_ID: "nope", O365_TENANT_ID: TENANT, O365_CLIENT_CERTIFICATE_PATH: "/app.pem" }, { supplied: [...demo, ...localStorage] }),
+      );
+      expect(error.problems).toEqual([
+        { setting: "O365_TENANT_ID", message: "not a setting; did you mean O365_TENANT_IDS?" },
+        { setting: "O365_CLIENT_ID", message: 'expected a GUID, got "nope"' },
+        {
+          setting: "O365_CLIENT_SECRET",
+          message:
+            "set exactly one of O365_CLIENT_SECRET, O365_CLIENT_CERTIFICATE_PATH, O365_CLIENT_CERTIFICATE, O365_FEDERATED_IDENTITY_CLIENT_ID; set: O365_CLIENT_SECRET (supplied by the host), O365_CLIENT_CERTIFICATE_PATH",
+        },
+      ]);
+    });
+
+    it("supplies nothing the host does not name", () => {
+      const error = settingsError(() => validateSettings({ O365_CLIENT_SECRET: "x" }, { supplied: localStorage }));
+      expect(error.problems.map((p) => p.setting)).toEqual(["O365_TENANT_IDS", "O365_CLIENT_ID"]);
+    });
   });
 });
