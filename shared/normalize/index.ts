@@ -153,7 +153,11 @@ function mapCommonFields(record: Doc, audit: Doc, context: NormalizeContext) {
     ecs: ECS,
     event,
   };
-  if (context.preserveOriginal) event.original = context.originalText ?? JSON.stringify(record);
+  if (context.preserveOriginal) {
+    event.original = context.originalText ?? JSON.stringify(record);
+    // Elastic keeps event.original only for events tagged so, and the tag stays on the document.
+    doc.tags = [PRESERVE_ORIGINAL_TAG];
+  }
   const id = take(audit, "Id");
   if (id !== undefined) event.id = id;
   // Raw addresses, parsed once the record type's own address fields are known.

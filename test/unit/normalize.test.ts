@@ -329,9 +329,12 @@ describe("ECS mapping", () => {
     }
   });
 
-  it("keeps event.original verbatim when asked to", () => {
+  it("keeps event.original verbatim when asked to, tagged preserve_original_event as Elastic's documents are", () => {
     expect((normalize(signIn, { ...context, preserveOriginal: true, originalText: " {raw} " }).event as { original: string }).original).toBe(" {raw} ");
-    expect((normalize(signIn, { ...context, preserveOriginal: true }).event as { original: string }).original).toBe(JSON.stringify(signIn));
+    const doc = normalize(signIn, { ...context, preserveOriginal: true });
+    expect((doc.event as { original: string }).original).toBe(JSON.stringify(signIn));
+    expect(doc.tags).toEqual(["preserve_original_event"]);
+    expect(normalize(signIn, context).tags).toBeUndefined();
   });
 
   it.each([
