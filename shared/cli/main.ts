@@ -33,22 +33,44 @@ program
 
 program
   .command("normalize")
-  .description("read raw audit records (JSON array or NDJSON) from FILE or stdin, write one ECS NDJSON line per record to stdout, same order")
+  .description(
+    "read raw audit records (a JSON array, NDJSON, or JSON objects one after another) from FILE or stdin, write one ECS NDJSON line per record to stdout, same order; a record that is not valid JSON becomes a pipeline_error line",
+  )
   .argument("[file]", "input file, or - for standard input", "-")
-  .option("--tenant-names <pairs>", "tenantId=domain pairs for organization.name / host.name", parsePairs, new Map<string, string>())
-  .option("--preserve-original", "keep each raw record as event.original")
+  // No commander default: it would print as "(default: {})" in the help.
+  .option("--tenant-names <pairs>", "tenantId=domain pairs for organization.name / host.name", parsePairs)
+  .option("--preserve-original", "keep each raw record as event.original, tagged preserve_original_event")
   .option("--geoip-city <mmdb>", "MaxMind City database for source.geo")
   .option("--geoip-asn <mmdb>", "MaxMind ASN database for source.as")
-  .action(async (file: string, options: { tenantNames: Map<string, string>; preserveOriginal?: boolean; geoipCity?: string; geoipAsn?: string }) => {
+  .action(async (file: string, options: { tenantNames?: Map<string, string>; preserveOriginal?: boolean; geoipCity?: string; geoipAsn?: string }) => {
+    process.stdout.on("error", stopOnClosedOutput);
     const input = file === "-" ? process.stdin : createReadStream(file);
     const geoip = await openGeoIp({ city: options.geoipCity, asn: options.geoipAsn });
-    await normalizeStream(input, process.stdout, {
-      tenantNames: options.tenantNames,
-      preserveOriginal: options.preserveOriginal ?? false,
-      now: Date.now,
-      ...(geoip ? { geoip } : {}),
-    });
+    try {
+      await normalizeStream(input, process.stdout, {
+        tenantNames: options.tenantNames ?? new Map<string, string>(),
+        preserveOriginal: options.preserveOriginal ?? false,
+        now: Date.now,
+        ...(geoip ? { geoip } : {}),
+      });
+    } catch (error) {
+      if (error !== input.errored) throw error;
+      throw new Error(`cannot read ${file === "-" ? "standard input" : file}: ${describeSystemError(error)}`);
+    }
   });
+
+/** `normalize … | head -1`: the reader took what it wanted and closed the pipe, which is no failure of ours. */
+function stopOnClosedOutput(error: NodeJS.ErrnoException): void {
+  if (error.code === "EPIPE") process.exit(0);
+  process.stderr.write(`audit-intake: cannot write the output: ${error.message}\n`);
+  process.exit(1);
+}
+
+/** Node words a system error as `ENOENT: no such file or directory, open 'x.json'`; the middle part reads best after the file's name. */
+function describeSystemError(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return /^[A-Z]+: (.+?), \w+(?: '.*')?$/.exec(message)?.[1] ?? message;
+}
 
 function parsePairs(text: string): Map<string, string> {
   const pairs = new Map<string, string>();

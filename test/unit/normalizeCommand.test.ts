@@ -1,30 +1,124 @@
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { PassThrough, Readable } from "node:stream";
-import { describe, expect, it } from "vitest";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { normalizeStream } from "../../shared/cli/normalizeFile.js";
 
 const context = { tenantNames: new Map<string, string>(), preserveOriginal: false, now: () => 0 };
 
-async function run(input: string) {
+interface Doc {
+  event: { id?: string; kind?: string; original?: string };
+  error?: { message: string };
+  tags?: string[];
+  organization?: { name?: string };
+}
+
+async function run(input: string, options: Partial<typeof context> = {}) {
   const output = new PassThrough();
   const chunks: Buffer[] = [];
   output.on("data", (c: Buffer) => chunks.push(c));
-  const count = await normalizeStream(Readable.from([Buffer.from(input)]), output, context);
-  return { count, docs: Buffer.concat(chunks).toString("utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, { id?: string; kind?: string }>) };
+  const count = await normalizeStream(Readable.from([Buffer.from(input)]), output, { ...context, ...options });
+  return { count, docs: Buffer.concat(chunks).toString("utf8").trim().split("\n").map((l) => JSON.parse(l) as Doc) };
 }
 
 describe("audit-intake normalize", () => {
   it("reads a JSON array and writes one document per record, in order", async () => {
     const { count, docs } = await run(' [{"Id":"a","Operation":"X"},{"Id":"b","Operation":"Y"},{"Id":"c"}]');
     expect(count).toBe(3);
-    expect(docs.map((d) => d.event!.id)).toEqual(["a", "b", "c"]);
+    expect(docs.map((d) => d.event.id)).toEqual(["a", "b", "c"]);
+  });
+
+  it("writes every good record of an array and a pipeline_error, naming line and column, for the bad one", async () => {
+    const { count, docs } = await run('[\n  {"Id":"a"},\n  {"Id": bad},\n  {"Id":"c"}\n]\n');
+    expect(count).toBe(3);
+    expect(docs.map((d) => d.event.id ?? d.event.kind)).toEqual(["a", "pipeline_error", "c"]);
+    expect(docs[1]!.event.original).toBe('{"Id": bad}');
+    expect(docs[1]!.error!.message).toMatch(/^element 2 at line 3 column 3 is not valid JSON: /);
+    expect(docs[1]!.tags).toEqual(["preserve_original_event"]);
+  });
+
+  it("writes one document for a pretty-printed object", async () => {
+    const { count, docs } = await run(`${JSON.stringify({ Id: "a", Operation: "FileAccessed", Nested: { x: [1, 2] } }, null, 2)}\n`);
+    expect(count).toBe(1);
+    expect(docs[0]!.event).toMatchObject({ kind: "event", id: "a" });
   });
 
   it("reads NDJSON, keeping one output line per input line even for a line that is not JSON", async () => {
     const { count, docs } = await run('{"Id":"a"}\n\n{broken\n{"Id":"c"}\n');
     expect(count).toBe(3);
-    expect(docs[0]!.event!.id).toBe("a");
-    expect(docs[1]!.event!.kind).toBe("pipeline_error");
-    expect((docs[1]!.error as unknown as { message: string }).message).toMatch(/line 3 is not JSON/);
-    expect(docs[2]!.event!.id).toBe("c");
+    expect(docs[0]!.event.id).toBe("a");
+    expect(docs[1]!.event.kind).toBe("pipeline_error");
+    expect(docs[1]!.error!.message).toMatch(/^value 2 at line 3 column 1 is not valid JSON: .* at line 3 column 2 \(offset 13\)$/);
+    expect(docs[2]!.event.id).toBe("c");
+  });
+
+  it("keeps event.original with Elastic's preserve_original_event tag when asked to", async () => {
+    const { docs } = await run('[{"Id":"a","Operation":"X"}]', { preserveOriginal: true });
+    expect(docs[0]!.event.original).toBe('{"Id":"a","Operation":"X"}');
+    expect(docs[0]!.tags).toEqual(["preserve_original_event"]);
+    expect((await run('[{"Id":"a"}]')).docs[0]!.tags).toBeUndefined();
+  });
+});
+
+describe("audit-intake normalize, as a command", () => {
+  const main = fileURLToPath(new URL("../../shared/cli/main.ts", import.meta.url));
+  let dir: string;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "audit-intake-normalize-"));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** Runs the CLI from its source; `onStdout` may close stdout early, as `| head -1` does. */
+  async function cli(args: string[], onStdout?: (chunk: Buffer, stdout: Readable) => void) {
+    const child = spawn(process.execPath, ["--import", "tsx", main, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    const stdout: Buffer[] = [];
+    const stderr: Buffer[] = [];
+    child.stdout.on("data", (chunk: Buffer) => {
+      stdout.push(chunk);
+      onStdout?.(chunk, child.stdout);
+    });
+    child.stderr.on("data", (chunk: Buffer) => stderr.push(chunk));
+    const [code] = (await once(child, "close")) as [number | null];
+    return { code, stdout: Buffer.concat(stdout).toString("utf8"), stderr: Buffer.concat(stderr).toString("utf8") };
+  }
+
+  it("ends quietly with exit code 0 when the reader closes the output early (| head -1)", async () => {
+    const file = join(dir, "many.ndjson");
+    // Far more output than a pipe holds, so the command is still writing when the reader goes.
+    await writeFile(file, '{"Id":"a","Operation":"FileAccessed","UserId":"someone@contoso.com"}\n'.repeat(50_000));
+    const result = await cli(["normalize", file], (_chunk, stdout) => stdout.destroy());
+    expect(result.stderr).toBe("");
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.stdout.split("\n")[0]!)).toMatchObject({ event: { id: "a" } });
+  });
+
+  it("says in one line that a file cannot be read, with exit code 1", async () => {
+    const missing = join(dir, "missing.json");
+    const result = await cli(["normalize", missing]);
+    expect(result).toEqual({ code: 1, stdout: "", stderr: `audit-intake: cannot read ${missing}: no such file or directory\n` });
+  });
+
+  it("applies --tenant-names and --preserve-original", async () => {
+    const file = join(dir, "records.json");
+    await writeFile(file, '[{"Id":"a","Operation":"X","OrganizationId":"11111111-2222-4333-8444-555555555555"}]');
+    const result = await cli(["normalize", "--tenant-names", "11111111-2222-4333-8444-555555555555=contoso.onmicrosoft.com", "--preserve-original", file]);
+    expect(result.code).toBe(0);
+    const doc = JSON.parse(result.stdout) as Doc;
+    expect(doc.organization?.name).toBe("contoso.onmicrosoft.com");
+    expect(doc.tags).toEqual(["preserve_original_event"]);
+    expect(doc.event.original).toBe('{"Id":"a","Operation":"X","OrganizationId":"11111111-2222-4333-8444-555555555555"}');
+  });
+
+  it("shows no empty default for --tenant-names in its help", async () => {
+    const result = await cli(["normalize", "--help"]);
+    expect(result.stdout).toMatch(/--tenant-names <pairs>/);
+    expect(result.stdout).not.toMatch(/default: \{\}/);
   });
 });
