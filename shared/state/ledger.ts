@@ -1,12 +1,14 @@
-import { odata, type TableClient } from "@azure/data-tables";
+import { odata, type TableClient, type TransactionAction } from "@azure/data-tables";
 import { statusOf, tableKey } from "./storage.js";
 
 /**
- * The content ledger: one row per content blob ever listed, keyed by tenant, content type and contentId.
- * The lister writes `queued` after enqueueing (so a crash in between re-enqueues rather than loses);
- * the worker moves the row to `done`, `failed` or `expired`.
+ * The content ledger: one row per content blob listed in the last days, keyed by tenant, content
+ * type and contentId. The lister writes `queued` after enqueueing (so a crash in between re-enqueues
+ * rather than loses); the worker moves the row to `done`, `failed` or `expired`. A message whose last
+ * allowed attempt failed is `poisoned` (it sits in `<queue>-poison`) until `redrive` makes it `queued`
+ * again. Rows the API can no longer list are purged by the lister.
  */
-export type LedgerState = "queued" | "done" | "failed" | "expired";
+export type LedgerState = "queued" | "done" | "failed" | "expired" | "poisoned";
 
 export interface LedgerEntry {
   tenantId: string;
@@ -17,6 +19,7 @@ export interface LedgerEntry {
   contentExpiration?: Date;
   enqueuedAt?: Date;
   finishedAt?: Date;
+  poisonedAt?: Date;
   records?: number;
   duplicates?: number;
   pipelineErrors?: number;
@@ -41,6 +44,25 @@ function toEntry({ partitionKey: _p, rowKey: _r, etag: _e, timestamp: _t, ...ent
 }
 
 export const ledgerPartition = (tenantId: string, contentType: string) => tableKey(`${tenantId}_${contentType}`);
+
+/**
+ * How long a row is kept, by its contentCreated: the lister only asks about content the API still
+ * lists (7 days back, plus its one-hour slack), so an older row answers nothing any more. Shorter
+ * than the record claims' retention, which must outlive the latest copy of a record, not the listing.
+ */
+export const LEDGER_RETENTION_DAYS = 8;
+
+type LedgerKeys = Pick<LedgerEntry, "tenantId" | "contentType" | "contentId" | "contentCreated" | "contentExpiration">;
+
+/** The Table service's limit for one transaction. */
+const TRANSACTION_LIMIT = 100;
+/** Longer errors are cut: a row's property holds at most 64 KiB, and the start says what went wrong. */
+const MAX_ERROR_LENGTH = 2_000;
+/** Read-modify-write rounds before giving up on a row that keeps changing under us. */
+const MAX_CONFLICTS = 5;
+/** A poisoned row may only come from a row still waiting; an outcome the worker recorded stands. */
+const POISONABLE: ReadonlySet<LedgerState> = new Set(["queued", "poisoned"]);
+const REDRIVABLE: ReadonlySet<LedgerState> = new Set(["poisoned"]);
 
 export class ContentLedger {
   constructor(private readonly table: TableClient) {}
@@ -88,12 +110,82 @@ export class ContentLedger {
     await this.table.upsertEntity<LedgerEntity>({ ...this.keys(entry), ...stripUndefined(entry) }, "Merge");
   }
 
+  /**
+   * The message's last allowed attempt failed: it goes to the poison queue, and the row says so
+   * unless the blob already has an outcome (a duplicate message of finished content). Returns
+   * whether the row is now `poisoned`.
+   */
+  async markPoisoned(entry: LedgerKeys, error: string, now: number): Promise<boolean> {
+    const text = error.length > MAX_ERROR_LENGTH ? `${error.slice(0, MAX_ERROR_LENGTH - 1)}…` : error;
+    return this.transition(entry, POISONABLE, { state: "poisoned", poisonedAt: new Date(now), error: text });
+  }
+
+  /** The message was re-driven from the poison queue: its row waits again (only a poisoned or missing row). */
+  async markRedriven(entry: LedgerKeys, now: number): Promise<boolean> {
+    return this.transition(entry, REDRIVABLE, { state: "queued", enqueuedAt: new Date(now) });
+  }
+
+  /**
+   * Deletes one stream's rows past the retention: content the API can no longer list, so no listing
+   * asks about it again. One query for the keys, then transactions of up to 100 deletes (one
+   * partition). Run after each listing, it finds only the rows that aged out since the last one.
+   * Returns how many rows went.
+   */
+  async purge(tenantId: string, contentType: string, now: number): Promise<number> {
+    const partitionKey = ledgerPartition(tenantId, contentType);
+    const cutoff = new Date(now - LEDGER_RETENTION_DAYS * 86_400_000);
+    const filter = odata`PartitionKey eq ${partitionKey} and contentCreated lt ${cutoff}`;
+    let actions: TransactionAction[] = [];
+    let deleted = 0;
+    const flush = async () => {
+      await this.table.submitTransaction(actions);
+      deleted += actions.length;
+      actions = [];
+    };
+    for await (const entity of this.table.listEntities({ queryOptions: { filter, select: ["rowKey"] } })) {
+      actions.push(["delete", { partitionKey, rowKey: entity.rowKey as string }]);
+      if (actions.length === TRANSACTION_LIMIT) await flush();
+    }
+    if (actions.length > 0) await flush();
+    return deleted;
+  }
+
   async *entries(filter?: string): AsyncGenerator<LedgerEntry> {
     for await (const entity of this.table.listEntities<LedgerEntity>(filter ? { queryOptions: { filter } } : {})) yield toEntry(entity);
   }
 
   private keys(entry: Pick<LedgerEntry, "tenantId" | "contentType" | "contentId">) {
     return { partitionKey: ledgerPartition(entry.tenantId, entry.contentType), rowKey: tableKey(entry.contentId) };
+  }
+
+  /**
+   * Moves a row to a new state only from one of `from`, creating it when missing (its message may
+   * have outrun the lister's write). Guarded by the row's ETag, so a worker recording an outcome for
+   * the same blob at the same moment wins instead of being overwritten.
+   */
+  private async transition(entry: LedgerKeys, from: ReadonlySet<LedgerState>, change: Partial<LedgerEntity>): Promise<boolean> {
+    const keys = this.keys(entry);
+    for (let round = 0; round < MAX_CONFLICTS; round += 1) {
+      let current: (LedgerEntity & { etag: string }) | undefined;
+      try {
+        current = await this.table.getEntity<LedgerEntity>(keys.partitionKey, keys.rowKey);
+      } catch (error) {
+        if (statusOf(error) !== 404) throw error;
+      }
+      try {
+        if (!current) {
+          await this.table.createEntity<LedgerEntity>({ ...keys, ...stripUndefined(entry), state: "queued", ...change });
+          return true;
+        }
+        if (!from.has(current.state)) return false;
+        await this.table.updateEntity({ ...keys, ...change }, "Merge", { etag: current.etag });
+        return true;
+      } catch (error) {
+        // 409: created meanwhile; 412: changed meanwhile. Either way, decide again on what is there now.
+        if (statusOf(error) !== 409 && statusOf(error) !== 412) throw error;
+      }
+    }
+    throw new Error(`ledger row ${entry.tenantId}/${entry.contentType}/${entry.contentId} kept changing; gave up after ${MAX_CONFLICTS} attempts`);
   }
 }
 

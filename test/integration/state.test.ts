@@ -1,14 +1,15 @@
 import { TableClient, TableServiceClient } from "@azure/data-tables";
-import { beforeAll, describe, expect, inject, it } from "vitest";
+import { beforeAll, describe, expect, inject, it, vi } from "vitest";
 import { RecordClaims } from "../../shared/state/claims.js";
 import { CursorStore } from "../../shared/state/cursors.js";
-import { ContentLedger } from "../../shared/state/ledger.js";
+import { ContentLedger, LEDGER_RETENTION_DAYS } from "../../shared/state/ledger.js";
 import { ensureTable } from "../../shared/state/storage.js";
 import { isolatedEnv } from "../helpers/harness.js";
 
 const T = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
 let cursors: CursorStore;
 let ledger: ContentLedger;
+let ledgerTable: TableClient;
 let claims: RecordClaims;
 let service: TableServiceClient;
 let claimPrefix: string;
@@ -20,6 +21,7 @@ beforeAll(async () => {
   await Promise.all([c, l].map(ensureTable));
   cursors = new CursorStore(c);
   ledger = new ContentLedger(l);
+  ledgerTable = l;
   service = TableServiceClient.fromConnectionString(inject("azurite"), { allowInsecureConnection: true });
   claimPrefix = `${prefix}records`;
   claims = new RecordClaims(claimPrefix, (name) => TableClient.fromConnectionString(inject("azurite"), name, { allowInsecureConnection: true }), service);
@@ -75,6 +77,79 @@ describe("content ledger", () => {
     expect(await ledger.knownIds(T, "Audit.SharePoint", 6_000_001, 7_000_000)).toEqual(new Set());
     await ledger.finish({ ...entry, state: "done", records: 12, durationMs: 40 });
     expect(await ledger.get(T, "Audit.SharePoint", entry.contentId)).toMatchObject({ state: "done", records: 12 });
+  });
+});
+
+describe("content ledger: poisoned rows and re-drive", () => {
+  const blob = (contentId: string) => ({ tenantId: T, contentType: "Audit.Exchange", contentId, contentCreated: new Date(5_000_000), contentExpiration: new Date(9_000_000) });
+
+  it("marks a waiting row poisoned with the error cut short, and a re-drive makes it queued again", async () => {
+    const entry = blob("poison-1");
+    await ledger.recordQueued(entry, 1);
+    expect(await ledger.markPoisoned(entry, `boom ${"x".repeat(5_000)}`, 2)).toBe(true);
+    const poisoned = await ledger.get(T, "Audit.Exchange", entry.contentId);
+    expect(poisoned).toMatchObject({ state: "poisoned", poisonedAt: new Date(2) });
+    expect(poisoned?.error?.startsWith("boom x")).toBe(true);
+    expect(poisoned?.error?.length).toBeLessThanOrEqual(2_000);
+    expect(await ledger.markRedriven(entry, 3)).toBe(true);
+    expect(await ledger.get(T, "Audit.Exchange", entry.contentId)).toMatchObject({ state: "queued", enqueuedAt: new Date(3) });
+  });
+
+  it("never turns an outcome into poisoned, nor re-drives a row that is not poisoned", async () => {
+    for (const state of ["done", "failed", "expired"] as const) {
+      const entry = blob(`final-${state}`);
+      await ledger.finish({ ...entry, state });
+      expect(await ledger.markPoisoned(entry, "late failure of a duplicate message", 2)).toBe(false);
+      expect(await ledger.markRedriven(entry, 3)).toBe(false);
+      expect((await ledger.get(T, "Audit.Exchange", entry.contentId))?.state).toBe(state);
+    }
+    const waiting = blob("still-queued");
+    await ledger.recordQueued(waiting, 1);
+    expect(await ledger.markRedriven(waiting, 3)).toBe(false);
+    expect(await ledger.get(T, "Audit.Exchange", waiting.contentId)).toMatchObject({ state: "queued", enqueuedAt: new Date(1) });
+  });
+
+  it("creates the row when the message outran the lister's write", async () => {
+    const entry = blob("no-row-yet");
+    expect(await ledger.markPoisoned(entry, "boom", 2)).toBe(true);
+    expect(await ledger.get(T, "Audit.Exchange", entry.contentId)).toMatchObject({ state: "poisoned", contentCreated: entry.contentCreated });
+    // The lister's late write finds the row and leaves it poisoned.
+    expect(await ledger.recordQueued(entry, 3)).toBe(false);
+    expect((await ledger.get(T, "Audit.Exchange", entry.contentId))?.state).toBe("poisoned");
+  });
+});
+
+describe("content ledger retention", () => {
+  const DAY = 86_400_000;
+  const NOW = Date.parse("2026-03-20T12:00:00Z");
+
+  it("deletes one stream's rows past retention in transactions of at most 100, and keeps recent rows and other streams", async () => {
+    const cutoff = NOW - LEDGER_RETENTION_DAYS * DAY;
+    const rows = (contentType: string, prefix: string, count: number, createdAt: (i: number) => number) =>
+      Array.from({ length: count }, (_, i) => ({ tenantId: T, contentType, contentId: `${prefix}-${i}`, contentCreated: new Date(createdAt(i)) }));
+    const old = rows("Audit.AzureActiveDirectory", "old", 250, (i) => cutoff - 1 - i * 60_000);
+    const recent = rows("Audit.AzureActiveDirectory", "recent", 5, (i) => cutoff + i * 60_000);
+    const otherStream = rows("DLP.All", "other", 3, () => cutoff - DAY);
+    for (let i = 0; i < old.length; i += 25) await Promise.all(old.slice(i, i + 25).map((r) => ledger.recordQueued(r, 1)));
+    await Promise.all([...recent, ...otherStream].map((r) => ledger.recordQueued(r, 1)));
+
+    const transactions = vi.spyOn(ledgerTable, "submitTransaction");
+    try {
+      expect(await ledger.purge(T, "Audit.AzureActiveDirectory", NOW)).toBe(250);
+      expect(transactions).toHaveBeenCalledTimes(3);
+      for (const [actions] of transactions.mock.calls) expect(actions.length).toBeLessThanOrEqual(100);
+    } finally {
+      transactions.mockRestore();
+    }
+    const left = async (contentType: string) => {
+      const ids: string[] = [];
+      for await (const entry of ledger.entries(`PartitionKey eq '${T}_${contentType}'`)) ids.push(entry.contentId);
+      return ids.sort();
+    };
+    expect(await left("Audit.AzureActiveDirectory")).toEqual(recent.map((r) => r.contentId).sort());
+    expect(await left("DLP.All")).toEqual(otherStream.map((r) => r.contentId).sort());
+    // A second run finds nothing more to delete.
+    expect(await ledger.purge(T, "Audit.AzureActiveDirectory", NOW)).toBe(0);
   });
 });
 
