@@ -46,7 +46,8 @@ export async function processContent(message: ContentMessage, deps: WorkerDeps):
   const started = deps.now();
   const where = { tenantId, contentType, contentId };
   const known = await deps.ledger.get(tenantId, contentType, contentId);
-  if (known && known.state !== "queued") return { status: "skipped", reason: `ledger says ${known.state}` };
+  // A poisoned row whose message is back was re-driven: it waits like a queued one.
+  if (known && known.state !== "queued" && known.state !== "poisoned") return { status: "skipped", reason: `ledger says ${known.state}` };
 
   const base: LedgerEntry = {
     tenantId,

@@ -4,7 +4,8 @@ import type { ContentLedger } from "../state/ledger.js";
 
 /**
  * What an operator asks first: per tenant and content type, how far collection has got (cursor and
- * lag), what is waiting (backlog), what was lost or broken (expired, failed), and the last listing error.
+ * lag), what is waiting (backlog), what was lost or broken (expired, failed), what gave up and waits
+ * in the poison queue for a re-drive (poisoned), and the last listing error.
  */
 export interface StreamStatus {
   tenantId: string;
@@ -16,12 +17,13 @@ export interface StreamStatus {
   backlog: number;
   failed: number;
   expired: number;
+  poisoned: number;
 }
 
 export interface Status {
   generatedAt: string;
   streams: StreamStatus[];
-  totals: { backlog: number; failed: number; expired: number; streamsWithErrors: number; maxLagSeconds: number | null };
+  totals: { backlog: number; failed: number; expired: number; poisoned: number; streamsWithErrors: number; maxLagSeconds: number | null };
 }
 
 export async function collectStatus(deps: { settings: Pick<Settings, "tenantIds" | "contentTypes">; cursors: CursorStore; ledger: ContentLedger; now: () => number }): Promise<Status> {
@@ -31,7 +33,7 @@ export async function collectStatus(deps: { settings: Pick<Settings, "tenantIds"
     const key = `${tenantId}|${contentType}`;
     let found = streams.get(key);
     if (!found) {
-      found = { tenantId, contentType, cursor: null, lagSeconds: null, lastListedAt: null, lastError: null, backlog: 0, failed: 0, expired: 0 };
+      found = { tenantId, contentType, cursor: null, lagSeconds: null, lastListedAt: null, lastError: null, backlog: 0, failed: 0, expired: 0, poisoned: 0 };
       streams.set(key, found);
     }
     return found;
@@ -51,6 +53,7 @@ export async function collectStatus(deps: { settings: Pick<Settings, "tenantIds"
     if (entry.state === "queued") s.backlog += 1;
     if (entry.state === "failed") s.failed += 1;
     if (entry.state === "expired") s.expired += 1;
+    if (entry.state === "poisoned") s.poisoned += 1;
   }
   const list = [...streams.values()].sort((a, b) => a.tenantId.localeCompare(b.tenantId) || a.contentType.localeCompare(b.contentType));
   const lags = list.flatMap((s) => (s.lagSeconds === null ? [] : [s.lagSeconds]));
@@ -61,6 +64,7 @@ export async function collectStatus(deps: { settings: Pick<Settings, "tenantIds"
       backlog: list.reduce((n, s) => n + s.backlog, 0),
       failed: list.reduce((n, s) => n + s.failed, 0),
       expired: list.reduce((n, s) => n + s.expired, 0),
+      poisoned: list.reduce((n, s) => n + s.poisoned, 0),
       streamsWithErrors: list.filter((s) => s.lastError).length,
       maxLagSeconds: lags.length > 0 ? Math.max(...lags) : null,
     },
