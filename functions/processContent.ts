@@ -6,7 +6,9 @@ import { invocationLogger } from "./logger.js";
 export async function processContent(queueEntry: unknown, context: InvocationContext): Promise<void> {
   const runtime = await getRuntime();
   const messageId = String(context.triggerMetadata?.id ?? context.invocationId);
-  await runtime.handleMessage(queueEntry, messageId, invocationLogger(context));
+  // The host moves the message to the poison queue after its last failure; shared/ marks the ledger first.
+  const dequeueCount = Number(context.triggerMetadata?.dequeueCount);
+  await runtime.handleMessage(queueEntry, messageId, invocationLogger(context), Number.isFinite(dequeueCount) ? dequeueCount : undefined);
 }
 
 app.storageQueue("processContent", {

@@ -1,10 +1,13 @@
+import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
 import { z } from "zod";
 
 /**
  * The parts of host.json the local host honours, so that `npm start` behaves like the
  * Functions queue trigger: batch size, when to fetch the next batch, how long a failed message
- * stays invisible, and after how many dequeues it goes to the poison queue.
+ * stays invisible, and after how many dequeues it goes to the poison queue. The runtime reads the
+ * last one too, to know which failure is a message's final one.
  */
 const timeSpan = z
   .string()
@@ -45,7 +48,21 @@ export interface QueueSemantics {
 }
 
 export async function readQueueSemantics(path: string): Promise<QueueSemantics> {
-  const parsed = hostJsonSchema.safeParse(JSON.parse(await readFile(path, "utf8")));
+  return queueSemantics(JSON.parse(await readFile(path, "utf8")));
+}
+
+/**
+ * The queue semantics of the app's own host.json, at the app root: beside `shared/` when run from
+ * source (tests, tsx), beside `dist/` when compiled (the deployment package). Without one, the
+ * Functions host's own defaults apply, and so do they here.
+ */
+export async function readAppQueueSemantics(): Promise<QueueSemantics> {
+  const path = ["../../host.json", "../../../host.json"].map((relative) => fileURLToPath(new URL(relative, import.meta.url))).find((candidate) => existsSync(candidate));
+  return path ? readQueueSemantics(path) : queueSemantics({});
+}
+
+function queueSemantics(json: unknown): QueueSemantics {
+  const parsed = hostJsonSchema.safeParse(json);
   if (!parsed.success) throw new Error(`host.json: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
   const queues = parsed.data.extensions.queues;
   return {

@@ -72,7 +72,7 @@ export async function collector(
   clock: Clock,
   env: Record<string, string>,
   shared?: { outputDir: string; names: Record<string, string> },
-  options: Pick<RuntimeOptions, "meter"> = {},
+  options: Pick<RuntimeOptions, "meter" | "maxDequeueCount"> = {},
 ): Promise<Collector> {
   const outputDir = shared?.outputDir ?? (await mkdtemp(join(tmpdir(), "audit-intake-out-")));
   const settings = parseSettings({
@@ -86,15 +86,17 @@ export async function collector(
     ...(shared?.names ?? isolatedEnv()),
     ...env,
   });
-  const runtime = await createRuntime(settings, { trustedCa: sim.ca, now: clock.now, sleep: async () => undefined, throttleBaseMs: 100, ...options });
+  // The runtime and its pollers agree on the last dequeue, as the app and the Functions host do through host.json.
+  const maxDequeueCount = options.maxDequeueCount ?? TEST_SEMANTICS.maxDequeueCount;
+  const runtime = await createRuntime(settings, { trustedCa: sim.ca, now: clock.now, sleep: async () => undefined, throttleBaseMs: 100, ...options, maxDequeueCount });
   const log = recordingLogger();
   const poller = (semantics: Partial<QueueSemantics> = {}) =>
     new QueuePoller(
       runtime.queue.client,
       runtime.storage.queues.getQueueClient(`${settings.contentQueue}-poison`),
-      { ...TEST_SEMANTICS, ...semantics },
+      { ...TEST_SEMANTICS, maxDequeueCount, ...semantics },
       async (payload, info) => {
-        await runtime.handleMessage(payload, info.id, log);
+        await runtime.handleMessage(payload, info.id, log, info.dequeueCount);
       },
       log,
     );

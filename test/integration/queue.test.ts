@@ -13,11 +13,11 @@ const H = 60 * MIN;
 const T0 = Date.now();
 const cleanups = cleanupAfterEach();
 
-async function setup(env: Record<string, string> = {}) {
+async function setup(env: Record<string, string> = {}, options: { maxDequeueCount?: number } = {}) {
   const clock = new Clock(T0);
   const sim = await simulator({ tenants: tenants([TENANT_A]), from: T0 - 4 * H, to: T0, blobIntervalMs: 30 * MIN, contentTypes: ["Audit.SharePoint", "DLP.All"], now: clock.now, seed: 3 });
   cleanups.push(() => sim.stop());
-  const c = await collector(sim, clock, { O365_TENANT_IDS: TENANT_A, O365_CONTENT_TYPES: "Audit.SharePoint,DLP.All", ...env });
+  const c = await collector(sim, clock, { O365_TENANT_IDS: TENANT_A, O365_CONTENT_TYPES: "Audit.SharePoint,DLP.All", ...env }, undefined, options);
   cleanups.push(() => c.close());
   return { clock, sim, c };
 }
@@ -43,18 +43,29 @@ describe("queue worker semantics (host.json: batch, visibility, maxDequeueCount 
     expect(c.log.lines.filter((l) => l.level === "error" && /rejected/.test(l.message))).toHaveLength(2);
   });
 
-  it("moves a message that keeps failing to <queue>-poison after maxDequeueCount, text unchanged", async () => {
-    const { sim, c } = await setup();
+  it("moves a message that keeps failing to <queue>-poison after maxDequeueCount, text unchanged, its ledger row poisoned and counted", async () => {
+    const { sim, c } = await setup({}, { maxDequeueCount: 2 });
     await c.runtime.list(c.log);
     const enqueued = c.runtime.stats.enqueued;
     expect(enqueued).toBeGreaterThan(0);
     sim.faults.serverErrorRate = 1; // every download fails, retries included
-    const poller = await c.drain({ maxDequeueCount: 2 });
+    const poller = await c.drain();
     expect(poller.poisoned).toBe(enqueued);
     const texts = await poisonTexts(c);
     expect(texts).toHaveLength(Math.min(32, enqueued));
     expect(JSON.parse(texts[0]!)).toMatchObject({ v: 1, tenantId: TENANT_A });
-    for await (const entry of c.runtime.ledger.entries()) expect(entry.state).toBe("queued");
+    const entries = [];
+    for await (const entry of c.runtime.ledger.entries()) entries.push(entry);
+    expect(entries).toHaveLength(enqueued);
+    for (const entry of entries) {
+      expect(entry.state).toBe("poisoned");
+      expect(entry.error).toMatch(/\S/);
+      expect(entry.poisonedAt).toBeInstanceOf(Date);
+    }
+    const status = await c.runtime.status();
+    expect(status.totals).toMatchObject({ poisoned: enqueued, backlog: 0, failed: 0 });
+    expect(status.streams.map((s) => s.poisoned).reduce((a, b) => a + b, 0)).toBe(enqueued);
+    expect(c.log.lines.filter((l) => l.level === "error" && /content poisoned/.test(l.message))).toHaveLength(enqueued);
   });
 
   it("never poisons a message because of throttling: it is re-enqueued with a delay instead", async () => {
