@@ -1,12 +1,15 @@
 #!/usr/bin/env node
 import { createReadStream } from "node:fs";
-import { Command, InvalidArgumentError } from "commander";
+import { Command, InvalidArgumentError, Option } from "commander";
+import { GUID } from "../config/formats.js";
 import { openGeoIp } from "../normalize/geoip.js";
+import { CONTENT_TYPES } from "../o365/clouds.js";
 import { normalizeStream } from "./normalizeFile.js";
 
 /**
  * audit-intake's command line: `start` runs the Function app locally (what `npm start` calls),
- * `normalize` maps raw audit records to ECS without any Azure at all.
+ * `normalize` maps raw audit records to ECS without any Azure at all, `redrive` puts messages of the
+ * poison queue back on the content queue.
  */
 const program = new Command()
   .name("audit-intake")
@@ -70,6 +73,30 @@ function stopOnClosedOutput(error: NodeJS.ErrnoException): void {
 function describeSystemError(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
   return /^[A-Z]+: (.+?), \w+(?: '.*')?$/.exec(message)?.[1] ?? message;
+}
+
+program
+  .command("redrive")
+  .description("move messages of <queue>-poison back to the content queue (all, or those of one tenant / content type) and mark their ledger rows queued again")
+  .option("--tenant <id>", "only this tenant's messages", parseTenant)
+  .addOption(new Option("--content-type <type>", "only this content type's messages").choices(CONTENT_TYPES))
+  .option("--dry-run", "count what would be re-driven, move nothing")
+  .action(async (options: { tenant?: string; contentType?: string; dryRun?: boolean }) => {
+    // Loaded here so that `normalize` needs none of the Azure SDKs.
+    const { runRedrive } = await import("./redrive.js");
+    process.exitCode = await runRedrive({
+      cwd: process.cwd(),
+      env: process.env,
+      dryRun: options.dryRun ?? false,
+      print: (line) => process.stdout.write(`${line}\n`),
+      ...(options.tenant ? { tenantId: options.tenant } : {}),
+      ...(options.contentType ? { contentType: options.contentType } : {}),
+    });
+  });
+
+function parseTenant(text: string): string {
+  if (!GUID.test(text)) throw new InvalidArgumentError(`expected a tenant GUID, got "${text}"`);
+  return text;
 }
 
 function parsePairs(text: string): Map<string, string> {
