@@ -3,7 +3,7 @@ import { gunzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { encodeMessage } from "../../shared/pipeline/contentQueue.js";
 import { startStatusServer } from "../../shared/local/statusServer.js";
-import { contentOutputPath } from "../../shared/sinks/layout.js";
+import { contentOutputPath, safeSegment } from "../../shared/sinks/layout.js";
 import type { Status } from "../../shared/status/status.js";
 import { cleanupAfterEach, Clock, collector, walk } from "../helpers/harness.js";
 import { simulator, TENANT_A, tenants } from "../helpers/simulator.js";
@@ -123,7 +123,7 @@ describe("queue worker semantics (host.json: batch, visibility, maxDequeueCount 
     expect(names.sort()).toEqual(expectedNames.sort());
 
     const first = sim.blobs[0]!;
-    const body = await container.getBlobClient(names.find((n) => n.endsWith(`${first.contentId}.ndjson.gz`))!).downloadToBuffer();
+    const body = await container.getBlobClient(names.find((n) => n.endsWith(`${safeSegment(first.contentId)}.ndjson.gz`))!).downloadToBuffer();
     const lines = gunzipSync(body).toString("utf8").trim().split("\n").map((l) => JSON.parse(l) as { event: { id: string } });
     expect(lines.map((l) => l.event.id)).toEqual(first.records.map((r) => r.Id));
 
@@ -144,7 +144,7 @@ describe("queue worker semantics (host.json: batch, visibility, maxDequeueCount 
     const after: string[] = [];
     for await (const blob of container.listBlobsFlat()) after.push(blob.name);
     expect(after.sort()).toEqual(names.sort());
-    expect(gunzipSync(await container.getBlobClient(names.find((n) => n.endsWith(`${first.contentId}.ndjson.gz`))!).downloadToBuffer()).equals(gunzipSync(body))).toBe(true);
+    expect(gunzipSync(await container.getBlobClient(names.find((n) => n.endsWith(`${safeSegment(first.contentId)}.ndjson.gz`))!).downloadToBuffer()).equals(gunzipSync(body))).toBe(true);
   });
 });
 
