@@ -30,11 +30,31 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-export async function startAzurite(options: { location?: string; silent?: boolean } = {}): Promise<AzuriteInstance> {
-  const [blobPort, queuePort, tablePort] = [await freePort(), await freePort(), await freePort()];
+/** The emulator's well-known development ports, which `UseDevelopmentStorage=true` means to every Azure tool. */
+export const DEVELOPMENT_PORTS = { blob: 10000, queue: 10001, table: 10002 } as const;
+
+/** What `UseDevelopmentStorage=true` stands for: Azurite's account on the development ports. */
+export function connectionString(ports: { blob: number; queue: number; table: number }): string {
+  const host = "http://127.0.0.1";
+  return (
+    `DefaultEndpointsProtocol=http;AccountName=${ACCOUNT};AccountKey=${DEV_KEY};` +
+    `BlobEndpoint=${host}:${ports.blob}/${ACCOUNT};QueueEndpoint=${host}:${ports.queue}/${ACCOUNT};TableEndpoint=${host}:${ports.table}/${ACCOUNT};`
+  );
+}
+
+/**
+ * Makes the child exit when its parent goes, however the parent goes (even SIGKILL): the parent
+ * holds the write end of the child's stdin, and the pipe reaching its end means nobody is left.
+ */
+const EXIT_WITH_PARENT = `data:text/javascript,${encodeURIComponent("process.stdin.on('end', () => process.exit(0)).resume().unref();")}`;
+
+export async function startAzurite(options: { location?: string; ports?: { blob: number; queue: number; table: number } } = {}): Promise<AzuriteInstance> {
+  const { blob: blobPort, queue: queuePort, table: tablePort } = options.ports ?? { blob: await freePort(), queue: await freePort(), table: await freePort() };
   const require = createRequire(import.meta.url);
   const main = join(dirname(require.resolve("azurite/package.json")), "dist", "src", "azurite.js");
   const args = [
+    "--import",
+    EXIT_WITH_PARENT,
     main,
     "--silent",
     "--disableTelemetry",
@@ -50,7 +70,7 @@ export async function startAzurite(options: { location?: string; silent?: boolea
   } else {
     args.push("--inMemoryPersistence");
   }
-  const child: ChildProcess = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
+  const child: ChildProcess = spawn(process.execPath, args, { stdio: ["pipe", "pipe", "pipe"] });
   let output = "";
   const collect = (chunk: Buffer) => {
     output += chunk.toString();
@@ -71,11 +91,8 @@ export async function startAzurite(options: { location?: string; silent?: boolea
       reject(new Error(`Azurite exited with code ${code}:\n${output}`));
     });
   });
-  const host = "http://127.0.0.1";
   return {
-    connectionString:
-      `DefaultEndpointsProtocol=http;AccountName=${ACCOUNT};AccountKey=${DEV_KEY};` +
-      `BlobEndpoint=${host}:${blobPort}/${ACCOUNT};QueueEndpoint=${host}:${queuePort}/${ACCOUNT};TableEndpoint=${host}:${tablePort}/${ACCOUNT};`,
+    connectionString: connectionString({ blob: blobPort, queue: queuePort, table: tablePort }),
     async stop() {
       if (child.exitCode !== null) return;
       child.kill("SIGTERM");

@@ -1,10 +1,20 @@
 import { randomBytes } from "node:crypto";
+import { once } from "node:events";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { createServer } from "node:net";
+import { join } from "node:path";
+import { z } from "zod";
 import { startSimulator, type Simulator } from "../simulator/server.js";
 
 /**
  * What `npm start` runs against when no tenant is configured: the simulator with three demo
  * tenants, a few hours of content behind and a day ahead (published as the clock reaches it),
  * and light versions of every fault, so the first run shows the collector coping with them.
+ *
+ * The demo is an epoch kept in `.local/demo/epoch.json` (seed, content span, port): a restarted
+ * demo serves exactly the content it served before, so messages left on the queue by a stopped
+ * run still find their blobs. Its Azurite data lives beside it, apart from a real run's, and is
+ * cleared whenever a new epoch begins, so demo state never meets content it does not describe.
  */
 export const DEMO_TENANTS = [
   { id: "4d6f1a52-8c3e-4b7a-9e21-0c5d7f3a9b10", domain: "contoso.onmicrosoft.com" },
@@ -12,25 +22,69 @@ export const DEMO_TENANTS = [
   { id: "e3a95d07-6b1c-4f2e-8d4a-7c0b1e9f5a26", domain: "northwind.onmicrosoft.com" },
 ];
 export const DEMO_CLIENT_ID = "5a0c3e71-2d9b-4c8f-a6e4-1f7b3d9c0e52";
-/** A stable port keeps content URIs queued by an earlier run valid; another is used when it is taken. */
+/** The port a first epoch asks for; any free one when it is taken. */
 const DEMO_PORT = 44365;
+const HOUR = 3_600_000;
+const SPAN_BEHIND = 3 * HOUR;
+const SPAN_AHEAD = 24 * HOUR;
+/** An epoch this close to the end of its content is replaced: it would have nothing left to show. */
+const RENEW_BEFORE_END = HOUR;
+
+const epochSchema = z.object({ version: z.literal(1), seed: z.number().int(), from: z.number(), to: z.number(), port: z.number().int().min(0).max(65_535) });
+type Epoch = z.infer<typeof epochSchema>;
 
 export interface Demo {
   simulator: Simulator;
   env: Record<string, string>;
 }
 
-export async function startDemo(now = Date.now()): Promise<Demo> {
+export interface DemoState {
+  /** Everything the demo keeps: the epoch file and its Azurite data. */
+  dir: string;
+  azuriteLocation: string;
+  epoch: Epoch;
+  /** Why a new epoch began (and the demo's old state was cleared); undefined when the stored one goes on. */
+  renewed: string | undefined;
+}
+
+/**
+ * Reads the demo's epoch, or begins a new one (clearing the demo's old state) when there is none,
+ * it is unreadable, its content is used up, or its port is taken. Runs before Azurite starts.
+ */
+export async function prepareDemo(localDir: string, now = Date.now()): Promise<DemoState> {
+  const dir = join(localDir, "demo");
+  const file = join(dir, "epoch.json");
+  const azuriteLocation = join(dir, "azurite");
+  let renewed: string | undefined;
+  let epoch = await readFile(file, "utf8").then(
+    (text) => epochSchema.safeParse(JSON.parse(text)).data,
+    () => undefined,
+  ).catch(() => undefined);
+  if (!epoch) renewed = "first demo run";
+  else if (now > epoch.to - RENEW_BEFORE_END) renewed = "the previous demo's content was used up";
+  else if (!(await portFree(epoch.port))) renewed = `port ${epoch.port} of the previous demo is taken`;
+  if (renewed !== undefined || !epoch) {
+    await rm(dir, { recursive: true, force: true });
+    const port = (await portFree(DEMO_PORT)) ? DEMO_PORT : 0;
+    epoch = { version: 1, seed: Math.floor(now / 1000), from: now - SPAN_BEHIND, to: now + SPAN_AHEAD, port };
+  }
+  await mkdir(dir, { recursive: true });
+  await writeFile(file, `${JSON.stringify(epoch)}\n`);
+  return { dir, azuriteLocation, epoch, renewed };
+}
+
+export async function startDemo(state: DemoState): Promise<Demo> {
+  const { epoch } = state;
   const secret = randomBytes(24).toString("base64url");
-  const options = {
+  const simulator = await startSimulator({
     tenants: DEMO_TENANTS,
     clientId: DEMO_CLIENT_ID,
     clientSecret: secret,
-    from: now - 3 * 3_600_000,
-    to: now + 24 * 3_600_000,
+    from: epoch.from,
+    to: epoch.to,
     blobIntervalMs: 10 * 60_000,
-    recordsPerBlob: [5, 40] as [number, number],
-    seed: Math.floor(now / 1000),
+    recordsPerBlob: [5, 40],
+    seed: epoch.seed,
     pageSize: 20,
     faults: {
       throttle403Rate: 0.03,
@@ -43,8 +97,13 @@ export async function startDemo(now = Date.now()): Promise<Demo> {
       expiredRate: 0.01,
       subscriptionsStartDisabled: true,
     },
-  };
-  const simulator = await startSimulator({ ...options, port: DEMO_PORT }).catch(() => startSimulator(options));
+    port: epoch.port,
+  });
+  if (epoch.port === 0) {
+    // A first epoch on a random port keeps that port from now on: queued content URIs name it.
+    const port = Number(new URL(simulator.apiBaseUrl).port);
+    await writeFile(join(state.dir, "epoch.json"), `${JSON.stringify({ ...epoch, port })}\n`);
+  }
   return {
     simulator,
     env: {
@@ -56,4 +115,18 @@ export async function startDemo(now = Date.now()): Promise<Demo> {
       O365_LOGIN_BASE_URL: simulator.loginBaseUrl,
     },
   };
+}
+
+async function portFree(port: number): Promise<boolean> {
+  if (port === 0) return false;
+  const server = createServer();
+  server.listen(port, "127.0.0.1");
+  try {
+    await Promise.race([once(server, "listening"), once(server, "error").then(([error]) => Promise.reject(error))]);
+  } catch {
+    return false;
+  }
+  server.close();
+  await once(server, "close");
+  return true;
 }

@@ -2,49 +2,71 @@ import { SingleBar } from "cli-progress";
 import type { RuntimeStats } from "../runtime.js";
 
 /**
- * Progress of the local host: a live bar on a terminal, a line every few seconds otherwise
- * (CI logs), both from cli-progress.
+ * Progress of the local host. On a terminal, a live bar redrawn in place (cli-progress). Elsewhere
+ * (a CI log, a file, a service's journal) a line when something changed, at most every few seconds,
+ * so an idle collector between listings writes nothing.
  */
-export class Progress {
-  private readonly bar: SingleBar;
+export interface ProgressExtra {
+  poisoned: number;
+  phase: string;
+}
 
-  constructor(private readonly stats: RuntimeStats, private readonly extra: () => { poisoned: number; phase: string }) {
-    this.bar = new SingleBar({
-      format: "{phase} [{bar}] {value}/{total} done | {listed} listed, {queued} queued | {records} records | {duplicates} dup skipped | {throttled} throttled | {failed} failed | {expired} expired",
-      barsize: 24,
-      hideCursor: true,
-      noTTYOutput: true,
-      notTTYSchedule: 5_000,
-      etaBuffer: 50,
-    });
+const LINE_INTERVAL_MS = 5_000;
+
+export class Progress {
+  private readonly bar: SingleBar | undefined;
+  private lastLine = "";
+  private lastPrinted = 0;
+
+  constructor(
+    private readonly stats: RuntimeStats,
+    private readonly extra: () => ProgressExtra,
+    private readonly stream: NodeJS.WriteStream = process.stderr,
+  ) {
+    this.bar = stream.isTTY
+      ? new SingleBar({
+          format: "{phase} [{bar}] {value}/{total} content done | {counts}",
+          barsize: 24,
+          hideCursor: true,
+          stream,
+        })
+      : undefined;
   }
 
   start(): void {
-    this.bar.start(0, 0, this.payload());
+    this.bar?.start(0, 0, this.payload());
   }
 
   update(): void {
     const done = this.stats.processed + this.stats.failed + this.stats.expired + this.stats.skipped;
-    this.bar.setTotal(Math.max(this.stats.enqueued, done));
-    this.bar.update(done, this.payload());
+    const total = Math.max(this.stats.enqueued, done);
+    const payload = this.payload();
+    if (this.bar) {
+      this.bar.setTotal(total);
+      this.bar.update(done, payload);
+      return;
+    }
+    const line = `${payload.phase}: ${done}/${total} content done | ${payload.counts}`;
+    const now = Date.now();
+    if (line === this.lastLine || now - this.lastPrinted < LINE_INTERVAL_MS) return;
+    this.stream.write(`${line}\n`);
+    this.lastLine = line;
+    this.lastPrinted = now;
   }
 
   stop(): void {
-    this.update();
-    this.bar.stop();
+    if (this.bar) {
+      this.update();
+      this.bar.stop();
+    }
   }
 
   private payload() {
     const { poisoned, phase } = this.extra();
-    return {
-      phase,
-      listed: this.stats.contentListed,
-      queued: this.stats.enqueued,
-      records: this.stats.recordsWritten,
-      duplicates: this.stats.duplicatesSkipped,
-      throttled: this.stats.throttledRequests,
-      failed: this.stats.failed + poisoned + this.stats.rejectedMessages,
-      expired: this.stats.expired,
-    };
+    const s = this.stats;
+    const counts =
+      `${s.contentListed} listed, ${s.enqueued} queued | ${s.recordsWritten} records | ${s.duplicatesSkipped} dup skipped | ` +
+      `${s.throttledRequests} throttled | ${s.failed + poisoned + s.rejectedMessages} failed | ${s.expired} expired`;
+    return { phase, counts };
   }
 }

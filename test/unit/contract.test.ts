@@ -70,9 +70,12 @@ describe("local.settings.sample.json", () => {
     const values = (await json("local.settings.sample.json")).Values as Record<string, string>;
     const settings = parseSettings({ ...values, O365_CLIENT_SECRET: "filled-in" });
     const defaults = parseSettings({ O365_TENANT_IDS: values.O365_TENANT_IDS, O365_CLIENT_ID: values.O365_CLIENT_ID, O365_CLIENT_SECRET: "x", DataStorage: "UseDevelopmentStorage=true" });
-    for (const key of ["listSchedule", "initialLookbackMs", "relistOverlapMs", "listConcurrency", "listBudgetMs", "requestTimeoutMs", "contentQueue", "tables", "output", "contentTypes", "cloud"] as const) {
+    for (const key of ["listSchedule", "initialLookbackMs", "relistOverlapMs", "listConcurrency", "listBudgetMs", "requestTimeoutMs", "contentQueue", "tables", "contentTypes", "cloud"] as const) {
       expect(settings[key]).toEqual(defaults[key]);
     }
+    // The one local difference: output goes to files in output/, where a user finds it after the run,
+    // not to a container of the emulator.
+    expect(settings.output).toEqual({ kind: "file", dir: "output" });
   });
 });
 
