@@ -28,7 +28,7 @@ export function urlParts(original: string): Record<string, unknown> | undefined 
 }
 
 /** Registered domain, subdomain and TLD of a host, once per host: a tenant's few hosts recur in every record. */
-const domainParts = memoize(10_000, (host): Readonly<Record<string, string>> => {
+export const domainParts = memoize(10_000, (host): Readonly<Record<string, string>> => {
   const found = parseDomain(host);
   return {
     ...(found.domain ? { registered_domain: found.domain } : {}),
