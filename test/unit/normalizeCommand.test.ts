@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { PassThrough, Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { normalizeStream } from "../../shared/cli/normalizeFile.js";
+import { normalizeMessageTraceStream, normalizeStream } from "../../shared/cli/normalizeFile.js";
 
 const context = { tenantNames: new Map<string, string>(), preserveOriginal: false, now: () => 0 };
 
@@ -61,6 +61,33 @@ describe("audit-intake normalize", () => {
     expect(docs[0]!.event.original).toBe('{"Id":"a","Operation":"X"}');
     expect(docs[0]!.tags).toEqual(["preserve_original_event"]);
     expect((await run('[{"Id":"a"}]')).docs[0]!.tags).toBeUndefined();
+  });
+});
+
+describe("audit-intake normalize --source message-trace", () => {
+  const traceContext = { localDomains: ["contoso.com"], preserveOriginal: false, now: () => 0 };
+
+  async function runTrace(input: string) {
+    const output = new PassThrough();
+    const chunks: Buffer[] = [];
+    output.on("data", (c: Buffer) => chunks.push(c));
+    const count = await normalizeMessageTraceStream(Readable.from([Buffer.from(input)]), output, traceContext);
+    const docs = Buffer.concat(chunks).toString("utf8").trim().split("\n").filter(Boolean);
+    return { count, docs: docs.map((l) => JSON.parse(l) as { event: { kind?: string; dataset?: string }; email?: { local_id?: string; direction?: string } }) };
+  }
+
+  it("unwraps a saved page into its rows, and writes nothing for an empty page", async () => {
+    const row = (id: string) => ({ MessageTraceId: id, Received: "/Date(1700000000000)/", SenderAddress: "a@fabrikam.com", RecipientAddress: "b@contoso.com", Status: "Delivered" });
+    const { count, docs } = await runTrace(`${JSON.stringify({ d: { results: [row("t1"), row("t2")] } })}\n{"value":[]}\n${JSON.stringify(row("t3"))}\n`);
+    expect(count).toBe(3);
+    expect(docs.map((d) => d.email?.local_id)).toEqual(["t1", "t2", "t3"]);
+    expect(docs[0]!.email?.direction).toBe("inbound");
+  });
+
+  it("writes a line that is not JSON as a pipeline_error of the message-trace data stream", async () => {
+    const { count, docs } = await runTrace('{"MessageTraceId":"t1","Received":"2026-01-01T00:00:00Z"}\n{broken\n');
+    expect(count).toBe(2);
+    expect(docs[1]!.event).toMatchObject({ kind: "pipeline_error", dataset: "microsoft_exchange_online_message_trace.log" });
   });
 });
 
