@@ -26,7 +26,7 @@ describe("the raw-record conformance check", () => {
     const result = await checkRawRecords(dir, context);
     expect(result.files).toBe(2);
     expect(result.records).toBe(CONTENT_TYPES.length + 2);
-    expect(result.pipelineErrors).toEqual([{ file: "bad.log", line: 1, message: expect.stringContaining("not JSON") as string }]);
+    expect(result.pipelineErrors).toEqual([{ file: "bad.log", line: 1, message: expect.stringContaining("not valid JSON") as string }]);
     expect(result.missing.get("event.code")).toEqual(["bad.log:1", "bad.log:2"]);
     expect(result.missing.get("event.id")).toEqual(["bad.log:1", "bad.log:2"]);
     expect(result.missing.has("@timestamp")).toBe(false);
