@@ -67,8 +67,14 @@ export interface SimulatorOptions {
   seed?: number;
   pageSize?: number;
   faults?: Partial<SimulatorFaults>;
+  /** The tests' virtual clock: what content exists and is listable. Throttling windows run on real time. */
   now?: () => number;
   port?: number;
+  /**
+   * How long after a throttling answer was sent a request of the same tenant still counts as already
+   * in flight, not early: the client cannot have read the answer before it sent that one (default 100 ms).
+   */
+  earlyGraceMs?: number;
 }
 
 export interface SimulatedBlob {
@@ -93,6 +99,9 @@ export interface SimulatorStats {
   missingPublisher: number;
   /** The most content downloads of one tenant in flight at the same time. */
   maxConcurrentDownloads: number;
+  /** API requests that arrived while their tenant was inside the Retry-After of an earlier answer (past earlyGraceMs). */
+  earlyRequests: number;
+  earlyRequestsByTenant: Record<string, number>;
 }
 
 export interface Simulator {
@@ -109,6 +118,8 @@ export interface Simulator {
 }
 
 const DAY = 24 * 3_600_000;
+/** How often the simulator notes that its event loop is free (see retryAfterWindows). */
+const TICK_MS = 10;
 
 export async function startSimulator(options: SimulatorOptions): Promise<Simulator> {
   const faults: SimulatorFaults = { ...NO_FAULTS, ...options.faults };
@@ -119,13 +130,26 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
   const tenants = new Map(options.tenants.map((t) => [t.id.toLowerCase(), t]));
   const subscriptions = new Map<string, boolean>();
   const tokens = new Map<string, string>();
-  const stats: SimulatorStats = { apiRequests: 0, tokenRequests: 0, throttled: 0, serverErrors: 0, subscriptionsStarted: 0, contentDownloads: 0, missingPublisher: 0, maxConcurrentDownloads: 0 };
+  const stats: SimulatorStats = {
+    apiRequests: 0,
+    tokenRequests: 0,
+    throttled: 0,
+    serverErrors: 0,
+    subscriptionsStarted: 0,
+    contentDownloads: 0,
+    missingPublisher: 0,
+    maxConcurrentDownloads: 0,
+    earlyRequests: 0,
+    earlyRequestsByTenant: {},
+  };
+  const retryAfter = retryAfterWindows(options.earlyGraceMs ?? 100);
   const downloading = new Map<string, number>();
   const pageSize = options.pageSize ?? 50;
   const { cert, key } = await generateCertificate();
   let baseUrl = "";
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    const arrived = retryAfter.arrival();
     const url = new URL(req.url ?? "/", baseUrl);
     const downloadTenant = /^\/api\/v1\.0\/([^/]+)\/activity\/feed\/audit\//.exec(url.pathname)?.[1]?.toLowerCase();
     if (downloadTenant) {
@@ -141,6 +165,10 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
     if (!api) return json(res, 404, { error: { code: "NotFound", message: "no such endpoint" } });
     stats.apiRequests += 1;
     const tenantId = (api[1] as string).toLowerCase();
+    if (retryAfter.isEarly(tenantId, arrived)) {
+      stats.earlyRequests += 1;
+      stats.earlyRequestsByTenant[tenantId] = (stats.earlyRequestsByTenant[tenantId] ?? 0) + 1;
+    }
     const tokenTenant = tokens.get((req.headers.authorization ?? "").replace(/^Bearer /, ""));
     if (!tokenTenant) return json(res, 401, { error: { code: "AF10001", message: "Authorization has been denied for this request." } });
     if (tokenTenant !== tenantId) {
@@ -150,11 +178,18 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
     const roll = prng.next();
     if (roll < faults.throttle403Rate) {
       stats.throttled += 1;
+      // No Retry-After here, as Microsoft documents this answer: the API reference lists AF429 under Errors
+      // and its "API throttling" section gives quotas, neither mentions a Retry-After; the troubleshooting
+      // page shows the throttled blob download as only "Response Code 403" and this JSON body
+      // (learn.microsoft.com/office/office-365-management-api/office-365-management-activity-api-reference#errors,
+      // …/troubleshooting-the-office-365-management-activity-api). Clients back off on their own.
       return json(res, 403, { error: { code: "AF429", message: "Too many requests. Method=GetBlob, PublisherId=00000000-0000-0000-0000-000000000000" } });
     }
     if (roll < faults.throttle403Rate + faults.throttle429Rate) {
       stats.throttled += 1;
-      return json(res, 429, { error: { code: "AF429", message: "Too many requests." } }, { "retry-after": String(faults.retryAfterSeconds) });
+      json(res, 429, { error: { code: "AF429", message: "Too many requests." } }, { "retry-after": String(faults.retryAfterSeconds) });
+      retryAfter.sent(tenantId, faults.retryAfterSeconds * 1000);
+      return;
     }
     if (roll < faults.throttle403Rate + faults.throttle429Rate + faults.serverErrorRate) {
       stats.serverErrors += 1;
@@ -290,6 +325,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
       return ids;
     },
     async stop() {
+      retryAfter.stop();
       server.closeAllConnections();
       server.close();
       await once(server, "close").catch(() => undefined);
@@ -331,6 +367,40 @@ function generateBlobs(options: SimulatorOptions, faults: SimulatorFaults, prng:
     }
   }
   return blobs;
+}
+
+/**
+ * When each tenant was told to come back (on real, monotonic time: the virtual clock of the content does
+ * not pass while a client waits). A request is early when it arrives inside a Retry-After window, counted
+ * from when that answer was sent, and after the grace for requests the client sent before it could read it.
+ */
+function retryAfterWindows(graceMs: number) {
+  const windows = new Map<string, { from: number; until: number }[]>();
+  // In tests the simulator shares its event loop with the client: a request that came in while the loop
+  // was blocked (the first user-agent parse compiles uap-core's regexes, about 200 ms) is handled only
+  // afterwards. Its arrival is then taken as the earliest moment it can have come, the last tick before.
+  let lastTick = performance.now();
+  const ticker = setInterval(() => (lastTick = performance.now()), TICK_MS).unref();
+  return {
+    arrival: () => Math.min(performance.now(), lastTick + TICK_MS),
+    stop: () => clearInterval(ticker),
+    sent(tenantId: string, retryAfterMs: number): void {
+      if (retryAfterMs <= 0) return;
+      const sentAt = performance.now();
+      const open = windows.get(tenantId) ?? [];
+      open.push({ from: sentAt + graceMs, until: sentAt + retryAfterMs });
+      windows.set(tenantId, open);
+    },
+    isEarly(tenantId: string, arrived: number): boolean {
+      const open = windows.get(tenantId)?.filter((w) => w.until > arrived);
+      if (!open?.length) {
+        windows.delete(tenantId);
+        return false;
+      }
+      windows.set(tenantId, open);
+      return open.some((w) => arrived >= w.from);
+    },
+  };
 }
 
 function blobKey(tenantId: string, contentId: string): string {
