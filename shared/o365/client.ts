@@ -3,6 +3,7 @@ import { createGunzip } from "node:zlib";
 import type { TokenCredential } from "@azure/identity";
 import { type Dispatcher, request } from "undici";
 import type { z } from "zod";
+import { GateClosedError, type RequestGate } from "../http/gate.js";
 import type { ContentType } from "./clouds.js";
 import { classify, ManagementApiError, parseRetryAfter } from "./errors.js";
 import { type ContentItem, contentListSchema, errorBodySchema, type Subscription, subscriptionListSchema } from "./schemas.js";
@@ -30,10 +31,21 @@ export interface ManagementApiClientOptions {
   credentialFor: (tenantId: string) => TokenCredential;
   dispatcher: Dispatcher;
   timeoutMs: number;
+  /**
+   * The process's gate, shared with every other client: the quota is the tenant's, so a throttled
+   * answer holds every request to that tenant, and each request waits while its tenant is held.
+   */
+  gate: RequestGate;
+  /**
+   * The longest a request waits at the gate (default: as long as it takes). Past it the request fails
+   * as throttled with the time left as retryAfterMs; the queue worker uses 0 and re-enqueues instead.
+   */
+  maxGateWaitMs?: number;
   /** Throttled answers retried in place before giving up; the queue worker uses 0 and re-enqueues instead. */
   maxThrottleRetries: number;
   /** Transient failures (5xx, AF50000, network, timeouts) retried in place. */
   maxTransientRetries: number;
+  /** Waits between transient retries; throttling waits at the gate. */
   sleep?: (ms: number) => Promise<void>;
   random?: () => number;
   onRequest?: (event: RequestEvent) => void;
@@ -117,13 +129,17 @@ export class ManagementApiClient {
   ): Promise<Readable> {
     const target = new URL(url);
     target.searchParams.set("PublisherIdentifier", this.options.publisherId ?? tenantId);
+    const gateKey = `o365:${tenantId.toLowerCase()}`;
     let throttles = 0;
     let transients = 0;
     for (;;) {
-      const started = Date.now();
+      let started = Date.now();
       let failure: ManagementApiError;
       try {
         const token = await this.token(tenantId);
+        // After the token, right before sending: token requests go to Entra ID, not to the tenant's quota.
+        await this.options.gate.pass(gateKey, this.options.maxGateWaitMs);
+        started = Date.now(); // a request's duration is the API's time, not the gate's
         const response = await request(target, {
           method,
           dispatcher: this.options.dispatcher,
@@ -144,13 +160,19 @@ export class ManagementApiClient {
         }
         failure = await this.toError(response, operation);
       } catch (error) {
+        // Nothing was sent: the caller hears how long the tenant is held, and neither waits nor retries here.
+        if (error instanceof GateClosedError) {
+          throw new ManagementApiError("throttled", undefined, undefined, `${operation}: throttled, ${error.message}`, Math.ceil(error.waitMs), { cause: error });
+        }
         failure = error instanceof ManagementApiError ? error : networkError(error, operation);
       }
       this.options.onRequest?.({ tenantId, contentType, operation, status: failure.status, errorClass: failure.errorClass, durationMs: Date.now() - started });
-      if (failure.errorClass === "throttled" && throttles < this.options.maxThrottleRetries) {
+      if (failure.errorClass === "throttled") {
+        // The quota is the tenant's: hold every request to it, in every client of the process, not only
+        // this one; a retry then waits at the gate like the rest.
         throttles += 1;
-        await this.sleep(failure.retryAfterMs ?? this.backoff(throttles));
-        continue;
+        this.options.gate.hold(gateKey, failure.retryAfterMs ?? this.backoff(throttles));
+        if (throttles <= this.options.maxThrottleRetries) continue;
       }
       if (failure.errorClass === "transient" && transients < this.options.maxTransientRetries) {
         transients += 1;

@@ -90,7 +90,10 @@ export async function processContent(message: ContentMessage, deps: WorkerDeps):
     if (error instanceof ManagementApiError) {
       if (error.errorClass === "throttled") {
         const delayMs = throttleDelay(message.throttled, error.retryAfterMs, deps.random ?? Math.random, deps.throttleBaseMs);
-        await deps.requeue({ ...message, throttled: message.throttled + 1 }, delayMs);
+        // Without a status nothing was sent: the tenant was held for another request's throttling, which
+        // says nothing about this message, so its own backoff (without Retry-After) does not grow.
+        const throttled = message.throttled + (error.status === undefined ? 0 : 1);
+        await deps.requeue({ ...message, throttled }, delayMs);
         deps.log.info("content download throttled; message re-enqueued", { ...where, delayMs });
         return { status: "throttled", delayMs };
       }

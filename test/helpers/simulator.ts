@@ -1,5 +1,6 @@
 import { Agent } from "undici";
 import { parseSettings, type Settings } from "../../shared/config/settings.js";
+import { RequestGate } from "../../shared/http/gate.js";
 import { createCredentialFactory } from "../../shared/o365/auth.js";
 import { ManagementApiClient, type ManagementApiClientOptions, type RequestEvent } from "../../shared/o365/client.js";
 import { startSimulator, type Simulator, type SimulatorOptions } from "../../shared/simulator/server.js";
@@ -37,16 +38,30 @@ export function settingsFor(sim: Simulator, env: Record<string, string> = {}): S
   });
 }
 
+/**
+ * A client of the simulator that never really waits: backoff sleeps and gate waits are recorded
+ * (`sleeps`, `waits`) and the gate's clock jumps over them.
+ */
 export function clientFor(sim: Simulator, overrides: Partial<ManagementApiClientOptions> & { settings?: Settings; assertionSource?: () => Promise<string> } = {}) {
   const settings = overrides.settings ?? settingsFor(sim);
   const events: RequestEvent[] = [];
   const sleeps: number[] = [];
+  const waits: number[] = [];
+  let gateNow = 0;
+  const gate = new RequestGate({
+    now: () => gateNow,
+    sleep: async (ms) => {
+      waits.push(ms);
+      gateNow += ms;
+    },
+  });
   const client = new ManagementApiClient({
     apiBaseUrl: settings.apiBaseUrl,
     publisherId: settings.publisherId,
     credentialFor: createCredentialFactory(settings, { trustedCa: sim.ca, ...(overrides.assertionSource ? { assertionSource: overrides.assertionSource } : {}) }),
     dispatcher: new Agent({ connect: { ca: sim.ca } }),
     timeoutMs: 10_000,
+    gate,
     maxThrottleRetries: 5,
     maxTransientRetries: 3,
     sleep: async (ms) => {
@@ -55,5 +70,5 @@ export function clientFor(sim: Simulator, overrides: Partial<ManagementApiClient
     onRequest: (event) => events.push(event),
     ...overrides,
   });
-  return { client, events, sleeps };
+  return { client, events, sleeps, waits, gate };
 }

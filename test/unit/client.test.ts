@@ -6,7 +6,7 @@ import { generateCertificate } from "../../shared/simulator/certs.js";
 import { ManagementApiError } from "../../shared/o365/errors.js";
 import type { ContentItem } from "../../shared/o365/schemas.js";
 import type { Simulator } from "../../shared/simulator/server.js";
-import { clientFor, settingsFor, simulator, TENANT_A, TENANT_B } from "../helpers/simulator.js";
+import { clientFor, settingsFor, simulator, TENANT_A, TENANT_B, tenants } from "../helpers/simulator.js";
 
 const H = 3_600_000;
 const now = Date.now();
@@ -40,24 +40,51 @@ describe("Management Activity API client (against the simulator)", () => {
 
   it("retries throttling (AF429 as 403, and 429) honouring Retry-After, and 5xx with backoff", async () => {
     sim = await simulator({ from: now - 20 * H, to: now, pageSize: 2, contentTypes: ["Audit.Exchange"], faults: { throttle403Rate: 0.2, throttle429Rate: 0.2, retryAfterSeconds: 3, serverErrorRate: 0.15 }, seed: 7 });
-    const { client, events, sleeps } = clientFor(sim, { maxThrottleRetries: 50, maxTransientRetries: 50 });
+    const { client, events, sleeps, waits } = clientFor(sim, { maxThrottleRetries: 50, maxTransientRetries: 50, random: () => 0.5 });
     const pages = await listAll(client);
     expect(pages.flat()).toHaveLength(sim.blobs.length);
     const throttled = events.filter((e) => e.errorClass === "throttled");
     expect(throttled.length).toBe(sim.stats.throttled);
     expect(throttled.some((e) => e.status === 403)).toBe(true);
     expect(throttled.some((e) => e.status === 429)).toBe(true);
-    expect(sleeps).toContain(3000); // Retry-After: 3
+    // Throttling is waited out at the gate (Retry-After: 3, or backoff without one); 5xx with backoff.
+    expect(waits).toContain(3000);
+    expect(waits.length).toBe(throttled.length);
     expect(events.filter((e) => e.errorClass === "transient").length).toBe(sim.stats.serverErrors);
+    expect(sleeps.length).toBe(sim.stats.serverErrors);
   });
 
   it("gives up on throttling after its budget, with a throttled error carrying Retry-After", async () => {
     sim = await simulator({ from: now - 2 * H, to: now, faults: { throttle429Rate: 1, retryAfterSeconds: 9 } });
-    const { client, sleeps } = clientFor(sim, { maxThrottleRetries: 2 });
+    const { client, waits, gate } = clientFor(sim, { maxThrottleRetries: 2 });
     const failure = await listAll(client).catch((e: unknown) => e);
     expect(failure).toBeInstanceOf(ManagementApiError);
     expect(failure).toMatchObject({ errorClass: "throttled", status: 429, code: "AF429", retryAfterMs: 9000 });
-    expect(sleeps).toEqual([9000, 9000]);
+    expect(waits).toEqual([9000, 9000]);
+    expect(gate.remaining(`o365:${TENANT_A}`)).toBe(9000); // the last answer holds the tenant too
+  });
+
+  it("holds every request to a throttled tenant, in every client that shares the gate, and no other tenant's", async () => {
+    sim = await simulator({ tenants: tenants([TENANT_A, TENANT_B]), from: now - 2 * H, to: now, contentTypes: ["Audit.Exchange"], faults: { throttle429Rate: 1, retryAfterSeconds: 9 } });
+    // The lister's client gives up at once here; the worker's shares its gate and may not wait.
+    const { client: lister, waits, gate } = clientFor(sim, { maxThrottleRetries: 0 });
+    const { client: worker } = clientFor(sim, { gate, maxThrottleRetries: 0, maxGateWaitMs: 0 });
+    await expect(listAll(lister)).rejects.toMatchObject({ errorClass: "throttled", status: 429 });
+    expect(sim.stats.apiRequests).toBe(1);
+
+    // Nothing is sent for the held tenant: the worker hears how long it is held, to re-enqueue for that long.
+    const refused = await worker.openContent(TENANT_A, `${sim.apiBaseUrl}/api/v1.0/${TENANT_A}/activity/feed/audit/x`).catch((e: unknown) => e);
+    expect(refused).toMatchObject({ errorClass: "throttled", status: undefined, retryAfterMs: 9000 });
+    expect(sim.stats.apiRequests).toBe(1);
+
+    // A client that may wait waits out the Retry-After before it sends.
+    await expect(listAll(lister)).rejects.toMatchObject({ errorClass: "throttled" });
+    expect(waits).toEqual([9000]);
+    expect(sim.stats.apiRequests).toBe(2);
+
+    // Another tenant is not held.
+    await expect(worker.openContent(TENANT_B, `${sim.apiBaseUrl}/api/v1.0/${TENANT_B}/activity/feed/audit/x`)).rejects.toMatchObject({ status: 429 });
+    expect(sim.stats.apiRequests).toBe(3);
   });
 
   it("reports a missing subscription, and treats AF20024 (already enabled) as success", async () => {
