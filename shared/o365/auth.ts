@@ -1,4 +1,5 @@
-import { type PipelinePolicy, tlsPolicy } from "@azure/core-rest-pipeline";
+import { AsyncLocalStorage } from "node:async_hooks";
+import { isRestError, type PipelinePolicy, tlsPolicy } from "@azure/core-rest-pipeline";
 import { ClientAssertionCredential, ClientCertificateCredential, ClientSecretCredential, ManagedIdentityCredential, type TokenCredential } from "@azure/identity";
 import type { Settings } from "../config/settings.js";
 import { CLOUDS, KNOWN_LOGIN_HOSTS } from "./clouds.js";
@@ -9,6 +10,34 @@ export interface AuthOptions {
   /** Where the federated client assertion comes from; by default the managed identity's token. */
   assertionSource?: () => Promise<string>;
 }
+
+/** What the identity service did in one getToken call: whether a request went out, and the status of its last answer. */
+export interface IdentityExchange {
+  sent: boolean;
+  /** undefined when the last request got no answer (DNS, refused, reset, TLS, timeout). */
+  status: number | undefined;
+  /** Why the last request got no answer (ENOTFOUND, ECONNREFUSED, a TLS code, a timeout): the SDK's message drops it. */
+  failure?: string;
+}
+
+/**
+ * A token that could not be had, with what the identity service answered. @azure/identity turns every
+ * failure into an error without the HTTP status (a refused connection and a wrong secret both become
+ * "AuthenticationRequiredError" or "CredentialUnavailableError"), so the status is observed on the wire.
+ */
+export class TokenRequestError extends Error {
+  constructor(
+    message: string,
+    readonly exchange: IdentityExchange,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = "TokenRequestError";
+  }
+}
+
+/** The exchange of the getToken call in progress, seen by the pipeline policy that runs inside it. */
+const currentExchange = new AsyncLocalStorage<IdentityExchange>();
 
 /**
  * One credential per tenant of the multi-tenant app registration, created on first use.
@@ -21,7 +50,11 @@ export function createCredentialFactory(settings: Settings, options: AuthOptions
     authorityHost: settings.loginBaseUrl,
     // MSAL validates authorities against Microsoft's list; a simulator or proxy is not on it.
     disableInstanceDiscovery: !KNOWN_LOGIN_HOSTS.has(loginHost),
+    // The API client retries a failed token request with its own backoff, as it does every request;
+    // a second layer of retries inside the SDK would multiply the attempts and the time spent.
+    retryOptions: { maxRetries: 0 },
     additionalPolicies: [
+      { policy: exchangePolicy, position: "perRetry" as const },
       { policy: timeoutPolicy(settings.requestTimeoutMs), position: "perCall" as const },
       ...(options.trustedCa ? [{ policy: tlsPolicy({ ca: options.trustedCa }), position: "perCall" as const }] : []),
     ],
@@ -39,11 +72,53 @@ export function createCredentialFactory(settings: Settings, options: AuthOptions
             : auth.kind === "certificate"
               ? new ClientCertificateCredential(tenantId, settings.clientId, { certificatePath: auth.path, ...(auth.password ? { certificatePassword: auth.password } : {}) }, common)
               : new ClientCertificateCredential(tenantId, settings.clientId, { certificate: auth.pem, ...(auth.password ? { certificatePassword: auth.password } : {}) }, common);
+      credential = observed(credential);
       credentials.set(tenantId, credential);
     }
     return credential;
   };
 }
+
+/**
+ * The credential, whose failures say what the identity service answered (see TokenRequestError).
+ * After a 429 or 5xx, MSAL answers the same error again without sending anything until that answer's
+ * Retry-After (60 s without one) has passed; such a failure is the credential's last answer, repeated.
+ */
+function observed(credential: TokenCredential): TokenCredential {
+  let lastFailure: IdentityExchange | undefined;
+  return {
+    async getToken(scopes, options) {
+      const exchange: IdentityExchange = { sent: false, status: undefined };
+      try {
+        const token = await currentExchange.run(exchange, () => credential.getToken(scopes, options));
+        lastFailure = undefined;
+        return token;
+      } catch (error) {
+        if (exchange.sent) lastFailure = exchange;
+        throw new TokenRequestError(error instanceof Error ? error.message : String(error), exchange.sent ? exchange : (lastFailure ?? exchange), { cause: error });
+      }
+    },
+  };
+}
+
+/** Records the status of every answer from the identity service (or its absence) on the getToken call's exchange. */
+const exchangePolicy: PipelinePolicy = {
+  name: "auditIntakeIdentityExchange",
+  async sendRequest(request, next) {
+    const exchange = currentExchange.getStore();
+    if (exchange) exchange.sent = true;
+    try {
+      const response = await next(request);
+      if (exchange) Object.assign(exchange, { status: response.status, failure: undefined });
+      return response;
+    } catch (error) {
+      const status = isRestError(error) ? error.statusCode : undefined;
+      const failure = status === undefined ? ((error as { code?: string }).code ?? String(error)) : undefined;
+      if (exchange) Object.assign(exchange, { status, failure });
+      throw error;
+    }
+  },
+};
 
 /** Token and metadata requests get the same time limit as API calls; the SDK sets none by default. */
 function timeoutPolicy(timeoutMs: number): PipelinePolicy {

@@ -4,8 +4,9 @@ import type { TokenCredential } from "@azure/identity";
 import { type Dispatcher, request } from "undici";
 import type { z } from "zod";
 import { GateClosedError, type RequestGate } from "../http/gate.js";
+import { TokenRequestError } from "./auth.js";
 import type { ContentType } from "./clouds.js";
-import { classify, ManagementApiError, parseRetryAfter } from "./errors.js";
+import { classify, classifyTokenFailure, ManagementApiError, parseRetryAfter } from "./errors.js";
 import { type ContentItem, contentListSchema, errorBodySchema, type Subscription, subscriptionListSchema } from "./schemas.js";
 import { assertFeedUrl, feedUrl } from "./urls.js";
 import { apiTime, type Window } from "./windows.js";
@@ -43,7 +44,7 @@ export interface ManagementApiClientOptions {
   maxGateWaitMs?: number;
   /** Throttled answers retried in place before giving up; the queue worker uses 0 and re-enqueues instead. */
   maxThrottleRetries: number;
-  /** Transient failures (5xx, AF50000, network, timeouts) retried in place. */
+  /** Transient failures (5xx, AF50000, network, timeouts, token requests without an answer) retried in place. */
   maxTransientRetries: number;
   /** Waits between transient retries; throttling waits at the gate. */
   sleep?: (ms: number) => Promise<void>;
@@ -185,17 +186,20 @@ export class ManagementApiClient {
 
   /** Tokens are cached and refreshed by the credential (MSAL's cache), not here. */
   private async token(tenantId: string): Promise<{ token: string }> {
+    let token: { token: string } | null;
     try {
-      const token = await this.options.credentialFor(tenantId).getToken(this.scope);
-      if (token) return token;
-      throw new Error("no access token was issued");
+      token = await this.options.credentialFor(tenantId).getToken(this.scope);
     } catch (error) {
-      // Identity errors carry AADSTS codes and messages, never the secret; 5xx from the authority is worth a retry.
-      const status = (error as { statusCode?: number }).statusCode;
-      const errorClass = status !== undefined && status >= 500 ? "transient" : "configuration";
+      // Identity errors carry AADSTS codes and messages, never the secret. What the identity service
+      // answered decides the class: a refusal is configuration, no answer or a 5xx is worth a retry.
+      // A credential that cannot say what happened is taken at its word, as configuration.
+      const exchange = error instanceof TokenRequestError ? error.exchange : { sent: false, status: undefined };
       const message = error instanceof Error ? error.message.split("\n")[0] : String(error);
-      throw new ManagementApiError(errorClass, status, "token", `token for tenant ${tenantId}: ${message}`, undefined, { cause: error });
+      const unanswered = exchange.failure ? `no answer from the identity service (${exchange.failure}): ` : "";
+      throw new ManagementApiError(classifyTokenFailure(exchange), exchange.status, "token", `token for tenant ${tenantId}: ${unanswered}${message}`, undefined, { cause: error });
     }
+    if (!token) throw new ManagementApiError("configuration", undefined, "token", `token for tenant ${tenantId}: no access token was issued`);
+    return token;
   }
 
   /** Exponential backoff with full jitter. */

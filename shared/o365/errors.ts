@@ -61,6 +61,19 @@ export function classify(status: number, code: string | undefined): ErrorClass {
   return "fatal";
 }
 
+/**
+ * A failed token request is a configuration error only when the identity service answered that the
+ * request is wrong (400/401/403 with an AADSTS code: invalid_client, unauthorized_client, invalid_tenant…;
+ * 404 for an authority that does not exist), or when it failed before anything was sent (a certificate
+ * that cannot be read). No answer at all (DNS, refused, reset, TLS, timeout) and 408/429/5xx are transient.
+ */
+export function classifyTokenFailure(exchange: { sent: boolean; status: number | undefined }): ErrorClass {
+  if (!exchange.sent) return "configuration";
+  const { status } = exchange;
+  if (status === undefined || status === 408 || status === 429 || status >= 500) return "transient";
+  return status >= 400 ? "configuration" : "transient";
+}
+
 /** `Retry-After` as seconds or an HTTP date; undefined when absent or unreadable. */
 export function parseRetryAfter(header: string | undefined, now: number): number | undefined {
   if (!header) return undefined;

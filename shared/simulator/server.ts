@@ -21,6 +21,8 @@ export interface SimulatorFaults {
   retryAfterSeconds: number;
   /** Share answered 500 AF50000 or a bare 503. */
   serverErrorRate: number;
+  /** Share of token requests the identity endpoint answers 503 (an Entra ID outage), whatever their credentials. */
+  tokenErrorRate: number;
   latencyMs: number;
   /** Share of blobs listed only lateDelayMs after their contentCreated. */
   lateRate: number;
@@ -40,6 +42,7 @@ export const NO_FAULTS: SimulatorFaults = {
   throttle429Rate: 0,
   retryAfterSeconds: 1,
   serverErrorRate: 0,
+  tokenErrorRate: 0,
   latencyMs: 0,
   lateRate: 0,
   lateDelayMs: 30 * 60_000,
@@ -221,6 +224,10 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
     }
     stats.tokenRequests += 1;
     const form = new URLSearchParams(await readBody(req));
+    // Rolled only when the fault is on, so the seeded sequence of the other faults stays as it was.
+    if (faults.tokenErrorRate > 0 && prng.chance(faults.tokenErrorRate)) {
+      return json(res, 503, { error: "temporarily_unavailable", error_description: "AADSTS90033: A transient error has occurred. Please try again." });
+    }
     if (form.get("client_id") !== options.clientId) {
       return json(res, 400, { error: "unauthorized_client", error_description: `AADSTS700016: Application with identifier '${form.get("client_id")}' was not found in the directory.` });
     }

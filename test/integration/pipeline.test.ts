@@ -152,6 +152,22 @@ describe("full collection cycle on Azurite and the simulator", () => {
     expect((await c.runtime.cursors.read(unknown, "Audit.AzureActiveDirectory")).lastError).toMatch(/token for tenant/);
   });
 
+  it("takes a token request the identity service could not answer as a failure of each stream, not of the tenant's configuration", async () => {
+    const { sim, c } = await setup({ tenantIds: [TENANT_A], faults: { tokenErrorRate: 1 } });
+    const summary = await c.runtime.list(c.log);
+    // Every content type was tried (none skipped as misconfigured), each retried, each left for the next run.
+    expect(summary.streams.map((s) => [s.contentType, s.errorClass, s.error?.startsWith("skipped")])).toEqual(
+      c.settings.contentTypes.map((contentType) => [contentType, "transient", false]),
+    );
+    expect(c.runtime.stats.apiRequests).toBe(c.settings.contentTypes.length * 5); // each stream: one attempt and 4 retries
+    expect(c.log.lines.filter((l) => l.level === "error")).toEqual([]);
+    expect(c.log.lines.filter((l) => /the cursor stays and the next run retries/.test(l.message))).toHaveLength(c.settings.contentTypes.length);
+    const cursor = await c.runtime.cursors.read(TENANT_A, "Audit.Exchange");
+    expect(cursor.cursorMs).toBeUndefined();
+    expect(cursor.lastError).toMatch(/AADSTS90033/);
+    expect(sim.stats.apiRequests).toBe(0);
+  });
+
   it("loses late content without the re-listing overlap (why the overlap exists)", async () => {
     const { clock, sim, c } = await setup({ tenantIds: [TENANT_A], faults: { lateRate: 0.3, lateDelayMs: 40 * MIN }, env: { O365_RELIST_OVERLAP: "0s" } });
     await collectUntil(c, clock, T0 + 3 * H);

@@ -1,4 +1,6 @@
+import { once } from "node:events";
 import { mkdtemp, writeFile } from "node:fs/promises";
+import { type AddressInfo, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -15,6 +17,16 @@ afterEach(async () => {
   await sim?.stop();
   sim = undefined;
 });
+
+/** A port nothing listens on: taken from the system, then let go. */
+async function closedPort(): Promise<number> {
+  const server = createServer().listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const { port } = server.address() as AddressInfo;
+  server.close();
+  await once(server, "close");
+  return port;
+}
 
 async function listAll(client: ReturnType<typeof clientFor>["client"], window = { start: now - 20 * H, end: now }) {
   const pages: ContentItem[][] = [];
@@ -134,6 +146,31 @@ describe("Management Activity API client (against the simulator)", () => {
     expect(failure.message).toMatch(/AADSTS7000215/);
     expect(`${failure.message} ${String(failure.stack)} ${JSON.stringify(failure)}`).not.toContain(wrong);
     expect(events).toHaveLength(1);
+    expect(sim.stats.apiRequests).toBe(0);
+  });
+
+  it("treats a token request the identity service refused as configuration, without retries", async () => {
+    sim = await simulator({ from: now - 2 * H, to: now });
+    const { client, events, sleeps } = clientFor(sim);
+    const unknown = "9f9f9f9f-9f9f-4f9f-8f9f-9f9f9f9f9f9f";
+    await expect(client.listSubscriptions(unknown)).rejects.toMatchObject({ errorClass: "configuration", status: 400 });
+    expect(events).toHaveLength(1);
+    expect(sleeps).toEqual([]);
+  });
+
+  it("retries a token request that got no answer or a 5xx, as transient, with the client's backoff", async () => {
+    sim = await simulator({ from: now - 2 * H, to: now, faults: { tokenErrorRate: 1 } });
+    const unavailable = clientFor(sim, { maxTransientRetries: 2 });
+    await expect(listAll(unavailable.client)).rejects.toMatchObject({ errorClass: "transient", status: 503, message: expect.stringMatching(/AADSTS90033/) });
+    expect(unavailable.events.map((e) => e.errorClass)).toEqual(["transient", "transient", "transient"]);
+    expect(unavailable.sleeps).toHaveLength(2);
+    // The SDK does not retry underneath; MSAL repeats a 5xx for a while without asking again.
+    expect(sim.stats.tokenRequests).toBe(1);
+
+    // Nothing listens there: no status, and the SDK's "endpoints_resolution_error" gets the reason beside it.
+    const refused = clientFor(sim, { settings: settingsFor(sim, { O365_LOGIN_BASE_URL: `https://127.0.0.1:${await closedPort()}` }), maxTransientRetries: 1 });
+    await expect(listAll(refused.client)).rejects.toMatchObject({ errorClass: "transient", status: undefined, message: expect.stringMatching(/no answer from the identity service \(ECONNREFUSED\)/) });
+    expect(refused.events).toHaveLength(2);
     expect(sim.stats.apiRequests).toBe(0);
   });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { classify, parseRetryAfter } from "../../shared/o365/errors.js";
+import { classify, classifyTokenFailure, parseRetryAfter } from "../../shared/o365/errors.js";
 
 describe("error classification", () => {
   it.each([
@@ -25,6 +25,22 @@ describe("error classification", () => {
     [400, "AF29999", "fatal"],
   ] as const)("HTTP %s %s → %s", (status, code, expected) => {
     expect(classify(status, code)).toBe(expected);
+  });
+
+  it.each([
+    [true, 400, "configuration"], // invalid_tenant, invalid_request
+    [true, 401, "configuration"], // invalid_client: wrong secret or certificate
+    [true, 403, "configuration"],
+    [true, 404, "configuration"], // no such authority
+    [true, undefined, "transient"], // DNS, refused, reset, TLS, timeout
+    [true, 408, "transient"],
+    [true, 429, "transient"],
+    [true, 500, "transient"],
+    [true, 503, "transient"],
+    [true, 200, "transient"], // an answer the SDK could not use says nothing about the configuration
+    [false, undefined, "configuration"], // failed before sending: an unreadable certificate
+  ] as const)("token request sent=%s, HTTP %s → %s", (sent, status, expected) => {
+    expect(classifyTokenFailure({ sent, status })).toBe(expected);
   });
 
   it("reads Retry-After as seconds or as an HTTP date", () => {
