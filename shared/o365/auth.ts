@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from "node:async_hooks";
-import { isRestError, type PipelinePolicy, tlsPolicy } from "@azure/core-rest-pipeline";
+import { isRestError, type PipelinePolicy, RestError, tlsPolicy } from "@azure/core-rest-pipeline";
 import { ClientAssertionCredential, ClientCertificateCredential, ClientSecretCredential, ManagedIdentityCredential, type TokenCredential } from "@azure/identity";
 import type { Settings } from "../config/settings.js";
 import { CLOUDS, KNOWN_LOGIN_HOSTS } from "./clouds.js";
@@ -55,7 +55,7 @@ export function createCredentialFactory(settings: Settings, options: AuthOptions
     retryOptions: { maxRetries: 0 },
     additionalPolicies: [
       { policy: exchangePolicy, position: "perRetry" as const },
-      { policy: timeoutPolicy(settings.requestTimeoutMs), position: "perCall" as const },
+      { policy: timeoutPolicy(settings.requestTimeoutMs), position: "perRetry" as const },
       ...(options.trustedCa ? [{ policy: tlsPolicy({ ca: options.trustedCa }), position: "perCall" as const }] : []),
     ],
   };
@@ -120,13 +120,38 @@ const exchangePolicy: PipelinePolicy = {
   },
 };
 
-/** Token and metadata requests get the same time limit as API calls; the SDK sets none by default. */
+/**
+ * Token and metadata requests get the same time limit as API calls; the SDK sets none by default.
+ * The timer is ours, cleared however the request ends: the SDK's own (`request.timeout`) is cleared
+ * only when an answer arrives, so every refused or reset request left a timer that kept the process
+ * alive for the whole timeout after its work was done.
+ */
 function timeoutPolicy(timeoutMs: number): PipelinePolicy {
   return {
     name: "auditIntakeTimeout",
-    sendRequest(request, next) {
-      if (!request.timeout) request.timeout = timeoutMs;
-      return next(request);
+    async sendRequest(request, next) {
+      const caller = request.abortSignal;
+      const timeout = new AbortController();
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        timeout.abort();
+      }, timeoutMs);
+      const abort = () => timeout.abort();
+      caller?.addEventListener("abort", abort);
+      if (caller?.aborted) timeout.abort();
+      request.abortSignal = timeout.signal;
+      try {
+        return await next(request);
+      } catch (error) {
+        // The SDK reports an abort as such; say it was the time limit, as a network error would.
+        if (timedOut) throw new RestError(`no answer within ${timeoutMs} ms`, { code: "ETIMEDOUT", request });
+        throw error;
+      } finally {
+        clearTimeout(timer);
+        caller?.removeEventListener("abort", abort);
+        request.abortSignal = caller; // a retry gets a fresh timer of its own
+      }
     },
   };
 }

@@ -171,6 +171,18 @@ describe("Management Activity API client (against the simulator)", () => {
     const refused = clientFor(sim, { settings: settingsFor(sim, { O365_LOGIN_BASE_URL: `https://127.0.0.1:${await closedPort()}` }), maxTransientRetries: 1 });
     await expect(listAll(refused.client)).rejects.toMatchObject({ errorClass: "transient", status: undefined, message: expect.stringMatching(/no answer from the identity service \(ECONNREFUSED\)/) });
     expect(refused.events).toHaveLength(2);
+
+    // Something accepts the connection and never answers: the request's time limit ends it.
+    const silent = createServer(() => undefined);
+    silent.listen(0, "127.0.0.1");
+    await once(silent, "listening");
+    try {
+      const { port } = silent.address() as AddressInfo;
+      const hanging = clientFor(sim, { settings: settingsFor(sim, { O365_LOGIN_BASE_URL: `https://127.0.0.1:${port}`, O365_REQUEST_TIMEOUT: "1s" }), maxTransientRetries: 0 });
+      await expect(listAll(hanging.client)).rejects.toMatchObject({ errorClass: "transient", message: expect.stringMatching(/\(ETIMEDOUT\)/) });
+    } finally {
+      silent.close();
+    }
     expect(sim.stats.apiRequests).toBe(0);
   });
 

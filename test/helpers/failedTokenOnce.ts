@@ -1,0 +1,24 @@
+/**
+ * Run as a child process by processExit.test.ts: one API call whose token request gets no answer
+ * (settings from the environment), its error class printed, and nothing else left to do.
+ */
+import { Agent } from "undici";
+import { parseSettings } from "../../shared/config/settings.js";
+import { RequestGate } from "../../shared/http/gate.js";
+import { createCredentialFactory } from "../../shared/o365/auth.js";
+import { ManagementApiClient } from "../../shared/o365/client.js";
+import type { ManagementApiError } from "../../shared/o365/errors.js";
+
+const settings = parseSettings(process.env);
+const client = new ManagementApiClient({
+  apiBaseUrl: settings.apiBaseUrl,
+  publisherId: settings.publisherId,
+  credentialFor: createCredentialFactory(settings),
+  dispatcher: new Agent(),
+  timeoutMs: settings.requestTimeoutMs,
+  gate: new RequestGate(),
+  maxThrottleRetries: 0,
+  maxTransientRetries: 0,
+});
+const failure = (await client.listSubscriptions(settings.tenantIds[0] as string).catch((error: unknown) => error)) as ManagementApiError;
+process.stdout.write(`${failure.errorClass}\n`);
