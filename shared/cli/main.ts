@@ -4,7 +4,7 @@ import { Command, InvalidArgumentError, Option } from "commander";
 import { GUID } from "../config/formats.js";
 import { openGeoIp } from "../normalize/geoip.js";
 import { CONTENT_TYPES } from "../o365/clouds.js";
-import { normalizeStream } from "./normalizeFile.js";
+import { normalizeMessageTraceStream, normalizeStream } from "./normalizeFile.js";
 
 /**
  * audit-intake's command line: `start` runs the Function app locally (what `npm start` calls),
@@ -29,33 +29,43 @@ program
       cwd: process.cwd(),
       env: process.env,
       once: options.once ?? false,
+      stopWithParent: true,
       verbose: options.verbose ?? false,
       ...(options.summaryJson ? { summaryJson: options.summaryJson } : {}),
     });
   });
 
+/** The feeds `normalize` reads. */
+const SOURCES = ["audit", "message-trace"] as const;
+
 program
   .command("normalize")
   .description(
-    "read raw audit records (a JSON array, NDJSON, or JSON objects one after another) from FILE or stdin, write one ECS NDJSON line per record to stdout, same order; a record that is not valid JSON becomes a pipeline_error line",
+    "read raw records (a JSON array, NDJSON, or JSON objects one after another) from FILE or stdin, write one ECS NDJSON line per record to stdout, same order; a record that is not valid JSON becomes a pipeline_error line",
   )
   .argument("[file]", "input file, or - for standard input", "-")
+  .addOption(
+    new Option("--source <feed>", "audit: Management Activity API records; message-trace: Exchange Online message-trace rows (Graph or Reporting Web Service, saved pages unwrapped)")
+      .choices(SOURCES)
+      .default("audit"),
+  )
   // No commander default: it would print as "(default: {})" in the help.
-  .option("--tenant-names <pairs>", "tenantId=domain pairs for organization.name / host.name", parsePairs)
+  .option("--tenant-names <pairs>", "audit: tenantId=domain pairs for organization.name / host.name", parsePairs)
+  .option("--local-domains <domains>", "message-trace: the organization's mail domains, comma-separated, for email.direction and user.*", parseList)
   .option("--preserve-original", "keep each raw record as event.original, tagged preserve_original_event")
-  .option("--geoip-city <mmdb>", "MaxMind City database for source.geo")
-  .option("--geoip-asn <mmdb>", "MaxMind ASN database for source.as")
-  .action(async (file: string, options: { tenantNames?: Map<string, string>; preserveOriginal?: boolean; geoipCity?: string; geoipAsn?: string }) => {
+  .option("--geoip-city <mmdb>", "MaxMind City database for source.geo (message-trace: destination.geo too)")
+  .option("--geoip-asn <mmdb>", "MaxMind ASN database for source.as (message-trace: destination.as too)")
+  .action(async (file: string, options: { source: (typeof SOURCES)[number]; tenantNames?: Map<string, string>; localDomains?: string[]; preserveOriginal?: boolean; geoipCity?: string; geoipAsn?: string }) => {
+    // An option of the other feed would be ignored without a word: say so instead.
+    if (options.source === "audit" && options.localDomains) throw new Error("--local-domains applies to --source message-trace");
+    if (options.source === "message-trace" && options.tenantNames) throw new Error("--tenant-names applies to --source audit");
     process.stdout.on("error", stopOnClosedOutput);
     const input = file === "-" ? process.stdin : createReadStream(file);
     const geoip = await openGeoIp({ city: options.geoipCity, asn: options.geoipAsn });
+    const common = { preserveOriginal: options.preserveOriginal ?? false, now: Date.now, ...(geoip ? { geoip } : {}) };
     try {
-      await normalizeStream(input, process.stdout, {
-        tenantNames: options.tenantNames ?? new Map<string, string>(),
-        preserveOriginal: options.preserveOriginal ?? false,
-        now: Date.now,
-        ...(geoip ? { geoip } : {}),
-      });
+      if (options.source === "message-trace") await normalizeMessageTraceStream(input, process.stdout, { ...common, localDomains: options.localDomains ?? [] });
+      else await normalizeStream(input, process.stdout, { ...common, tenantNames: options.tenantNames ?? new Map<string, string>() });
     } catch (error) {
       if (error !== input.errored) throw error;
       throw new Error(`cannot read ${file === "-" ? "standard input" : file}: ${describeSystemError(error)}`);
@@ -97,6 +107,12 @@ program
 function parseTenant(text: string): string {
   if (!GUID.test(text)) throw new InvalidArgumentError(`expected a tenant GUID, got "${text}"`);
   return text;
+}
+
+function parseList(text: string): string[] {
+  const items = text.split(",").map((item) => item.trim()).filter(Boolean);
+  if (items.length === 0) throw new InvalidArgumentError(`expected comma-separated domains, got "${text}"`);
+  return items;
 }
 
 function parsePairs(text: string): Map<string, string> {

@@ -143,6 +143,27 @@ describe("audit-intake normalize, as a command", () => {
     expect(doc.event.original).toBe('{"Id":"a","Operation":"X","OrganizationId":"11111111-2222-4333-8444-555555555555"}');
   });
 
+  it("normalizes a saved message-trace page with --source message-trace and --local-domains", async () => {
+    const file = join(dir, "trace-page.json");
+    const row = (recipient: string) => ({ MessageTraceId: "t1", Received: "/Date(1700000000000)/", SenderAddress: "a@fabrikam.com", RecipientAddress: recipient, Status: "Delivered" });
+    await writeFile(file, JSON.stringify({ d: { results: [row("b@contoso.com"), row("c@example.org")] } }));
+    const result = await cli(["normalize", "--source", "message-trace", "--local-domains", "contoso.com", "--preserve-original", file]);
+    expect(result.stderr).toBe("");
+    expect(result.code).toBe(0);
+    const docs = result.stdout.trim().split("\n").map((line) => JSON.parse(line) as { "@timestamp": string; email: { direction: string }; event: { dataset: string; original: string } });
+    expect(docs.map((d) => d.email.direction)).toEqual(["inbound", "external"]);
+    expect(docs[0]!["@timestamp"]).toBe("2023-11-14T22:13:20.000Z");
+    expect(docs[0]!.event.dataset).toBe("microsoft_exchange_online_message_trace.log");
+    expect(docs[1]!.event.original).toBe(JSON.stringify(row("c@example.org")));
+  });
+
+  it("refuses an option of the other feed in one line", async () => {
+    const file = join(dir, "trace-one.json");
+    await writeFile(file, "{}");
+    expect(await cli(["normalize", "--local-domains", "contoso.com", file])).toEqual({ code: 1, stdout: "", stderr: "audit-intake: --local-domains applies to --source message-trace\n" });
+    expect((await cli(["normalize", "--source", "message-trace", "--tenant-names", "a=b", file])).stderr).toBe("audit-intake: --tenant-names applies to --source audit\n");
+  });
+
   it("shows no empty default for --tenant-names in its help", async () => {
     const result = await cli(["normalize", "--help"]);
     expect(result.stdout).toMatch(/--tenant-names <pairs>/);
