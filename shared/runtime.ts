@@ -1,12 +1,15 @@
 import type { Meter } from "@opentelemetry/api";
 import { Agent } from "undici";
+import { readAppQueueSemantics } from "./config/hostJson.js";
 import { parseSettings, type Settings } from "./config/settings.js";
+import { RequestGate } from "./http/gate.js";
 import { openGeoIp } from "./normalize/geoip.js";
 import { createCredentialFactory } from "./o365/auth.js";
 import { ManagementApiClient, type RequestEvent } from "./o365/client.js";
 import { ContentQueue } from "./pipeline/contentQueue.js";
-import { listAll, type ListingSummary } from "./pipeline/lister.js";
+import { listAll, type ListingSummary, type StreamResult } from "./pipeline/lister.js";
 import { type ContentMessage, parseContentMessage } from "./pipeline/message.js";
+import { markIfLastAttempt } from "./pipeline/poison.js";
 import { processContent, type WorkOutcome } from "./pipeline/worker.js";
 import { RecordClaims } from "./state/claims.js";
 import { CursorStore } from "./state/cursors.js";
@@ -35,7 +38,14 @@ export interface RuntimeOptions {
   throttleBaseMs?: number;
   /** Where metrics go; by default the global meter (the Azure Monitor distro's when it is configured). */
   meter?: Meter;
+  /** After how many dequeues a failing message goes to the poison queue; by default host.json's, as the trigger's. */
+  maxDequeueCount?: number;
+  /** The local host's stop request: a listing under way starts no new stream or window after it. */
+  signal?: AbortSignal;
 }
+
+/** A stream whose last listing failed: what the local host's summary names, and why its exit code is not 0. */
+export type UnlistedStream = Required<Pick<StreamResult, "tenantId" | "contentType" | "errorClass" | "error" | "fix">>;
 
 /** Counters since the runtime started: the local host's progress and summary read them. */
 export interface RuntimeStats {
@@ -65,10 +75,13 @@ export interface Runtime {
   sink: OutputSink;
   cursors: CursorStore;
   ledger: ContentLedger;
+  /** Streams whose latest listing failed, by `tenantId|contentType`; a later successful listing clears them. */
+  unlisted: Map<string, UnlistedStream>;
   list(log: Logger): Promise<ListingSummary>;
   process(message: ContentMessage, log: Logger): Promise<WorkOutcome | Deferred>;
   /** The queue trigger's whole job: validate the payload, keep it with the reason if invalid, else process it. */
-  handleMessage(payload: unknown, messageId: string, log: Logger): Promise<WorkOutcome | Deferred | { status: "rejected"; reason: string }>;
+  /** `dequeueCount` is the trigger's: on the last allowed one, a failure marks the ledger row poisoned. */
+  handleMessage(payload: unknown, messageId: string, log: Logger, dequeueCount?: number): Promise<WorkOutcome | Deferred | { status: "rejected"; reason: string }>;
   reject(messageId: string, payload: unknown, reason: string, log: Logger): Promise<void>;
   status(): Promise<Status>;
   close(): Promise<void>;
@@ -108,6 +121,7 @@ export async function createRuntime(settings: Settings, options: RuntimeOptions 
   // The distro must own the global meter before instruments are created from it.
   if (!options.meter) await startAzureMonitor(settings.appInsights.connectionString, settings.appInsights.authentication);
   const telemetry = createTelemetry(options.meter);
+  const maxDequeueCount = options.maxDequeueCount ?? (await readAppQueueSemantics()).maxDequeueCount;
   const storage = createStorageClients(settings.storage);
   const [cursorTable, ledgerTable] = [storage.table(settings.tables.cursors), storage.table(settings.tables.ledger)];
   await Promise.all([ensureTable(cursorTable), ensureTable(ledgerTable)]);
@@ -135,17 +149,22 @@ export async function createRuntime(settings: Settings, options: RuntimeOptions 
     publisherId: settings.publisherId,
     credentialFor,
     dispatcher,
+    // One per process: a tenant throttled for the lister is throttled for the worker too.
+    gate: new RequestGate(),
     timeoutMs: settings.requestTimeoutMs,
     onRequest,
     userAgent: "audit-intake/0.1",
     ...(options.sleep ? { sleep: options.sleep } : {}),
   };
   const listApi = new ManagementApiClient({ ...apiOptions, maxThrottleRetries: 5, maxTransientRetries: 4 });
-  const contentApi = new ManagementApiClient({ ...apiOptions, maxThrottleRetries: 0, maxTransientRetries: 3 });
+  // A download for a held tenant waits out a short hold (a trip through the queue costs more: whole-second
+  // visibility, a poll, a dequeue) and goes back on the queue for a long one, so no instance waits long.
+  const contentApi = new ManagementApiClient({ ...apiOptions, maxThrottleRetries: 0, maxGateWaitMs: 5_000, maxTransientRetries: 3 });
   const reported = new Set<string>();
   const downloads = new Map<string, number>();
   const geoip = await openGeoIp(settings.geoip);
   const normalizeContext = { tenantNames: settings.tenantNames, preserveOriginal: false, now, ...(geoip ? { geoip } : {}) };
+  const unlisted = new Map<string, UnlistedStream>();
 
   const runtime: Runtime = {
     settings,
@@ -155,6 +174,7 @@ export async function createRuntime(settings: Settings, options: RuntimeOptions 
     sink,
     cursors,
     ledger,
+    unlisted,
     async list(log) {
       const summary = await listAll({
         api: listApi,
@@ -165,6 +185,7 @@ export async function createRuntime(settings: Settings, options: RuntimeOptions 
         log,
         now,
         reported,
+        ...(options.signal ? { signal: options.signal } : {}),
       });
       stats.contentListed += summary.listed;
       stats.enqueued += summary.enqueued;
@@ -173,6 +194,12 @@ export async function createRuntime(settings: Settings, options: RuntimeOptions 
         telemetry.contentListed(stream.tenantId, stream.contentType, stream.listed);
         telemetry.contentEnqueued(stream.tenantId, stream.contentType, stream.enqueued);
         if (stream.cursorMs !== undefined) telemetry.lag(stream.tenantId, stream.contentType, "cursor", (listedAt - stream.cursorMs) / 1000);
+        const key = `${stream.tenantId}|${stream.contentType}`;
+        if (stream.error === undefined) unlisted.delete(key);
+        else {
+          const { tenantId, contentType, error, errorClass = "fatal", fix = "" } = stream;
+          unlisted.set(key, { tenantId, contentType, error, errorClass, fix });
+        }
       }
       try {
         const dropped = await claims.purge(now());
@@ -222,13 +249,18 @@ export async function createRuntime(settings: Settings, options: RuntimeOptions 
       }
       return outcome;
     },
-    async handleMessage(payload, messageId, log) {
+    async handleMessage(payload, messageId, log, dequeueCount) {
       const parsed = parseContentMessage(payload, settings.apiBaseUrl);
       if (!parsed.ok) {
         await runtime.reject(messageId, payload, parsed.reason, log);
         return { status: "rejected", reason: parsed.reason };
       }
-      return runtime.process(parsed.message, log);
+      try {
+        return await runtime.process(parsed.message, log);
+      } catch (error) {
+        await markIfLastAttempt(parsed.message, error, { dequeueCount, maxDequeueCount }, { ledger, log, now });
+        throw error;
+      }
     },
     async reject(messageId, payload, reason, log) {
       const body = typeof payload === "string" ? payload : JSON.stringify(payload) ?? String(payload);

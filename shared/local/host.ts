@@ -1,13 +1,15 @@
+import { once } from "node:events";
 import { mkdir, writeFile } from "node:fs/promises";
+import { connect } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import functions from "@azure/functions";
 import { readQueueSemantics } from "../config/hostJson.js";
 import { readLocalSettings } from "../config/localSettings.js";
-import { parseSettings, SettingsError } from "../config/settings.js";
-import { configureSharedRuntime, getRuntime, resetSharedRuntime, type RuntimeStats } from "../runtime.js";
+import { parseSettings, SettingsError, validateSettings } from "../config/settings.js";
+import { configureSharedRuntime, getRuntime, resetSharedRuntime, type RuntimeStats, type UnlistedStream } from "../runtime.js";
 import { consoleLogger, type Logger } from "../util/log.js";
-import { startAzurite } from "./azurite.js";
-import { startDemo } from "./demo.js";
+import { connectionString, DEVELOPMENT_PORTS, startAzurite } from "./azurite.js";
+import { prepareDemo, startDemo } from "./demo.js";
 import { startStatusServer } from "./statusServer.js";
 import { runOnSchedule } from "./schedule.js";
 import { Progress } from "./progress.js";
@@ -27,56 +29,115 @@ export interface LocalHostOptions {
   /** Safety stop for --once, should the queue never drain. */
   drainTimeoutMs?: number;
   print?: (line: string) => void;
+  /** Stops the run as SIGTERM would (tests; the CLI relies on the real signals). */
+  signal?: AbortSignal;
+  /**
+   * Stop as on SIGTERM when the parent process goes. `npm start` runs the host under npm and a shell,
+   * and npm 11 exits on SIGTERM without passing it on (what a container runtime or process manager
+   * sends to npm, its main process), which would leave the host and its Azurite running orphaned.
+   */
+  stopWithParent?: boolean;
 }
 
 /** What `--once` prints and `--summary-json` writes: the runtime's counters and what only the host knows. */
 export interface RunSummary extends RuntimeStats {
   poisoned: number;
+  /** Streams whose last listing failed (each is in `unlisted`); any makes the exit code 1. */
+  unlistedStreams: number;
+  /** Messages left on the queue when the run ended (a stopped run leaves them for the next start). */
+  stillQueued: number;
   listingRuns: number;
   durationMs: number;
   output: string;
+  unlisted: UnlistedStream[];
 }
 
 export async function runLocalHost(options: LocalHostOptions): Promise<number> {
   const print = options.print ?? ((line: string) => process.stdout.write(`${line}\n`));
   const started = Date.now();
   const env: Record<string, string | undefined> = { ...(await readLocalSettings(options.cwd)), ...options.env };
-  const cleanups: (() => Promise<void>)[] = [];
-  try {
-    const storageConfigured = Boolean(env.AzureWebJobsStorage || env.DataStorage || env.DataStorage__accountName || env.DataStorage__queueServiceUri);
-    if (!storageConfigured) {
-      const location = join(options.cwd, ".local", "azurite");
-      const azurite = await startAzurite({ location });
-      cleanups.push(azurite.stop);
-      env.AzureWebJobsStorage = azurite.connectionString;
-      env.DataStorage ??= azurite.connectionString;
-      print(`Azurite started (data in ${location})`);
-    }
-    let trustedCa: string | undefined;
-    if (!env.O365_TENANT_IDS) {
-      const demo = await startDemo();
-      cleanups.push(demo.simulator.stop);
-      Object.assign(env, demo.env);
-      trustedCa = demo.simulator.ca;
-      print(`No O365_TENANT_IDS: collecting from the Management API simulator at ${demo.simulator.apiBaseUrl} (3 demo tenants, light faults)`);
-    }
-    if (!storageConfigured && !env.OUTPUT_KIND) {
-      env.OUTPUT_KIND = "file";
-      env.OUTPUT_DIR ??= join(options.cwd, "output");
-    }
+  const localDir = join(options.cwd, ".local");
+  const storage = storageMode(env);
+  const demo = !env.O365_TENANT_IDS?.trim();
 
-    let settings;
-    try {
-      settings = parseSettings(env);
-    } catch (error) {
-      if (error instanceof SettingsError) {
-        print(error.message);
-        return 2;
-      }
-      throw error;
+  // Everything the operator set is checked before anything starts; what the host fills in counts as set.
+  try {
+    const checked = demo ? Object.fromEntries(Object.entries(env).filter(([name]) => !(OTHER_AUTH_SETTINGS as readonly string[]).includes(name))) : env;
+    validateSettings(checked, { supplied: [...(storage === "configured" ? [] : STORAGE_SETTINGS), ...(demo ? DEMO_SETTINGS : [])] });
+  } catch (error) {
+    if (error instanceof SettingsError) {
+      print(error.message);
+      return 2;
     }
+    throw error;
+  }
+
+  // From here a SIGINT or SIGTERM stops the run cleanly: no new work, in-flight work finished, every
+  // process this host started stopped. A second signal stops at once.
+  const stop = new AbortController();
+  const stopped = new Promise<void>((resolve) => stop.signal.addEventListener("abort", () => resolve(), { once: true }));
+  let stopSignal: NodeJS.Signals | undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stop.signal.aborted) {
+      print(`${signal} again: stopping now`);
+      void runCleanups().finally(() => process.exit(128 + (signal === "SIGINT" ? 2 : 15)));
+      return;
+    }
+    stopSignal = signal;
+    print(`\n${signal}: finishing the work in flight, then stopping (${signal} again stops at once)`);
+    stop.abort();
+  };
+  for (const signal of SIGNALS) process.on(signal, onSignal);
+  if (options.signal) options.signal.addEventListener("abort", () => onSignal("SIGTERM"), { once: true });
+  const parent = process.ppid;
+  const parentWatch = options.stopWithParent
+    ? setInterval(() => {
+        if (process.ppid !== parent && !stop.signal.aborted) {
+          print("the parent process is gone (npm stopped without passing the signal on)");
+          onSignal("SIGTERM");
+        }
+      }, 1_000).unref()
+    : undefined;
+
+  const cleanups: (() => Promise<void>)[] = [];
+  const runCleanups = async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
+  };
+  try {
+    let trustedCa: string | undefined;
+    const demoState = demo ? await prepareDemo(localDir) : undefined;
+    if (demoState?.renewed) print(`Demo: a new demo begins (${demoState.renewed}); its earlier state was cleared`);
+    if (storage !== "configured") {
+      const started = await startStorage(storage, demoState?.azuriteLocation ?? join(localDir, "azurite"));
+      if (started.stop) cleanups.push(started.stop);
+      for (const name of ["AzureWebJobsStorage", "DataStorage"] as const) {
+        if (!env[name]?.trim() || DEVELOPMENT_STORAGE.test(env[name] as string)) env[name] = started.connectionString;
+      }
+      print(started.description);
+    } else if (demo) {
+      // The operator's own storage: the demo keeps to names of its own there, apart from real state.
+      env.STATE_TABLE_PREFIX ??= "demo";
+      env.O365_CONTENT_QUEUE ??= "demo-content";
+      env.OUTPUT_CONTAINER ??= "demo-ecs";
+    }
+    if (demoState) {
+      const simulator = await startDemo(demoState);
+      cleanups.push(simulator.simulator.stop);
+      for (const name of [...DEMO_SETTINGS, ...OTHER_AUTH_SETTINGS]) delete env[name];
+      Object.assign(env, simulator.env);
+      trustedCa = simulator.simulator.ca;
+      print(`No O365_TENANT_IDS: collecting from the Management API simulator at ${simulator.simulator.apiBaseUrl} (3 demo tenants, light faults)`);
+    }
+    if (storage !== "configured" && !env.OUTPUT_KIND) {
+      env.OUTPUT_KIND = "file";
+      env.OUTPUT_DIR ??= demo ? join("output", "demo") : "output";
+    }
+    // A relative output folder is the project's, wherever the process was started from.
+    if (env.OUTPUT_DIR) env.OUTPUT_DIR = resolve(options.cwd, env.OUTPUT_DIR);
+
+    const settings = parseSettings(env);
     for (const [key, value] of Object.entries(env)) if (value !== undefined) process.env[key] = value;
-    configureSharedRuntime(trustedCa ? { trustedCa } : {});
+    configureSharedRuntime({ signal: stop.signal, ...(trustedCa ? { trustedCa } : {}) });
     cleanups.push(resetSharedRuntime);
     const runtime = await getRuntime();
     const { listContent, processContent } = await importHandlers();
@@ -117,40 +178,104 @@ export async function runLocalHost(options: LocalHostOptions): Promise<number> {
     let exitCode = 0;
     if (options.once) {
       await list();
-      const drained = await poller.drained(options.drainTimeoutMs ?? 30 * 60_000);
-      if (!drained) {
+      const drained = await Promise.race([poller.drained(options.drainTimeoutMs ?? 30 * 60_000), stopped.then(() => undefined)]);
+      if (drained === false) {
         log.error("the queue did not drain in time");
         exitCode = 1;
       }
     } else {
-      const stop = new AbortController();
-      const onSignal = () => stop.abort();
-      process.once("SIGINT", onSignal);
-      process.once("SIGTERM", onSignal);
-      try {
-        await runOnSchedule(settings.listSchedule, list, stop.signal);
-      } finally {
-        process.removeListener("SIGINT", onSignal);
-        process.removeListener("SIGTERM", onSignal);
-      }
+      await runOnSchedule(settings.listSchedule, list, stop.signal);
     }
+    phase = "stopping";
     poller.stop();
     await pollerDone;
     clearInterval(ticker);
     progress.stop();
 
-    const summary: RunSummary = { ...runtime.stats, poisoned: poller.poisoned, listingRuns, durationMs: Date.now() - started, output: runtime.sink.location };
+    const { approximateMessagesCount: stillQueued = 0 } = await runtime.queue.client.getProperties().catch(() => ({ approximateMessagesCount: undefined }));
+    const unlisted = [...runtime.unlisted.values()];
+    const summary: RunSummary = {
+      ...runtime.stats,
+      poisoned: poller.poisoned,
+      unlistedStreams: unlisted.length,
+      stillQueued,
+      listingRuns,
+      durationMs: Date.now() - started,
+      output: runtime.sink.location,
+      unlisted,
+    };
     printSummary(summary, print);
+    if (stopSignal && stillQueued > 0) print(`${stillQueued} message(s) stay queued; the next start collects them`);
     if (options.summaryJson) {
       const path = resolve(options.cwd, options.summaryJson);
       await mkdir(dirname(path), { recursive: true });
       await writeFile(path, `${JSON.stringify(summary, null, 2)}\n`);
       print(`Summary written to ${path}`);
     }
-    if (summary.failed + summary.poisoned + summary.rejectedMessages > 0) exitCode = 1;
+    if (summary.failed + summary.poisoned + summary.rejectedMessages + summary.unlistedStreams > 0) exitCode = 1;
+    // A one-off run that was stopped did not do its work: say so the way shells do.
+    if (options.once && stopSignal) exitCode = 128 + (stopSignal === "SIGINT" ? 2 : 15);
     return exitCode;
+  } catch (error) {
+    if (error instanceof SettingsError) {
+      print(error.message);
+      return 2;
+    }
+    throw error;
   } finally {
-    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+    for (const signal of SIGNALS) process.removeListener(signal, onSignal);
+    clearInterval(parentWatch);
+    await runCleanups();
+  }
+}
+
+const SIGNALS: NodeJS.Signals[] = ["SIGINT", "SIGTERM"];
+/** What every Azure tool takes `UseDevelopmentStorage=true` to mean: the emulator on its development ports. */
+const DEVELOPMENT_STORAGE = /^\s*UseDevelopmentStorage\s*=\s*true\s*;?\s*$/i;
+const STORAGE_SETTINGS = ["AzureWebJobsStorage", "DataStorage"] as const;
+/** What the demo sets; the operator's values of these (and of the other ways to authenticate) give way to it. */
+const DEMO_SETTINGS = ["O365_TENANT_IDS", "O365_TENANT_NAMES", "O365_CLIENT_ID", "O365_CLIENT_SECRET", "O365_API_BASE_URL", "O365_LOGIN_BASE_URL"] as const;
+const OTHER_AUTH_SETTINGS = ["O365_CLIENT_CERTIFICATE_PATH", "O365_CLIENT_CERTIFICATE", "O365_CLIENT_CERTIFICATE_PASSWORD", "O365_FEDERATED_IDENTITY_CLIENT_ID"] as const;
+
+/**
+ * Where state lives: storage the operator configured; `UseDevelopmentStorage=true`, which means the
+ * emulator on its development ports (one already running there, or the embedded one started on them);
+ * or nothing at all, which gets the embedded Azurite on free ports.
+ */
+type StorageMode = "configured" | "development" | "embedded";
+
+function storageMode(env: Record<string, string | undefined>): StorageMode {
+  const values = [env.AzureWebJobsStorage, env.DataStorage].map((v) => v?.trim()).filter(Boolean) as string[];
+  if (values.some((v) => DEVELOPMENT_STORAGE.test(v))) return "development";
+  const identity = ["DataStorage__accountName", "DataStorage__blobServiceUri", "DataStorage__queueServiceUri", "DataStorage__tableServiceUri"].some((n) => env[n]?.trim());
+  return values.length > 0 || identity ? "configured" : "embedded";
+}
+
+async function startStorage(mode: Exclude<StorageMode, "configured">, location: string): Promise<{ connectionString: string; description: string; stop?: () => Promise<void> }> {
+  if (mode === "development") {
+    const listening = await Promise.all(Object.values(DEVELOPMENT_PORTS).map(portAnswers));
+    if (listening.every(Boolean)) {
+      return { connectionString: connectionString(DEVELOPMENT_PORTS), description: "UseDevelopmentStorage=true: using the storage emulator already running on ports 10000-10002" };
+    }
+    if (listening.some(Boolean)) {
+      throw new SettingsError([{ setting: "DataStorage", message: "UseDevelopmentStorage=true, but only some of the emulator's ports 10000-10002 answer: stop whatever holds them, or start Azurite with all three services" }]);
+    }
+    const azurite = await startAzurite({ location, ports: DEVELOPMENT_PORTS });
+    return { ...azurite, description: `UseDevelopmentStorage=true: Azurite started on ports 10000-10002 (data in ${location})` };
+  }
+  const azurite = await startAzurite({ location });
+  return { ...azurite, description: `Azurite started (data in ${location})` };
+}
+
+async function portAnswers(port: number): Promise<boolean> {
+  const socket = connect({ port, host: "127.0.0.1" });
+  try {
+    await Promise.race([once(socket, "connect"), once(socket, "error").then(([error]) => Promise.reject(error))]);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    socket.destroy();
   }
 }
 
@@ -188,5 +313,11 @@ function invocation(functionName: string, log: Logger, triggerMetadata: Record<s
 function printSummary(summary: RunSummary, print: (line: string) => void): void {
   print("");
   print("Summary");
-  for (const [key, value] of Object.entries(summary)) print(`  ${key.padEnd(20)} ${value}`);
+  const { unlisted, ...counts } = summary;
+  for (const [key, value] of Object.entries(counts)) print(`  ${key.padEnd(20)} ${value}`);
+  if (unlisted.length > 0) {
+    print("");
+    print(`Streams that could not be listed (${unlisted.length}):`);
+    for (const s of unlisted) print(`  ${s.tenantId} ${s.contentType}: ${s.errorClass}: ${s.error}\n    fix: ${s.fix}`);
+  }
 }

@@ -26,6 +26,8 @@ export interface ListerDeps {
   now: () => number;
   /** Tenant-wide configuration errors already reported by this process, so each is surfaced once. */
   reported?: Set<string>;
+  /** A stop request (the local host's Ctrl-C or SIGTERM): no new stream or window starts after it. */
+  signal?: AbortSignal;
 }
 
 export interface StreamResult {
@@ -37,6 +39,8 @@ export interface StreamResult {
   cursorMs: number | undefined;
   error?: string;
   errorClass?: ManagementApiError["errorClass"];
+  /** What an operator should do about the error. */
+  fix?: string;
 }
 
 export interface ListingSummary {
@@ -58,20 +62,21 @@ export async function listAll(deps: ListerDeps): Promise<ListingSummary> {
   const started = deps.now();
   const deadline = started + deps.settings.listBudgetMs;
   const limit = pLimit(deps.settings.listConcurrency);
-  const brokenTenants = new Set<string>();
+  const brokenTenants = new Map<string, StreamResult>();
   let deferred = 0;
   const tasks = deps.settings.tenantIds.flatMap((tenantId) =>
     deps.settings.contentTypes.map((contentType) =>
       limit(async (): Promise<StreamResult | undefined> => {
-        if (deps.now() >= deadline) {
+        if (deps.now() >= deadline || deps.signal?.aborted) {
           deferred += 1;
           return undefined;
         }
-        if (brokenTenants.has(tenantId)) {
-          return { tenantId, contentType, listed: 0, enqueued: 0, cursorMs: undefined, error: "skipped: tenant-wide configuration error", errorClass: "configuration" };
+        const broken = brokenTenants.get(tenantId);
+        if (broken) {
+          return { tenantId, contentType, listed: 0, enqueued: 0, cursorMs: undefined, error: `skipped: tenant-wide configuration error (${broken.error})`, errorClass: "configuration", fix: broken.fix };
         }
         const result = await listStream(tenantId, contentType, deadline, deps);
-        if (result.errorClass && TENANT_WIDE.has(result.errorClass)) brokenTenants.add(tenantId);
+        if (result.errorClass && TENANT_WIDE.has(result.errorClass)) brokenTenants.set(tenantId, result);
         return result;
       }),
     ),
@@ -127,12 +132,23 @@ export async function listStream(tenantId: string, contentType: ContentType, dea
       }
       etag = advanced.etag;
       result.cursorMs = window.end;
-      if (deps.now() >= deadline) break;
+      if (deps.now() >= deadline || deps.signal?.aborted) break;
     }
+    await purgeLedger(tenantId, contentType, deps);
   } catch (error) {
     await reportStreamError(result, error, deps);
   }
   return result;
+}
+
+/** The stream's ledger rows past retention go once it is listed; a failure only warns, and the next run tries again. */
+async function purgeLedger(tenantId: string, contentType: ContentType, deps: ListerDeps): Promise<void> {
+  try {
+    const purged = await deps.ledger.purge(tenantId, contentType, deps.now());
+    if (purged > 0) deps.log.info("purged ledger rows past retention", { tenantId, contentType, purged });
+  } catch (error) {
+    deps.log.warn("could not purge ledger rows past retention; the next run tries again", { tenantId, contentType, error: String(error) });
+  }
 }
 
 async function listWindow(tenantId: string, contentType: ContentType, window: Window, deps: ListerDeps) {
@@ -204,12 +220,12 @@ async function reportStreamError(result: StreamResult, error: unknown, deps: Lis
   const apiError = error instanceof ManagementApiError ? error : undefined;
   result.error = error instanceof Error ? error.message : String(error);
   result.errorClass = apiError?.errorClass ?? "fatal";
+  result.fix = fixFor(result.errorClass, apiError?.code);
   if (apiError?.errorClass === "configuration") {
     const key = `${tenantId}:${apiError.code ?? apiError.status}`;
-    const fix = (apiError.code && CONFIGURATION_FIXES[apiError.code]) ?? "check the app registration, its consent in this tenant, and O365_CLOUD";
     if (!deps.reported?.has(key)) {
       deps.reported?.add(key);
-      deps.log.error("tenant cannot be listed until its configuration is fixed", { tenantId, contentType, error: result.error, fix });
+      deps.log.error("tenant cannot be listed until its configuration is fixed", { tenantId, contentType, error: result.error, fix: result.fix });
     }
   } else {
     deps.log.warn("listing failed; the cursor stays and the next run retries", { tenantId, contentType, error: result.error });
@@ -219,6 +235,13 @@ async function reportStreamError(result: StreamResult, error: unknown, deps: Lis
   } catch (recordError) {
     deps.log.warn("could not record the listing error on the cursor row", { tenantId, contentType, error: String(recordError) });
   }
+}
+
+/** What to do about a stream that could not be listed, by the class of its error. */
+function fixFor(errorClass: ManagementApiError["errorClass"], code: string | undefined): string {
+  if (errorClass === "configuration") return (code && CONFIGURATION_FIXES[code]) ?? "check the app registration, its consent in this tenant, and O365_CLOUD";
+  if (errorClass === "transient" || errorClass === "throttled") return "nothing to change if it passes: the next run retries from the same cursor; if it persists, check the network path to the login and API hosts";
+  return "the API answered in a way this version does not expect: report it with the error text";
 }
 
 function pick(settings: ListerDeps["settings"]) {

@@ -3,7 +3,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { runLocalHost, type RunSummary } from "../../shared/local/host.js";
+import { gunzipSync } from "node:zlib";
 import { walk } from "../helpers/harness.js";
+
+async function outputIds(dir: string): Promise<string[]> {
+  const ids: string[] = [];
+  for (const file of (await walk(dir)).filter((f) => f.endsWith(".ndjson.gz"))) {
+    for (const line of gunzipSync(await readFile(file)).toString("utf8").split("\n")) if (line) ids.push((JSON.parse(line) as { event: { id: string } }).event.id);
+  }
+  return ids;
+}
 
 const dirs: string[] = [];
 afterAll(async () => {
@@ -29,13 +38,105 @@ describe("local host (npm start)", () => {
     expect(summary.processed + summary.expired).toBe(summary.enqueued);
     expect(summary.failed + summary.poisoned + summary.rejectedMessages).toBe(0);
     expect(summary.recordsWritten).toBeGreaterThan(1000);
-    expect(summary.output).toBe(join(cwd, "output"));
-    const files = (await walk(join(cwd, "output"))).filter((f) => f.endsWith(".ndjson.gz"));
+    expect(summary.output).toBe(join(cwd, "output", "demo"));
+    expect(summary.unlisted).toEqual([]);
+    const files = (await walk(join(cwd, "output", "demo"))).filter((f) => f.endsWith(".ndjson.gz"));
     expect(files.length).toBe(summary.processed);
     expect(lines.join("\n")).toMatch(/Management API simulator/);
     expect(lines.join("\n")).toMatch(/Summary written to/);
     expect(lines.join("\n")).not.toContain(process.env.O365_CLIENT_SECRET ?? "never-set");
   }, 180_000);
+
+  it("restarts a demo stopped mid-collection with the content its queue refers to: no failures, nothing twice", async () => {
+    const cwd = await workdir();
+    const stop = new AbortController();
+    const lines: string[] = [];
+    // Stop the first run mid-collection: once /api/status shows a backlog on the queue.
+    const watch = setInterval(() => {
+      const url = lines.find((l) => l.startsWith("Status: "))?.slice("Status: ".length);
+      if (!url || stop.signal.aborted) return;
+      fetch(url)
+        .then((r) => r.json() as Promise<{ totals: { backlog: number } }>)
+        .then((status) => {
+          if (status.totals.backlog >= 20) stop.abort();
+        })
+        .catch(() => undefined);
+    }, 100);
+    const first = await runLocalHost({ cwd, env: {}, once: true, summaryJson: "first.json", print: (l) => lines.push(l), signal: stop.signal });
+    clearInterval(watch);
+    const interrupted = JSON.parse(await readFile(join(cwd, "first.json"), "utf8")) as RunSummary;
+    expect(first).toBe(143);
+    expect(interrupted.stillQueued).toBeGreaterThan(0);
+    expect(lines.join("\n")).toMatch(/stay queued; the next start collects them/);
+
+    const again: string[] = [];
+    const second = await runLocalHost({ cwd, env: {}, once: true, summaryJson: "second.json", print: (l) => again.push(l) });
+    const resumed = JSON.parse(await readFile(join(cwd, "second.json"), "utf8")) as RunSummary;
+    expect(again.join("\n")).not.toMatch(/new demo begins/);
+    expect({ code: second, failed: resumed.failed, poisoned: resumed.poisoned, rejected: resumed.rejectedMessages }).toEqual({ code: 0, failed: 0, poisoned: 0, rejected: 0 });
+    expect(resumed.stillQueued).toBe(0);
+    const ids = await outputIds(join(cwd, "output", "demo"));
+    expect(ids.length).toBe(new Set(ids).size);
+    expect(ids.length).toBe(interrupted.recordsWritten + resumed.recordsWritten);
+  }, 240_000);
+
+  it("exits non-zero and names every stream it could not list", async () => {
+    const cwd = await workdir();
+    const lines: string[] = [];
+    const tenant = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
+    const code = await runLocalHost({
+      cwd,
+      env: {
+        O365_TENANT_IDS: tenant,
+        O365_CLIENT_ID: "5a0c3e71-2d9b-4c8f-a6e4-1f7b3d9c0e52",
+        O365_CLIENT_SECRET: "not-a-real-secret-value",
+        O365_CONTENT_TYPES: "Audit.Exchange,DLP.All",
+        // Nothing answers here: every token request fails before any content is listed.
+        O365_LOGIN_BASE_URL: "https://127.0.0.1:9",
+        O365_API_BASE_URL: "https://127.0.0.1:9",
+        O365_REQUEST_TIMEOUT: "2s",
+      },
+      once: true,
+      summaryJson: "summary.json",
+      print: (l) => lines.push(l),
+    });
+    const summary = JSON.parse(await readFile(join(cwd, "summary.json"), "utf8")) as RunSummary;
+    expect(code).toBe(1);
+    expect(summary.unlistedStreams).toBe(2);
+    expect(summary.unlisted.map((s) => s.contentType).sort()).toEqual(["Audit.Exchange", "DLP.All"]);
+    for (const stream of summary.unlisted) {
+      expect(stream.tenantId).toBe(tenant);
+      expect(stream.fix).not.toBe("");
+    }
+    expect(lines.join("\n")).toMatch(/Streams that could not be listed \(2\)/);
+    expect(lines.join("\n")).not.toContain("not-a-real-secret-value");
+  }, 120_000);
+
+  it("starts Azurite for UseDevelopmentStorage=true, as every Azure tool reads it, and writes files the user finds", async () => {
+    const cwd = await workdir();
+    const lines: string[] = [];
+    const code = await runLocalHost({
+      cwd,
+      env: { AzureWebJobsStorage: "UseDevelopmentStorage=true", DataStorage: "UseDevelopmentStorage=true", OUTPUT_KIND: "file", OUTPUT_DIR: "output", O365_CONTENT_TYPES: "DLP.All" },
+      once: true,
+      summaryJson: "summary.json",
+      print: (l) => lines.push(l),
+    });
+    const summary = JSON.parse(await readFile(join(cwd, "summary.json"), "utf8")) as RunSummary;
+    expect(lines.join("\n")).toMatch(/UseDevelopmentStorage=true: (Azurite started on ports 10000-10002|using the storage emulator already running)/);
+    expect(code).toBe(0);
+    expect(summary.output).toBe(join(cwd, "output"));
+    expect(summary.recordsWritten).toBeGreaterThan(0);
+  }, 180_000);
+
+  it("reports a mistyped setting before starting anything", async () => {
+    const cwd = await workdir();
+    const lines: string[] = [];
+    const code = await runLocalHost({ cwd, env: { O365_TENANT_ID: "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d" }, once: true, print: (l) => lines.push(l) });
+    expect(code).toBe(2);
+    expect(lines.join("\n")).toMatch(/O365_TENANT_ID\b.*O365_TENANT_IDS/);
+    expect(lines.join("\n")).not.toMatch(/Azurite started|simulator/);
+  });
 
   it("refuses to start on a bad setting, naming it", async () => {
     const cwd = await workdir();
