@@ -79,16 +79,29 @@ export function normalize(record: unknown, context: NormalizeContext): EcsDocume
  */
 export const MAX_DOCUMENT_CHARS = 1_000_000;
 
-/** normalize() and JSON in one step, as the worker writes it: one NDJSON line, size-checked. */
-export function normalizeToLine(record: unknown, context: NormalizeContext): { line: string; pipelineError: boolean } {
-  const doc = normalize(record, context);
+/**
+ * A feed's document as one NDJSON line, size-checked: every feed writes its lines through here, with its
+ * own mapping and its own pipeline_error document for a record whose document would be too large.
+ */
+export function documentLine<C>(
+  record: unknown,
+  context: C,
+  map: (record: unknown, context: C) => EcsDocument,
+  pipelineErrorOf: (record: unknown, message: string, context: C) => EcsDocument,
+): { line: string; pipelineError: boolean } {
+  const doc = map(record, context);
   let line = JSON.stringify(doc);
   let pipelineError = (doc.event as { kind?: string }).kind === "pipeline_error";
   if (line.length > MAX_DOCUMENT_CHARS && !pipelineError) {
-    line = JSON.stringify(pipelineErrorDocument(record, `document is ${line.length} characters, more than the limit of ${MAX_DOCUMENT_CHARS}: a field is too large to index`, context));
+    line = JSON.stringify(pipelineErrorOf(record, `document is ${line.length} characters, more than the limit of ${MAX_DOCUMENT_CHARS}: a field is too large to index`, context));
     pipelineError = true;
   }
   return { line: `${line}\n`, pipelineError };
+}
+
+/** normalize() and JSON in one step, as the worker writes it. */
+export function normalizeToLine(record: unknown, context: NormalizeContext): { line: string; pipelineError: boolean } {
+  return documentLine(record, context, normalize, pipelineErrorDocument);
 }
 
 /** The same for every document: shared rather than allocated per record (documents are serialized, not changed). */

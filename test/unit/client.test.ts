@@ -8,6 +8,7 @@ import { generateCertificate } from "../../shared/simulator/certs.js";
 import { ManagementApiError } from "../../shared/o365/errors.js";
 import type { ContentItem } from "../../shared/o365/schemas.js";
 import type { Simulator } from "../../shared/simulator/server.js";
+import { closedPort } from "../helpers/ports.js";
 import { clientFor, settingsFor, simulator, TENANT_A, TENANT_B, tenants } from "../helpers/simulator.js";
 
 const H = 3_600_000;
@@ -18,15 +19,6 @@ afterEach(async () => {
   sim = undefined;
 });
 
-/** A port nothing listens on: taken from the system, then let go. */
-async function closedPort(): Promise<number> {
-  const server = createServer().listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const { port } = server.address() as AddressInfo;
-  server.close();
-  await once(server, "close");
-  return port;
-}
 
 async function listAll(client: ReturnType<typeof clientFor>["client"], window = { start: now - 20 * H, end: now }) {
   const pages: ContentItem[][] = [];

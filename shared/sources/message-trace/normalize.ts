@@ -3,7 +3,7 @@ import { splitEmail } from "../../normalize/address.js";
 import { isoTimestamp } from "../../normalize/dates.js";
 import { appendPath, defineKey, type Doc, getPath, isMap, setPath } from "../../normalize/doc.js";
 import type { GeoLookup } from "../../normalize/geoip.js";
-import { ECS_VERSION, type EcsDocument, MAX_DOCUMENT_CHARS, pipelineErrorDocument } from "../../normalize/index.js";
+import { documentLine, ECS_VERSION, type EcsDocument, pipelineErrorDocument } from "../../normalize/index.js";
 import { domainParts } from "../../normalize/url.js";
 import { COPIES, DATE_FIELDS, DATES, DEFAULT_OUTCOME, DIRECTIONS, ENDS, FIELD_TYPES, GRAPH_FIELDS, GRAPH_STATUSES, OUTCOMES, type Side, USER_SIDES } from "./fields.js";
 
@@ -64,14 +64,7 @@ export function normalizeMessageTrace(row: unknown, context: MessageTraceContext
 
 /** normalizeMessageTrace() and JSON in one step: one NDJSON line, size-checked as the audit feed's are. */
 export function normalizeMessageTraceToLine(row: unknown, context: MessageTraceContext): { line: string; pipelineError: boolean } {
-  const doc = normalizeMessageTrace(row, context);
-  let line = JSON.stringify(doc);
-  let pipelineError = (doc.event as { kind?: string }).kind === "pipeline_error";
-  if (line.length > MAX_DOCUMENT_CHARS && !pipelineError) {
-    line = JSON.stringify(messageTracePipelineError(row, `document is ${line.length} characters, more than the limit of ${MAX_DOCUMENT_CHARS}: a field is too large to index`, context));
-    pipelineError = true;
-  }
-  return { line: `${line}\n`, pipelineError };
+  return documentLine(row, context, normalizeMessageTrace, messageTracePipelineError);
 }
 
 /** The audit feed's pipeline_error document, in this feed's data stream. */
