@@ -107,15 +107,19 @@ export async function runLocalHost(options: LocalHostOptions): Promise<number> {
     let trustedCa: string | undefined;
     const demoState = demo ? await prepareDemo(localDir) : undefined;
     if (demoState?.renewed) print(`Demo: a new demo begins (${demoState.renewed}); its earlier state was cleared`);
+    let ownStorage = false;
     if (storage !== "configured") {
       const started = await startStorage(storage, demoState?.azuriteLocation ?? join(localDir, "azurite"));
       if (started.stop) cleanups.push(started.stop);
+      ownStorage = started.stop !== undefined;
       for (const name of ["AzureWebJobsStorage", "DataStorage"] as const) {
         if (!env[name]?.trim() || DEVELOPMENT_STORAGE.test(env[name] as string)) env[name] = started.connectionString;
       }
       print(started.description);
-    } else if (demo) {
-      // The operator's own storage: the demo keeps to names of its own there, apart from real state.
+    }
+    if (demo && !ownStorage) {
+      // Storage the demo does not own (configured, or an emulator already running): it keeps to names of
+      // its own there, apart from real state.
       env.STATE_TABLE_PREFIX ??= "demo";
       env.O365_CONTENT_QUEUE ??= "demo-content";
       env.OUTPUT_CONTAINER ??= "demo-ecs";
