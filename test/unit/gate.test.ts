@@ -98,3 +98,53 @@ describe("request gate", () => {
     expect(performance.now() - started).toBeGreaterThanOrEqual(50);
   });
 });
+
+describe("request budget", () => {
+  const budgetOf = (key: string) => (key.startsWith("graph:") ? { requests: 3, windowMs: 1_000 } : undefined);
+
+  it("lets a key's budget through at once, then holds the next request until the oldest leaves the window", async () => {
+    const time = manualClock();
+    const gate = new RequestGate(time.clock, budgetOf);
+    for (let i = 0; i < 3; i += 1) await gate.pass("graph:a");
+    const passed: number[] = [];
+    const fourth = gate.pass("graph:a").then(() => passed.push(time.clock.now()));
+    await time.advance(999);
+    expect(passed).toEqual([]);
+    await time.advance(1);
+    await fourth;
+    expect(passed).toEqual([1_000]);
+  });
+
+  it("tells a caller that may not wait how long the budget holds it", async () => {
+    const time = manualClock();
+    const gate = new RequestGate(time.clock, budgetOf);
+    for (let i = 0; i < 3; i += 1) {
+      await gate.pass("graph:a");
+      await time.advance(100);
+    }
+    await expect(gate.pass("graph:a", 0)).rejects.toMatchObject({ name: "GateClosedError", waitMs: 700 });
+    expect(gate.remaining("graph:a")).toBe(700);
+  });
+
+  it("never lets concurrent callers past the budget, and leaves keys without one alone", async () => {
+    const time = manualClock();
+    const gate = new RequestGate(time.clock, budgetOf);
+    const passedAt: number[] = [];
+    const callers = Array.from({ length: 7 }, () => gate.pass("graph:a").then(() => passedAt.push(time.clock.now())));
+    for (let i = 0; i < 10; i += 1) await gate.pass("o365:a");
+    for (let t = 0; t < 3; t += 1) await time.advance(1_000);
+    await Promise.all(callers);
+    expect(passedAt).toEqual([0, 0, 0, 1_000, 1_000, 1_000, 2_000]);
+    expect(gate.remaining("o365:a")).toBe(0);
+  });
+
+  it("adds a hold to the budget: whichever is longer decides", async () => {
+    const time = manualClock();
+    const gate = new RequestGate(time.clock, budgetOf);
+    await gate.pass("graph:a");
+    gate.hold("graph:a", 5_000);
+    expect(gate.remaining("graph:a")).toBe(5_000);
+    await time.advance(5_000);
+    expect(gate.remaining("graph:a")).toBe(0);
+  });
+});
