@@ -67,7 +67,7 @@ export function classify(status: number, code: string | undefined): ErrorClass {
  * 404 for an authority that does not exist), or when it failed before anything was sent (a certificate
  * that cannot be read). No answer at all (DNS, refused, reset, TLS, timeout) and 408/429/5xx are transient.
  */
-export function classifyTokenFailure(exchange: { sent: boolean; status: number | undefined }): ErrorClass {
+export function classifyTokenFailure(exchange: { sent: boolean; status: number | undefined }): "configuration" | "transient" {
   if (!exchange.sent) return "configuration";
   const { status } = exchange;
   if (status === undefined || status === 408 || status === 429 || status >= 500) return "transient";

@@ -1,0 +1,270 @@
+import type { Readable } from "node:stream";
+import type { TokenCredential } from "@azure/identity";
+import { type Dispatcher, request } from "undici";
+import { z } from "zod";
+import { ApiError } from "../../http/errors.js";
+import { GateClosedError, type RequestBudget, type RequestGate } from "../../http/gate.js";
+import { TokenRequestError } from "../../o365/auth.js";
+import { classifyTokenFailure, parseRetryAfter } from "../../o365/errors.js";
+import { UntrustedUrlError } from "../../o365/urls.js";
+
+/**
+ * Client of Microsoft Graph's Exchange Online message trace, `GET /v1.0/admin/exchange/tracing/messageTraces`
+ * (learn.microsoft.com/graph/api/messagetracingroot-list-messagetraces): pages of `exchangeMessageTrace`
+ * items newest first, the next page at `@odata.nextLink`, to be followed as it is.
+ */
+export const MESSAGE_TRACES_PATH = "/v1.0/admin/exchange/tracing/messageTraces";
+
+/**
+ * Exchange accepts at most 100 message-trace requests per tenant in a running 5-minute window
+ * (learn.microsoft.com/powershell/module/exchange/get-messagetracev2, "Throttling limit"). We keep 10
+ * below it: a retry after a transient failure and requests of another process on the same app must
+ * not tip a tenant over.
+ */
+export const GRAPH_MESSAGE_TRACE_BUDGET: RequestBudget = { requests: 90, windowMs: 5 * 60_000 };
+
+/** The budget of a gate key, for the process's RequestGate: every `graph:` key has Graph message trace's. */
+export function graphBudget(key: string): RequestBudget | undefined {
+  return key.startsWith("graph:") ? GRAPH_MESSAGE_TRACE_BUDGET : undefined;
+}
+
+/** The app whose service principal must exist in each customer tenant (issue 9; Graph answers 401 until it does). */
+export const MESSAGE_TRACE_APP_ID = "8bd644d1-64a1-4d4b-ae52-2e0cbf64e373";
+
+export const SERVICE_PRINCIPAL_FIX =
+  `provision the service principal of Microsoft's app ${MESSAGE_TRACE_APP_ID} in this tenant ` +
+  `(Connect-MgGraph -Scopes Application.ReadWrite.All; New-MgServicePrincipal -AppId ${MESSAGE_TRACE_APP_ID}); ` +
+  "it can take hours to take effect";
+export const PERMISSION_FIX = "the app registration lacks the application permission ExchangeMessageTrace.Read.All, or admin consent was not granted in this tenant";
+
+/** Graph's largest page (`$top` ≤ 5000): a window then costs as few requests of the quota as it can. */
+const MAX_PAGE_SIZE = 5000;
+const BASE_BACKOFF_MS = 500;
+const MAX_BACKOFF_MS = 60_000;
+const MAX_ERROR_BODY = 64 * 1024;
+
+/**
+ * An `exchangeMessageTrace` (learn.microsoft.com/graph/api/resources/exchangemessagetrace). What the
+ * pipeline relies on is required (the row's key: id, recipientAddress, status; and when it was received);
+ * the rest may be null or missing and is passed on to the normalizer as it came.
+ */
+export const messageTraceSchema = z.looseObject({
+  id: z.string().min(1),
+  recipientAddress: z.string().min(1),
+  status: z.string().min(1),
+  receivedDateTime: z.iso.datetime({ offset: true }),
+  senderAddress: z.string().nullish(),
+  messageId: z.string().nullish(),
+  subject: z.string().nullish(),
+  size: z.number().nullish(),
+  fromIP: z.string().nullish(),
+  toIP: z.string().nullish(),
+});
+export type MessageTrace = z.infer<typeof messageTraceSchema>;
+
+const pageSchema = z.looseObject({
+  value: z.array(messageTraceSchema),
+  "@odata.nextLink": z.string().optional(),
+});
+
+/** Graph's error body: `{"error":{"code":…,"message":…}}`. */
+const errorBodySchema = z.object({ error: z.object({ code: z.string().optional(), message: z.string().optional() }) });
+
+export interface MessageTraceWindow {
+  start: number;
+  end: number;
+}
+
+export interface MessageTraceClientOptions {
+  /** Graph's origin, `https://graph.microsoft.com` (message trace exists in the global cloud only). */
+  graphBaseUrl: string;
+  credentialFor: (tenantId: string) => TokenCredential;
+  dispatcher: Dispatcher;
+  timeoutMs: number;
+  /** The process's gate; its key `graph:{tenantId}` must have GRAPH_MESSAGE_TRACE_BUDGET (see graphBudget). */
+  gate: RequestGate;
+  /** The longest a request waits at the gate; past it, the request fails as throttled with the time left. */
+  maxGateWaitMs?: number;
+  maxThrottleRetries: number;
+  maxTransientRetries: number;
+  /** `$top`, 1 to 5000 (default 5000). */
+  pageSize?: number;
+  sleep?: (ms: number) => Promise<void>;
+  random?: () => number;
+  userAgent?: string;
+}
+
+export class MessageTraceClient {
+  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly random: () => number;
+  private readonly origin: string;
+
+  constructor(private readonly options: MessageTraceClientOptions) {
+    this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+    this.random = options.random ?? Math.random;
+    this.origin = new URL(options.graphBaseUrl).origin;
+  }
+
+  /** Graph's `.default` scope: the application permissions consented for the app. */
+  get scope(): string {
+    return `${this.origin}/.default`;
+  }
+
+  /** Every page of the rows received in the window (both ends included, as `ge`/`le` say), following `@odata.nextLink`. */
+  async *listMessageTraces(tenantId: string, window: MessageTraceWindow): AsyncGenerator<MessageTrace[]> {
+    let url: URL | undefined = new URL(MESSAGE_TRACES_PATH, this.origin);
+    url.searchParams.set("$filter", `receivedDateTime ge ${new Date(window.start).toISOString()} and receivedDateTime le ${new Date(window.end).toISOString()}`);
+    url.searchParams.set("$top", String(this.options.pageSize ?? MAX_PAGE_SIZE));
+    while (url) {
+      const page = await this.readPage(await this.send(tenantId, url));
+      yield page.value;
+      const next = page["@odata.nextLink"];
+      url = next === undefined ? undefined : this.assertGraphUrl(next);
+    }
+  }
+
+  /**
+   * The nextLink is followed verbatim, as Graph asks, but only on Graph's origin and the same resource:
+   * our bearer token must never go to a host a response names.
+   */
+  private assertGraphUrl(candidate: string): URL {
+    let url: URL;
+    try {
+      url = new URL(candidate);
+    } catch {
+      throw new UntrustedUrlError("not a URL");
+    }
+    if (url.protocol !== "https:") throw new UntrustedUrlError(`scheme ${url.protocol} is not https`);
+    if (url.username || url.password) throw new UntrustedUrlError("credentials in URL");
+    if (url.origin !== this.origin) throw new UntrustedUrlError(`host ${url.host} is not the Graph host ${new URL(this.origin).host}`);
+    if (/%2f|%5c|%2e/i.test(url.pathname) || url.pathname !== MESSAGE_TRACES_PATH) throw new UntrustedUrlError("path is not the message-trace resource");
+    return url;
+  }
+
+  private async send(tenantId: string, url: URL): Promise<Readable> {
+    const gateKey = `graph:${tenantId.toLowerCase()}`;
+    let throttles = 0;
+    let transients = 0;
+    for (;;) {
+      let failure: ApiError;
+      try {
+        const token = await this.token(tenantId);
+        // After the token, right before sending: the quota is Graph's per tenant, token requests are not in it.
+        await this.options.gate.pass(gateKey, this.options.maxGateWaitMs);
+        const response = await request(url, {
+          method: "GET",
+          dispatcher: this.options.dispatcher,
+          headersTimeout: this.options.timeoutMs,
+          bodyTimeout: this.options.timeoutMs,
+          headers: { authorization: `Bearer ${token}`, accept: "application/json", "user-agent": this.options.userAgent ?? "audit-intake" },
+        });
+        if (response.statusCode >= 200 && response.statusCode < 300) return response.body;
+        failure = await toError(response);
+      } catch (error) {
+        if (error instanceof GateClosedError) {
+          throw new ApiError("throttled", undefined, undefined, `messageTraces: throttled, ${error.message}`, undefined, Math.ceil(error.waitMs), { cause: error });
+        }
+        failure = error instanceof ApiError ? error : networkError(error);
+      }
+      if (failure.errorClass === "throttled") {
+        // The quota is the tenant's: every request to it waits out the Retry-After at the gate, this retry too.
+        throttles += 1;
+        this.options.gate.hold(gateKey, failure.retryAfterMs ?? this.backoff(throttles));
+        if (throttles <= this.options.maxThrottleRetries) continue;
+      }
+      if (failure.errorClass === "transient" && transients < this.options.maxTransientRetries) {
+        transients += 1;
+        await this.sleep(this.backoff(transients));
+        continue;
+      }
+      throw failure;
+    }
+  }
+
+  /** Tokens are cached and refreshed by the credential; failures classed as the audit feed's are (classifyTokenFailure). */
+  private async token(tenantId: string): Promise<string> {
+    let token: { token: string } | null;
+    try {
+      token = await this.options.credentialFor(tenantId).getToken(this.scope);
+    } catch (error) {
+      const exchange = error instanceof TokenRequestError ? error.exchange : { sent: false, status: undefined };
+      const message = error instanceof Error ? (error.message.split("\n")[0] ?? "") : String(error);
+      throw new ApiError(classifyTokenFailure(exchange), exchange.status, "token", `token for tenant ${tenantId}: ${message}`, undefined, undefined, { cause: error });
+    }
+    if (!token) throw new ApiError("configuration", undefined, "token", `token for tenant ${tenantId}: no access token was issued`);
+    return token.token;
+  }
+
+  private backoff(attempt: number): number {
+    return Math.round(this.random() * Math.min(MAX_BACKOFF_MS, BASE_BACKOFF_MS * 2 ** attempt));
+  }
+
+  private async readPage(body: Readable): Promise<z.infer<typeof pageSchema>> {
+    let json: unknown;
+    try {
+      json = JSON.parse(await readAll(body));
+    } catch (error) {
+      throw new ApiError("transient", 200, undefined, "messageTraces: response is not JSON", undefined, undefined, { cause: error });
+    }
+    const parsed = pageSchema.safeParse(json);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new ApiError("fatal", 200, undefined, `messageTraces: unexpected response shape at ${issue?.path.join(".") || "(root)"}: ${issue?.message}`);
+    }
+    return parsed.data;
+  }
+}
+
+/**
+ * 401 "Service principal-less Authentication failed" is a tenant without Microsoft's app's service principal;
+ * any other 401/403 is our app's permission or consent. Every 400 is the window: the query carries nothing else
+ * that a caller chooses ($top is ours and within Graph's range).
+ */
+export function classifyGraphError(status: number, message: string): { errorClass: ApiError["errorClass"]; fix?: string } {
+  if (status === 401 && /service principal-less authentication failed/i.test(message)) return { errorClass: "configuration", fix: SERVICE_PRINCIPAL_FIX };
+  if (status === 401 || status === 403) return { errorClass: "configuration", fix: PERMISSION_FIX };
+  if (status === 400) return { errorClass: "badWindow" };
+  if (status === 429) return { errorClass: "throttled" };
+  if (status === 408 || status >= 500) return { errorClass: "transient" };
+  return { errorClass: "fatal" };
+}
+
+async function toError(response: Dispatcher.ResponseData): Promise<ApiError> {
+  let code: string | undefined;
+  let message = "";
+  try {
+    const parsed = errorBodySchema.safeParse(JSON.parse(await readAll(response.body, MAX_ERROR_BODY)));
+    if (parsed.success) {
+      code = parsed.data.error.code;
+      message = parsed.data.error.message ?? "";
+    }
+  } catch {
+    // Not Graph's error JSON (a proxy's page): the status decides.
+  }
+  const retryAfter = response.headers["retry-after"];
+  const retryAfterMs = parseRetryAfter(Array.isArray(retryAfter) ? retryAfter[0] : retryAfter, Date.now());
+  const { errorClass, fix } = classifyGraphError(response.statusCode, message);
+  const detail = `messageTraces: HTTP ${response.statusCode}${code ? ` ${code}` : ""}${message ? `: ${message.slice(0, 300)}` : ""}`;
+  return new ApiError(errorClass, response.statusCode, code, detail, fix, retryAfterMs);
+}
+
+function networkError(error: unknown): ApiError {
+  const code = (error as { code?: string })?.code;
+  const text = error instanceof Error ? error.message : String(error);
+  return new ApiError("transient", undefined, code, `messageTraces: network error${code ? ` ${code}` : ""}: ${text}`, undefined, undefined, { cause: error });
+}
+
+/** The whole body, or (with a limit) its first bytes: error bodies are small and not worth more memory. */
+async function readAll(body: Readable, limit = Number.POSITIVE_INFINITY): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += (chunk as Buffer).length;
+    if (size > limit) {
+      body.destroy();
+      break;
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString("utf8");
+}
