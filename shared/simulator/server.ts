@@ -78,7 +78,31 @@ export interface SimulatorOptions {
    * in flight, not early: the client cannot have read the answer before it sent that one (default 100 ms).
    */
   earlyGraceMs?: number;
+  /** Further APIs served beside the Management Activity API (a feed's own module, e.g. Graph message trace). */
+  routes?: SimulatorRoute[];
 }
+
+/** What the server shares with a route module: who a token belongs to, and the Retry-After bookkeeping. */
+export interface SimulatorRouteContext {
+  baseUrl: string;
+  /** When the request arrived, on the clock of the Retry-After windows. */
+  arrived: number;
+  /** The tenant and scope a bearer token was issued for; undefined for a token this server never issued. */
+  token(authorization: string | undefined): IssuedToken | undefined;
+  /** Notes a Retry-After sent for key (a tenant of one API), so later requests inside it count as early. */
+  retryAfterSent(key: string, retryAfterMs: number): void;
+  /** Whether a request for key that arrived at arrived is inside a Retry-After sent earlier (past the grace). */
+  isEarly(key: string, arrived: number): boolean;
+}
+
+export interface IssuedToken {
+  tenantId: string;
+  /** The scope the client asked for (the OAuth `scope` form field), e.g. `https://graph.microsoft.com/.default`. */
+  scope: string;
+}
+
+/** Answers the request and resolves true, or resolves false to leave it to the next route and the Management Activity API. */
+export type SimulatorRoute = (req: IncomingMessage, res: ServerResponse, url: URL, context: SimulatorRouteContext) => boolean | Promise<boolean>;
 
 export interface SimulatedBlob {
   tenantId: string;
@@ -132,7 +156,9 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
   const byUri = new Map(blobs.map((blob) => [blobKey(blob.tenantId, blob.contentId), blob]));
   const tenants = new Map(options.tenants.map((t) => [t.id.toLowerCase(), t]));
   const subscriptions = new Map<string, boolean>();
-  const tokens = new Map<string, string>();
+  // Scopes are recorded, not checked, for the Management Activity API: Entra ID issues a token for any
+  // scope of a resource the app may call, and each API checks its own audience.
+  const tokens = new Map<string, IssuedToken>();
   const stats: SimulatorStats = {
     apiRequests: 0,
     tokenRequests: 0,
@@ -164,6 +190,14 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
     if (faults.latencyMs > 0) await new Promise((r) => setTimeout(r, faults.latencyMs));
     const login = /^\/([^/]+)\/(v2\.0\/\.well-known\/openid-configuration|oauth2\/v2\.0\/token)$/.exec(url.pathname);
     if (login) return authority(req, res, login[1] as string, login[2] as string);
+    const context: SimulatorRouteContext = {
+      baseUrl,
+      arrived,
+      token: (authorization) => tokens.get((authorization ?? "").replace(/^Bearer /, "")),
+      retryAfterSent: (key, ms) => retryAfter.sent(key, ms),
+      isEarly: (key, at) => retryAfter.isEarly(key, at),
+    };
+    for (const route of options.routes ?? []) if (await route(req, res, url, context)) return;
     const api = /^\/api\/v1\.0\/([^/]+)\/activity\/feed\/(.+)$/.exec(url.pathname);
     if (!api) return json(res, 404, { error: { code: "NotFound", message: "no such endpoint" } });
     stats.apiRequests += 1;
@@ -172,7 +206,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
       stats.earlyRequests += 1;
       stats.earlyRequestsByTenant[tenantId] = (stats.earlyRequestsByTenant[tenantId] ?? 0) + 1;
     }
-    const tokenTenant = tokens.get((req.headers.authorization ?? "").replace(/^Bearer /, ""));
+    const tokenTenant = tokens.get((req.headers.authorization ?? "").replace(/^Bearer /, ""))?.tenantId;
     if (!tokenTenant) return json(res, 401, { error: { code: "AF10001", message: "Authorization has been denied for this request." } });
     if (tokenTenant !== tenantId) {
       return json(res, 401, { error: { code: "AF20010", message: `The tenant ID passed in the URL (${tenantId}) does not match the tenant ID passed in the access token (${tokenTenant}).` } });
@@ -237,7 +271,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
       return json(res, 401, { error: "invalid_client", error_description: "AADSTS7000215: Invalid client secret provided." });
     }
     const token = randomBytes(24).toString("base64url");
-    tokens.set(token, tenant.toLowerCase());
+    tokens.set(token, { tenantId: tenant.toLowerCase(), scope: form.get("scope") ?? "" });
     return json(res, 200, { token_type: "Bearer", expires_in: 3599, ext_expires_in: 3599, access_token: token });
   };
 
