@@ -3,10 +3,10 @@ import { createGunzip } from "node:zlib";
 import type { TokenCredential } from "@azure/identity";
 import { type Dispatcher, request } from "undici";
 import type { z } from "zod";
-import { GateClosedError, type RequestGate } from "../http/gate.js";
-import { TokenRequestError } from "./auth.js";
+import type { RequestGate } from "../http/gate.js";
+import { jitteredBackoff, readBody, sendThroughGate, tokenFor } from "../http/send.js";
 import type { ContentType } from "./clouds.js";
-import { classify, classifyTokenFailure, ManagementApiError, parseRetryAfter } from "./errors.js";
+import { classify, ManagementApiError, parseRetryAfter } from "./errors.js";
 import { type ContentItem, contentListSchema, errorBodySchema, type Subscription, subscriptionListSchema } from "./schemas.js";
 import { assertFeedUrl, feedUrl } from "./urls.js";
 import { apiTime, type Window } from "./windows.js";
@@ -53,8 +53,6 @@ export interface ManagementApiClientOptions {
   userAgent?: string;
 }
 
-const BASE_BACKOFF_MS = 500;
-const MAX_BACKOFF_MS = 60_000;
 /** Error bodies are small JSON; anything bigger is not worth reading into memory. */
 const MAX_ERROR_BODY = 64 * 1024;
 
@@ -130,88 +128,54 @@ export class ManagementApiClient {
   ): Promise<Readable> {
     const target = new URL(url);
     target.searchParams.set("PublisherIdentifier", this.options.publisherId ?? tenantId);
-    const gateKey = `o365:${tenantId.toLowerCase()}`;
-    let throttles = 0;
-    let transients = 0;
-    for (;;) {
-      let started = Date.now();
-      let failure: ManagementApiError;
-      try {
-        const token = await this.token(tenantId);
-        // After the token, right before sending: token requests go to Entra ID, not to the tenant's quota.
-        await this.options.gate.pass(gateKey, this.options.maxGateWaitMs);
-        started = Date.now(); // a request's duration is the API's time, not the gate's
-        const response = await request(target, {
-          method,
-          dispatcher: this.options.dispatcher,
-          headersTimeout: this.options.timeoutMs,
-          bodyTimeout: this.options.timeoutMs,
-          headers: {
-            authorization: `Bearer ${token.token}`,
-            accept: "application/json",
-            "accept-encoding": "gzip",
-            "user-agent": this.options.userAgent ?? "audit-intake",
-            ...(method === "POST" ? { "content-length": "0" } : {}),
-          },
-        });
-        if (response.statusCode >= 200 && response.statusCode < 300) {
+    let started = Date.now();
+    return sendThroughGate<Readable, ManagementApiError>(
+      {
+        gate: this.options.gate,
+        key: `o365:${tenantId.toLowerCase()}`,
+        maxGateWaitMs: this.options.maxGateWaitMs,
+        maxThrottleRetries: this.options.maxThrottleRetries,
+        maxTransientRetries: this.options.maxTransientRetries,
+        sleep: this.sleep,
+        backoff: (attempt) => jitteredBackoff(attempt, this.random),
+      },
+      {
+        attempt: async (pass) => {
+          started = Date.now();
+          const token = await tokenFor(this.options.credentialFor(tenantId), this.scope, tenantId, (failure, cause) => new ManagementApiError(failure.errorClass, failure.status, "token", failure.message, undefined, { cause }));
+          await pass();
+          started = Date.now(); // a request's duration is the API's time, not the gate's
+          const response = await request(target, {
+            method,
+            dispatcher: this.options.dispatcher,
+            headersTimeout: this.options.timeoutMs,
+            bodyTimeout: this.options.timeoutMs,
+            headers: {
+              authorization: `Bearer ${token}`,
+              accept: "application/json",
+              "accept-encoding": "gzip",
+              "user-agent": this.options.userAgent ?? "audit-intake",
+              ...(method === "POST" ? { "content-length": "0" } : {}),
+            },
+          });
+          if (response.statusCode < 200 || response.statusCode >= 300) throw await this.toError(response, operation);
           this.options.onRequest?.({ tenantId, contentType, operation, status: response.statusCode, durationMs: Date.now() - started });
           onHeaders?.(response.headers);
           return response.body;
-        }
-        failure = await this.toError(response, operation);
-      } catch (error) {
-        // Nothing was sent: the caller hears how long the tenant is held, and neither waits nor retries here.
-        if (error instanceof GateClosedError) {
-          throw new ManagementApiError("throttled", undefined, undefined, `${operation}: throttled, ${error.message}`, Math.ceil(error.waitMs), { cause: error });
-        }
-        failure = error instanceof ManagementApiError ? error : networkError(error, operation);
-      }
-      this.options.onRequest?.({ tenantId, contentType, operation, status: failure.status, errorClass: failure.errorClass, durationMs: Date.now() - started });
-      if (failure.errorClass === "throttled") {
-        // The quota is the tenant's: hold every request to it, in every client of the process, not only
-        // this one; a retry then waits at the gate like the rest.
-        throttles += 1;
-        this.options.gate.hold(gateKey, failure.retryAfterMs ?? this.backoff(throttles));
-        if (throttles <= this.options.maxThrottleRetries) continue;
-      }
-      if (failure.errorClass === "transient" && transients < this.options.maxTransientRetries) {
-        transients += 1;
-        await this.sleep(this.backoff(transients));
-        continue;
-      }
-      throw failure;
-    }
-  }
-
-  /** Tokens are cached and refreshed by the credential (MSAL's cache), not here. */
-  private async token(tenantId: string): Promise<{ token: string }> {
-    let token: { token: string } | null;
-    try {
-      token = await this.options.credentialFor(tenantId).getToken(this.scope);
-    } catch (error) {
-      // Identity errors carry AADSTS codes and messages, never the secret. What the identity service
-      // answered decides the class: a refusal is configuration, no answer or a 5xx is worth a retry.
-      // A credential that cannot say what happened is taken at its word, as configuration.
-      const exchange = error instanceof TokenRequestError ? error.exchange : { sent: false, status: undefined };
-      const message = error instanceof Error ? error.message.split("\n")[0] : String(error);
-      const unanswered = exchange.failure ? `no answer from the identity service (${exchange.failure}): ` : "";
-      throw new ManagementApiError(classifyTokenFailure(exchange), exchange.status, "token", `token for tenant ${tenantId}: ${unanswered}${message}`, undefined, { cause: error });
-    }
-    if (!token) throw new ManagementApiError("configuration", undefined, "token", `token for tenant ${tenantId}: no access token was issued`);
-    return token;
-  }
-
-  /** Exponential backoff with full jitter. */
-  private backoff(attempt: number): number {
-    return Math.round(this.random() * Math.min(MAX_BACKOFF_MS, BASE_BACKOFF_MS * 2 ** attempt));
+        },
+        toFailure: (error) => (error instanceof ManagementApiError ? error : networkError(error, operation)),
+        refused: (error) => new ManagementApiError("throttled", undefined, undefined, `${operation}: throttled, ${error.message}`, Math.ceil(error.waitMs), { cause: error }),
+        onFailure: (failure) =>
+          this.options.onRequest?.({ tenantId, contentType, operation, status: failure.status, errorClass: failure.errorClass, durationMs: Date.now() - started }),
+      },
+    );
   }
 
   private async toError(response: Dispatcher.ResponseData, operation: string): Promise<ManagementApiError> {
     let code: string | undefined;
     let message = "";
     try {
-      const text = await readLimited(response.body, MAX_ERROR_BODY);
+      const text = await readBody(response.body, MAX_ERROR_BODY);
       const parsed = errorBodySchema.safeParse(JSON.parse(text));
       if (parsed.success) {
         code = parsed.data.error.code;
@@ -227,11 +191,10 @@ export class ManagementApiClient {
   }
 
   private async readJson<T>(body: Readable, schema: z.ZodType<T>, what: string): Promise<T> {
-    const chunks: Buffer[] = [];
-    for await (const chunk of body) chunks.push(chunk as Buffer);
+    const text = await readBody(body);
     let json: unknown;
     try {
-      json = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+      json = JSON.parse(text);
     } catch (error) {
       throw new ManagementApiError("transient", 200, undefined, `${what}: response is not JSON`, undefined, { cause: error });
     }
@@ -255,16 +218,3 @@ function networkError(error: unknown, operation: string): ManagementApiError {
   return new ManagementApiError("transient", undefined, code, `${operation}: network error${code ? ` ${code}` : ""}: ${text}`, undefined, { cause: error });
 }
 
-async function readLimited(body: Readable, limit: number): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    size += (chunk as Buffer).length;
-    if (size > limit) {
-      body.destroy();
-      break;
-    }
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks).toString("utf8");
-}

@@ -3,9 +3,9 @@ import type { TokenCredential } from "@azure/identity";
 import { type Dispatcher, request } from "undici";
 import { z } from "zod";
 import { ApiError } from "../../http/errors.js";
-import { GateClosedError, type RequestBudget, type RequestGate } from "../../http/gate.js";
-import { TokenRequestError } from "../../o365/auth.js";
-import { classifyTokenFailure, parseRetryAfter } from "../../o365/errors.js";
+import type { RequestBudget, RequestGate } from "../../http/gate.js";
+import { jitteredBackoff, readBody, sendThroughGate, tokenFor } from "../../http/send.js";
+import { parseRetryAfter } from "../../o365/errors.js";
 import { UntrustedUrlError } from "../../o365/urls.js";
 
 /**
@@ -39,8 +39,6 @@ export const PERMISSION_FIX = "the app registration lacks the application permis
 
 /** Graph's largest page (`$top` ≤ 5000): a window then costs as few requests of the quota as it can. */
 const MAX_PAGE_SIZE = 5000;
-const BASE_BACKOFF_MS = 500;
-const MAX_BACKOFF_MS = 60_000;
 const MAX_ERROR_BODY = 64 * 1024;
 
 /**
@@ -141,68 +139,41 @@ export class MessageTraceClient {
     return url;
   }
 
-  private async send(tenantId: string, url: URL): Promise<Readable> {
-    const gateKey = `graph:${tenantId.toLowerCase()}`;
-    let throttles = 0;
-    let transients = 0;
-    for (;;) {
-      let failure: ApiError;
-      try {
-        const token = await this.token(tenantId);
-        // After the token, right before sending: the quota is Graph's per tenant, token requests are not in it.
-        await this.options.gate.pass(gateKey, this.options.maxGateWaitMs);
-        const response = await request(url, {
-          method: "GET",
-          dispatcher: this.options.dispatcher,
-          headersTimeout: this.options.timeoutMs,
-          bodyTimeout: this.options.timeoutMs,
-          headers: { authorization: `Bearer ${token}`, accept: "application/json", "user-agent": this.options.userAgent ?? "audit-intake" },
-        });
-        if (response.statusCode >= 200 && response.statusCode < 300) return response.body;
-        failure = await toError(response);
-      } catch (error) {
-        if (error instanceof GateClosedError) {
-          throw new ApiError("throttled", undefined, undefined, `messageTraces: throttled, ${error.message}`, undefined, Math.ceil(error.waitMs), { cause: error });
-        }
-        failure = error instanceof ApiError ? error : networkError(error);
-      }
-      if (failure.errorClass === "throttled") {
-        // The quota is the tenant's: every request to it waits out the Retry-After at the gate, this retry too.
-        throttles += 1;
-        this.options.gate.hold(gateKey, failure.retryAfterMs ?? this.backoff(throttles));
-        if (throttles <= this.options.maxThrottleRetries) continue;
-      }
-      if (failure.errorClass === "transient" && transients < this.options.maxTransientRetries) {
-        transients += 1;
-        await this.sleep(this.backoff(transients));
-        continue;
-      }
-      throw failure;
-    }
-  }
-
-  /** Tokens are cached and refreshed by the credential; failures classed as the audit feed's are (classifyTokenFailure). */
-  private async token(tenantId: string): Promise<string> {
-    let token: { token: string } | null;
-    try {
-      token = await this.options.credentialFor(tenantId).getToken(this.scope);
-    } catch (error) {
-      const exchange = error instanceof TokenRequestError ? error.exchange : { sent: false, status: undefined };
-      const message = error instanceof Error ? (error.message.split("\n")[0] ?? "") : String(error);
-      throw new ApiError(classifyTokenFailure(exchange), exchange.status, "token", `token for tenant ${tenantId}: ${message}`, undefined, undefined, { cause: error });
-    }
-    if (!token) throw new ApiError("configuration", undefined, "token", `token for tenant ${tenantId}: no access token was issued`);
-    return token.token;
-  }
-
-  private backoff(attempt: number): number {
-    return Math.round(this.random() * Math.min(MAX_BACKOFF_MS, BASE_BACKOFF_MS * 2 ** attempt));
+  private send(tenantId: string, url: URL): Promise<Readable> {
+    return sendThroughGate<Readable, ApiError>(
+      {
+        gate: this.options.gate,
+        key: `graph:${tenantId.toLowerCase()}`,
+        maxGateWaitMs: this.options.maxGateWaitMs,
+        maxThrottleRetries: this.options.maxThrottleRetries,
+        maxTransientRetries: this.options.maxTransientRetries,
+        sleep: this.sleep,
+        backoff: (attempt) => jitteredBackoff(attempt, this.random),
+      },
+      {
+        attempt: async (pass) => {
+          const token = await tokenFor(this.options.credentialFor(tenantId), this.scope, tenantId, (failure, cause) => new ApiError(failure.errorClass, failure.status, "token", failure.message, undefined, undefined, { cause }));
+          await pass();
+          const response = await request(url, {
+            method: "GET",
+            dispatcher: this.options.dispatcher,
+            headersTimeout: this.options.timeoutMs,
+            bodyTimeout: this.options.timeoutMs,
+            headers: { authorization: `Bearer ${token}`, accept: "application/json", "user-agent": this.options.userAgent ?? "audit-intake" },
+          });
+          if (response.statusCode < 200 || response.statusCode >= 300) throw await toError(response);
+          return response.body;
+        },
+        toFailure: (error) => (error instanceof ApiError ? error : networkError(error)),
+        refused: (error) => new ApiError("throttled", undefined, undefined, `messageTraces: throttled, ${error.message}`, undefined, Math.ceil(error.waitMs), { cause: error }),
+      },
+    );
   }
 
   private async readPage(body: Readable): Promise<z.infer<typeof pageSchema>> {
     let json: unknown;
     try {
-      json = JSON.parse(await readAll(body));
+      json = JSON.parse(await readBody(body));
     } catch (error) {
       throw new ApiError("transient", 200, undefined, "messageTraces: response is not JSON", undefined, undefined, { cause: error });
     }
@@ -233,7 +204,7 @@ async function toError(response: Dispatcher.ResponseData): Promise<ApiError> {
   let code: string | undefined;
   let message = "";
   try {
-    const parsed = errorBodySchema.safeParse(JSON.parse(await readAll(response.body, MAX_ERROR_BODY)));
+    const parsed = errorBodySchema.safeParse(JSON.parse(await readBody(response.body, MAX_ERROR_BODY)));
     if (parsed.success) {
       code = parsed.data.error.code;
       message = parsed.data.error.message ?? "";
@@ -254,17 +225,3 @@ function networkError(error: unknown): ApiError {
   return new ApiError("transient", undefined, code, `messageTraces: network error${code ? ` ${code}` : ""}: ${text}`, undefined, undefined, { cause: error });
 }
 
-/** The whole body, or (with a limit) its first bytes: error bodies are small and not worth more memory. */
-async function readAll(body: Readable, limit = Number.POSITIVE_INFINITY): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    size += (chunk as Buffer).length;
-    if (size > limit) {
-      body.destroy();
-      break;
-    }
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks).toString("utf8");
-}
