@@ -2,8 +2,8 @@
 import { createReadStream } from "node:fs";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { GUID } from "../config/formats.js";
-import { openGeoIp } from "../normalize/geoip.js";
-import { CONTENT_TYPES } from "../o365/clouds.js";
+import { openGeoIp } from "../ecs/geoip.js";
+import { CONTENT_TYPES } from "../entra/clouds.js";
 import { normalizeMessageTraceStream, normalizeStream } from "./normalizeFile.js";
 
 /**

@@ -1,6 +1,7 @@
 import { once } from "node:events";
 import type { Writable } from "node:stream";
-import { normalizeToLine, pipelineErrorDocument, type NormalizeContext } from "../normalize/index.js";
+import { pipelineErrorDocument } from "../ecs/document.js";
+import { normalizeToLine, type NormalizeContext } from "../sources/o365-audit/normalize/normalize.js";
 import { splitJson } from "../pipeline/split.js";
 import { messageTracePipelineError, messageTraceRows, normalizeMessageTraceToLine, type MessageTraceContext } from "../sources/message-trace/normalize.js";
 

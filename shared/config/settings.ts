@@ -1,6 +1,6 @@
 import { CronExpressionParser } from "cron-parser";
 import { z } from "zod";
-import { CLOUD_NAMES, CLOUDS, CONTENT_TYPES, type CloudName, type ContentType } from "../o365/clouds.js";
+import { CLOUD_NAMES, CLOUDS, CONTENT_TYPES, type CloudName, type ContentType } from "../entra/clouds.js";
 import { parseDuration } from "./duration.js";
 import { GUID } from "./formats.js";
 

@@ -24,3 +24,11 @@ export class ApiError extends Error {
     this.name = "ApiError";
   }
 }
+
+/** A URL our bearer token must not be sent to: off the API's origin, another tenant's, not https. */
+export class UntrustedUrlError extends Error {
+  constructor(reason: string) {
+    super(`untrusted URL: ${reason}`);
+    this.name = "UntrustedUrlError";
+  }
+}

@@ -1,8 +1,7 @@
 import type { Readable } from "node:stream";
 import type { TokenCredential } from "@azure/identity";
-import { TokenRequestError } from "../o365/auth.js";
-import { classifyTokenFailure } from "../o365/errors.js";
 import { GateClosedError, type RequestGate } from "./gate.js";
+import { classifyTokenFailure, TokenRequestError } from "./token.js";
 
 /**
  * How every API client of the project sends a request to a tenant: the tenant's gate first, then the
@@ -116,4 +115,13 @@ export async function readBody(body: Readable, limit = Number.POSITIVE_INFINITY)
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks).toString("utf8");
+}
+
+/** `Retry-After` as seconds or an HTTP date; undefined when absent or unreadable. */
+export function parseRetryAfter(header: string | undefined, now: number): number | undefined {
+  if (!header) return undefined;
+  const seconds = Number(header);
+  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
+  const date = Date.parse(header);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }

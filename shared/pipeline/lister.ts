@@ -1,10 +1,10 @@
 import pLimit from "p-limit";
 import type { Settings } from "../config/settings.js";
-import type { ContentType } from "../o365/clouds.js";
-import type { ManagementApiClient } from "../o365/client.js";
-import { CONFIGURATION_FIXES, ManagementApiError } from "../o365/errors.js";
-import type { ContentItem } from "../o365/schemas.js";
-import { planWindows, type Window } from "../o365/windows.js";
+import type { ContentType } from "../entra/clouds.js";
+import type { ManagementApiClient } from "../sources/o365-audit/client.js";
+import { CONFIGURATION_FIXES, ManagementApiError } from "../sources/o365-audit/errors.js";
+import type { ContentItem } from "../sources/o365-audit/schemas.js";
+import { planWindows, type Window } from "../sources/o365-audit/windows.js";
 import type { CursorStore } from "../state/cursors.js";
 import type { ContentLedger } from "../state/ledger.js";
 import type { Logger } from "../util/log.js";

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { GUID, isoDateTime } from "../config/formats.js";
-import { CONTENT_TYPES } from "../o365/clouds.js";
-import { assertFeedUrl } from "../o365/urls.js";
+import { CONTENT_TYPES } from "../entra/clouds.js";
+import { assertFeedUrl } from "../sources/o365-audit/urls.js";
 
 /**
  * The queue message that carries one content blob from the lister to the worker.

@@ -1,7 +1,7 @@
 import type { Readable } from "node:stream";
-import { ManagementApiError } from "../o365/errors.js";
-import type { ManagementApiClient } from "../o365/client.js";
-import { normalizeToLine, type NormalizeContext } from "../normalize/index.js";
+import { ManagementApiError } from "../sources/o365-audit/errors.js";
+import type { ManagementApiClient } from "../sources/o365-audit/client.js";
+import { normalizeToLine, type NormalizeContext } from "../sources/o365-audit/normalize/normalize.js";
 import { claimFor, type ClaimRequest, type RecordClaims } from "../state/claims.js";
 import type { ContentLedger, LedgerEntry } from "../state/ledger.js";
 import { contentOutputPath, failedContentPath } from "../sinks/layout.js";

@@ -4,9 +4,9 @@ import { createServer, type Server } from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { gzipSync } from "node:zlib";
-import { CONTENT_TYPES, type ContentType } from "../o365/clouds.js";
+import { CONTENT_TYPES, type ContentType } from "../entra/clouds.js";
 import { generateCertificate } from "./certs.js";
-import { GENERATORS, Prng, type TenantProfile } from "./records.js";
+import { GENERATORS, Prng, type TenantProfile } from "../sources/o365-audit/simulator/records.js";
 
 /**
  * A faithful stand-in for the Office 365 Management Activity API and its Entra ID token endpoint,

@@ -1,8 +1,8 @@
 import { fileURLToPath } from "node:url";
-import { CONTENT_TYPES } from "../../shared/o365/clouds.js";
-import { openGeoIp } from "../../shared/normalize/geoip.js";
-import { normalize, normalizeToLine } from "../../shared/normalize/index.js";
-import { GENERATORS, Prng } from "../../shared/simulator/records.js";
+import { CONTENT_TYPES } from "../../shared/entra/clouds.js";
+import { openGeoIp } from "../../shared/ecs/geoip.js";
+import { normalize, normalizeToLine } from "../../shared/sources/o365-audit/normalize/normalize.js";
+import { GENERATORS, Prng } from "../../shared/sources/o365-audit/simulator/records.js";
 
 /**
  * Throughput of normalize + serialization against the floor (plain JSON.parse + JSON.stringify of

@@ -1,5 +1,5 @@
 import { isDeepStrictEqual } from "node:util";
-import { type GeoLookup, openGeoIp } from "../../shared/normalize/geoip.js";
+import { type GeoLookup, openGeoIp } from "../../shared/ecs/geoip.js";
 
 /**
  * The field-by-field comparison every conformance section uses: documents as leaf paths (arrays are

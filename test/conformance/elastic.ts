@@ -1,7 +1,8 @@
 import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
-import { normalize, type EcsDocument, type NormalizeContext } from "../../shared/normalize/index.js";
+import type { EcsDocument } from "../../shared/ecs/document.js";
+import { normalize, type NormalizeContext } from "../../shared/sources/o365-audit/normalize/normalize.js";
 import { compareLeaves, leaves, percent, testGeoIp } from "./compare.js";
 import { runMessageTraceConformance } from "./messageTrace.js";
 import { checkRawRecords, describeRawCheck } from "./raw.js";

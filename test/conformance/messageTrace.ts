@@ -3,7 +3,7 @@ import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { isDeepStrictEqual } from "node:util";
 import { parse as parseYaml } from "yaml";
-import type { EcsDocument } from "../../shared/normalize/index.js";
+import type { EcsDocument } from "../../shared/ecs/document.js";
 import { type MessageTraceContext, messageTraceRows, normalizeMessageTrace } from "../../shared/sources/message-trace/normalize.js";
 import { type Comparison, compareLeaves, type Leaves, leaves, percent, testGeoIp } from "./compare.js";
 

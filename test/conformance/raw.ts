@@ -3,8 +3,8 @@ import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { normalizeStream } from "../../shared/cli/normalizeFile.js";
-import { getPath } from "../../shared/normalize/doc.js";
-import type { NormalizeContext } from "../../shared/normalize/index.js";
+import { getPath } from "../../shared/ecs/doc.js";
+import type { NormalizeContext } from "../../shared/sources/o365-audit/normalize/normalize.js";
 
 /**
  * The raw-record check: every record in every file under DIR (NDJSON or a JSON array, as the

@@ -5,9 +5,9 @@
 import { Agent } from "undici";
 import { parseSettings } from "../../shared/config/settings.js";
 import { RequestGate } from "../../shared/http/gate.js";
-import { createCredentialFactory } from "../../shared/o365/auth.js";
-import { ManagementApiClient } from "../../shared/o365/client.js";
-import type { ManagementApiError } from "../../shared/o365/errors.js";
+import { createCredentialFactory } from "../../shared/entra/auth.js";
+import { ManagementApiClient } from "../../shared/sources/o365-audit/client.js";
+import type { ManagementApiError } from "../../shared/sources/o365-audit/errors.js";
 
 const settings = parseSettings(process.env);
 const client = new ManagementApiClient({

@@ -1,8 +1,8 @@
 import { Agent } from "undici";
 import { parseSettings, type Settings } from "../../shared/config/settings.js";
 import { RequestGate } from "../../shared/http/gate.js";
-import { createCredentialFactory } from "../../shared/o365/auth.js";
-import { ManagementApiClient, type ManagementApiClientOptions, type RequestEvent } from "../../shared/o365/client.js";
+import { createCredentialFactory } from "../../shared/entra/auth.js";
+import { ManagementApiClient, type ManagementApiClientOptions, type RequestEvent } from "../../shared/sources/o365-audit/client.js";
 import { startSimulator, type Simulator, type SimulatorOptions } from "../../shared/simulator/server.js";
 
 export const TENANT_A = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";

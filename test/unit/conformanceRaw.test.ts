@@ -2,8 +2,8 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { CONTENT_TYPES } from "../../shared/o365/clouds.js";
-import { GENERATORS, Prng } from "../../shared/simulator/records.js";
+import { CONTENT_TYPES } from "../../shared/entra/clouds.js";
+import { GENERATORS, Prng } from "../../shared/sources/o365-audit/simulator/records.js";
 import { checkRawRecords, describeRawCheck } from "../conformance/raw.js";
 
 const context = { tenantNames: new Map<string, string>(), preserveOriginal: false, now: () => 0 };

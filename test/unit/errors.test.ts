@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { classify, classifyTokenFailure, parseRetryAfter } from "../../shared/o365/errors.js";
+import { parseRetryAfter } from "../../shared/http/send.js";
+import { classifyTokenFailure } from "../../shared/http/token.js";
+import { classify } from "../../shared/sources/o365-audit/errors.js";
 
 describe("error classification", () => {
   it.each([

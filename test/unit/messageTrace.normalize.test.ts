@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { type GeoLookup, openGeoIp } from "../../shared/normalize/geoip.js";
+import { type GeoLookup, openGeoIp } from "../../shared/ecs/geoip.js";
 import {
   type MessageTraceContext,
   messageTraceRows,

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { normalize } from "../../shared/normalize/index.js";
+import { normalize } from "../../shared/sources/o365-audit/normalize/normalize.js";
 
 const context = { tenantNames: new Map([["0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", "contoso.onmicrosoft.com"]]), preserveOriginal: true, now: () => 0 };
 

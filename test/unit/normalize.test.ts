@@ -1,10 +1,10 @@
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { parseClientAddress, parseServerAddress, splitEmail } from "../../shared/normalize/address.js";
-import { openGeoIp } from "../../shared/normalize/geoip.js";
-import { normalize, normalizeToLine, type NormalizeContext } from "../../shared/normalize/index.js";
-import { isoTimestamp } from "../../shared/normalize/dates.js";
-import { recordTypeName } from "../../shared/normalize/recordTypes.js";
+import { parseClientAddress, parseServerAddress, splitEmail } from "../../shared/ecs/address.js";
+import { openGeoIp } from "../../shared/ecs/geoip.js";
+import { normalize, normalizeToLine, type NormalizeContext } from "../../shared/sources/o365-audit/normalize/normalize.js";
+import { isoTimestamp } from "../../shared/ecs/dates.js";
+import { recordTypeName } from "../../shared/sources/o365-audit/normalize/recordTypes.js";
 
 const TENANT = "b86ab9d4-fcf1-4b11-8a06-7a8f91b47fbd";
 const context: NormalizeContext = { tenantNames: new Map([[TENANT, "contoso.onmicrosoft.com"]]), preserveOriginal: false, now: () => Date.parse("2026-01-01T00:00:00Z") };

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { assertFeedUrl, UntrustedUrlError } from "../../shared/o365/urls.js";
+import { UntrustedUrlError } from "../../shared/http/errors.js";
+import { assertFeedUrl } from "../../shared/sources/o365-audit/urls.js";
 
 const API = "https://manage.office.com";
 const T = "11111111-1111-4111-8111-111111111111";

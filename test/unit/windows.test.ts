@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { AGE_MARGIN_MS, apiTime, MAX_AGE_MS, MAX_WINDOW_MS, planWindows } from "../../shared/o365/windows.js";
+import { AGE_MARGIN_MS, apiTime, MAX_AGE_MS, MAX_WINDOW_MS, planWindows } from "../../shared/sources/o365-audit/windows.js";
 
 const H = 3_600_000;
 const now = Date.parse("2026-03-10T12:34:56.789Z");

@@ -2,11 +2,9 @@ import type { Readable } from "node:stream";
 import type { TokenCredential } from "@azure/identity";
 import { type Dispatcher, request } from "undici";
 import { z } from "zod";
-import { ApiError } from "../../http/errors.js";
+import { ApiError, UntrustedUrlError } from "../../http/errors.js";
 import type { RequestBudget, RequestGate } from "../../http/gate.js";
-import { jitteredBackoff, readBody, sendThroughGate, tokenFor } from "../../http/send.js";
-import { parseRetryAfter } from "../../o365/errors.js";
-import { UntrustedUrlError } from "../../o365/urls.js";
+import { jitteredBackoff, parseRetryAfter, readBody, sendThroughGate, tokenFor } from "../../http/send.js";
 
 /**
  * Client of Microsoft Graph's Exchange Online message trace, `GET /v1.0/admin/exchange/tracing/messageTraces`

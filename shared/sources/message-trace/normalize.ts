@@ -1,10 +1,10 @@
 import { isIP } from "node:net";
-import { splitEmail } from "../../normalize/address.js";
-import { isoTimestamp } from "../../normalize/dates.js";
-import { appendPath, defineKey, type Doc, getPath, isMap, setPath } from "../../normalize/doc.js";
-import type { GeoLookup } from "../../normalize/geoip.js";
-import { documentLine, ECS_VERSION, type EcsDocument, pipelineErrorDocument } from "../../normalize/index.js";
-import { domainParts } from "../../normalize/url.js";
+import { splitEmail } from "../../ecs/address.js";
+import { isoTimestamp } from "../../ecs/dates.js";
+import { appendPath, defineKey, type Doc, getPath, isMap, setPath } from "../../ecs/doc.js";
+import type { GeoLookup } from "../../ecs/geoip.js";
+import { documentLine, ECS_VERSION, type EcsDocument, pipelineErrorDocument, PRESERVE_ORIGINAL_TAG } from "../../ecs/document.js";
+import { domainParts } from "../../ecs/url.js";
 import { COPIES, DATE_FIELDS, DATES, DEFAULT_OUTCOME, DIRECTIONS, ENDS, FIELD_TYPES, GRAPH_FIELDS, GRAPH_STATUSES, OUTCOMES, type Side, USER_SIDES } from "./fields.js";
 
 /**
@@ -33,8 +33,6 @@ export interface MessageTraceContext {
 export const MESSAGE_TRACE_DATASET = "microsoft_exchange_online_message_trace.log";
 
 const ECS = Object.freeze({ version: ECS_VERSION });
-const PRESERVE_ORIGINAL_TAG = "preserve_original_event";
-const NO_TENANTS: ReadonlyMap<string, string> = new Map();
 
 /**
  * The rows of a saved response or export: `{"d":{"results":[…]}}` (Reporting Web Service, verbose
@@ -69,7 +67,7 @@ export function normalizeMessageTraceToLine(row: unknown, context: MessageTraceC
 
 /** The audit feed's pipeline_error document, in this feed's data stream. */
 export function messageTracePipelineError(original: unknown, message: string, context: MessageTraceContext): EcsDocument {
-  const doc = pipelineErrorDocument(original, message, { tenantNames: NO_TENANTS, preserveOriginal: true, now: context.now, originalText: context.originalText });
+  const doc = pipelineErrorDocument(original, message, context);
   return { ...doc, event: { ...(doc.event as Doc), dataset: MESSAGE_TRACE_DATASET }, data_stream: dataStream(context) };
 }
 

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { Prng, type TenantProfile } from "../../simulator/records.js";
+import { Prng, type TenantProfile } from "../o365-audit/simulator/records.js";
 import type { SimulatorRoute, SimulatorRouteContext } from "../../simulator/server.js";
 import { MESSAGE_TRACES_PATH } from "./client.js";
 

@@ -1,4 +1,4 @@
-import type { ContentType } from "../o365/clouds.js";
+import type { ContentType } from "../../../entra/clouds.js";
 
 /**
  * Realistic audit records for the simulator, deterministic from a seed. Shapes follow Microsoft's

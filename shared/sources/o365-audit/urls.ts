@@ -1,16 +1,11 @@
+import { UntrustedUrlError } from "../../http/errors.js";
+
 /**
  * URLs of the Management Activity API, and the guard that keeps a forged queue message or a
  * hostile `NextPageUri` from pointing our bearer token at another host or another tenant.
  */
 export function feedUrl(apiBaseUrl: string, tenantId: string, operation: string): URL {
   return new URL(`${apiBaseUrl}/api/v1.0/${encodeURIComponent(tenantId)}/activity/feed/${operation}`);
-}
-
-export class UntrustedUrlError extends Error {
-  constructor(reason: string) {
-    super(`untrusted URL: ${reason}`);
-    this.name = "UntrustedUrlError";
-  }
 }
 
 /**

@@ -60,25 +60,3 @@ export function classify(status: number, code: string | undefined): ErrorClass {
   if (status === 404) return "notFound";
   return "fatal";
 }
-
-/**
- * A failed token request is a configuration error only when the identity service answered that the
- * request is wrong (400/401/403 with an AADSTS code: invalid_client, unauthorized_client, invalid_tenant…;
- * 404 for an authority that does not exist), or when it failed before anything was sent (a certificate
- * that cannot be read). No answer at all (DNS, refused, reset, TLS, timeout) and 408/429/5xx are transient.
- */
-export function classifyTokenFailure(exchange: { sent: boolean; status: number | undefined }): "configuration" | "transient" {
-  if (!exchange.sent) return "configuration";
-  const { status } = exchange;
-  if (status === undefined || status === 408 || status === 429 || status >= 500) return "transient";
-  return status >= 400 ? "configuration" : "transient";
-}
-
-/** `Retry-After` as seconds or an HTTP date; undefined when absent or unreadable. */
-export function parseRetryAfter(header: string | undefined, now: number): number | undefined {
-  if (!header) return undefined;
-  const seconds = Number(header);
-  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
-  const date = Date.parse(header);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
-}

@@ -1,6 +1,6 @@
 import { z } from "zod";
-import { isoDateTime } from "../config/formats.js";
-import { CONTENT_TYPES } from "./clouds.js";
+import { isoDateTime } from "../../config/formats.js";
+import { CONTENT_TYPES } from "../../entra/clouds.js";
 
 /** Shapes of the Management Activity API's responses, checked at the boundary. */
 

@@ -2,6 +2,7 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import { isRestError, type PipelinePolicy, RestError, tlsPolicy } from "@azure/core-rest-pipeline";
 import { ClientAssertionCredential, ClientCertificateCredential, ClientSecretCredential, ManagedIdentityCredential, type TokenCredential } from "@azure/identity";
 import type { Settings } from "../config/settings.js";
+import { type IdentityExchange, TokenRequestError } from "../http/token.js";
 import { CLOUDS, KNOWN_LOGIN_HOSTS } from "./clouds.js";
 
 export interface AuthOptions {
@@ -9,31 +10,6 @@ export interface AuthOptions {
   trustedCa?: string;
   /** Where the federated client assertion comes from; by default the managed identity's token. */
   assertionSource?: () => Promise<string>;
-}
-
-/** What the identity service did in one getToken call: whether a request went out, and the status of its last answer. */
-export interface IdentityExchange {
-  sent: boolean;
-  /** undefined when the last request got no answer (DNS, refused, reset, TLS, timeout). */
-  status: number | undefined;
-  /** Why the last request got no answer (ENOTFOUND, ECONNREFUSED, a TLS code, a timeout): the SDK's message drops it. */
-  failure?: string;
-}
-
-/**
- * A token that could not be had, with what the identity service answered. @azure/identity turns every
- * failure into an error without the HTTP status (a refused connection and a wrong secret both become
- * "AuthenticationRequiredError" or "CredentialUnavailableError"), so the status is observed on the wire.
- */
-export class TokenRequestError extends Error {
-  constructor(
-    message: string,
-    readonly exchange: IdentityExchange,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-    this.name = "TokenRequestError";
-  }
 }
 
 /** The exchange of the getToken call in progress, seen by the pipeline policy that runs inside it. */

@@ -1,12 +1,12 @@
-import { inspect } from "node:util";
-import { parseClientAddress, parseServerAddress, splitEmail } from "./address.js";
+import { documentLine, ECS_VERSION, type EcsDocument, pipelineErrorDocument, PRESERVE_ORIGINAL_TAG } from "../../../ecs/document.js";
+import { parseClientAddress, parseServerAddress, splitEmail } from "../../../ecs/address.js";
 import { flattenAudit, parseAlertData } from "./audit.js";
-import { appendPath, asString, type Doc, getPath, isMap, moveField, setPath } from "./doc.js";
-import type { GeoLookup } from "./geoip.js";
+import { appendPath, asString, type Doc, getPath, isMap, moveField, setPath } from "../../../ecs/doc.js";
+import type { GeoLookup } from "../../../ecs/geoip.js";
 import { recordTypeName } from "./recordTypes.js";
-import { isoTimestamp } from "./dates.js";
-import { urlParts } from "./url.js";
-import { parseUserAgent } from "./userAgent.js";
+import { isoTimestamp } from "../../../ecs/dates.js";
+import { urlParts } from "../../../ecs/url.js";
+import { parseUserAgent } from "../../../ecs/userAgent.js";
 import {
   ACTION_RENAMES,
   ALERT_DATA_USERS,
@@ -46,9 +46,6 @@ export interface NormalizeContext {
   parseUrls?: boolean;
 }
 
-export type EcsDocument = Record<string, unknown>;
-
-export const ECS_VERSION = "8.11.0";
 
 const OUTCOMES: Readonly<Record<string, "success" | "failure">> = {
   succeeded: "success",
@@ -73,31 +70,6 @@ export function normalize(record: unknown, context: NormalizeContext): EcsDocume
   }
 }
 
-/**
- * The largest document written as mapped. Audit records are a few kilobytes; one that maps to
- * more than this is carrying something pathological, and is written as a pipeline_error instead.
- */
-export const MAX_DOCUMENT_CHARS = 1_000_000;
-
-/**
- * A feed's document as one NDJSON line, size-checked: every feed writes its lines through here, with its
- * own mapping and its own pipeline_error document for a record whose document would be too large.
- */
-export function documentLine<C>(
-  record: unknown,
-  context: C,
-  map: (record: unknown, context: C) => EcsDocument,
-  pipelineErrorOf: (record: unknown, message: string, context: C) => EcsDocument,
-): { line: string; pipelineError: boolean } {
-  const doc = map(record, context);
-  let line = JSON.stringify(doc);
-  let pipelineError = (doc.event as { kind?: string }).kind === "pipeline_error";
-  if (line.length > MAX_DOCUMENT_CHARS && !pipelineError) {
-    line = JSON.stringify(pipelineErrorOf(record, `document is ${line.length} characters, more than the limit of ${MAX_DOCUMENT_CHARS}: a field is too large to index`, context));
-    pipelineError = true;
-  }
-  return { line: `${line}\n`, pipelineError };
-}
 
 /** normalize() and JSON in one step, as the worker writes it. */
 export function normalizeToLine(record: unknown, context: NormalizeContext): { line: string; pipelineError: boolean } {
@@ -217,7 +189,6 @@ function enrich(doc: Doc, context: NormalizeContext): void {
 }
 
 /** Elastic's tag for documents that keep event.original, which it adds to every pipeline_error. */
-const PRESERVE_ORIGINAL_TAG = "preserve_original_event";
 
 /** A table's dotted paths, split once. */
 const split = (path: string): readonly string[] => path.split(".");
@@ -541,27 +512,4 @@ function mapTenant(doc: Doc, audit: Doc, context: NormalizeContext): void {
     const name = (isEmpty(audit.DeviceName) ? undefined : audit.DeviceName) ?? getPath(doc, "organization.name") ?? getPath(doc, "user.domain");
     if (name !== undefined) setPath(doc, "host.name", name);
   }
-}
-
-/** The document for input that cannot be mapped: the original kept, the reason in error.message. */
-export function pipelineErrorDocument(record: unknown, message: string, context: NormalizeContext): EcsDocument {
-  return {
-    "@timestamp": new Date(context.now()).toISOString(),
-    ecs: { version: ECS_VERSION },
-    event: { kind: "pipeline_error", original: context.originalText ?? describeOriginal(record) },
-    error: { message },
-    tags: [PRESERVE_ORIGINAL_TAG],
-  };
-}
-
-/** The input as text, whatever it is: JSON where possible (BigInts as digits), else Node's own rendering. */
-function describeOriginal(record: unknown): string {
-  if (typeof record === "string") return record;
-  try {
-    const json = JSON.stringify(record, (_key, value: unknown) => (typeof value === "bigint" ? value.toString() : value));
-    if (json !== undefined) return json;
-  } catch {
-    // cyclic or otherwise unserializable: fall through
-  }
-  return inspect(record, { depth: 8, breakLength: Infinity });
 }

@@ -1,6 +1,6 @@
 import { isIP } from "node:net";
-import { isoTimestamp } from "./dates.js";
-import { asString, clearPath, type Doc, defineKey, getPath, isMap, setPath } from "./doc.js";
+import { isoTimestamp } from "../../../ecs/dates.js";
+import { asString, clearPath, type Doc, defineKey, getPath, isMap, setPath } from "../../../ecs/doc.js";
 import { ALERT_DATA_DATES, ALERT_DATA_KEYS, AUDIT_DATES, PLATFORMS, STRING_FIELDS, STRINGLY_JSON_FIELDS, US_QUERY_TIME } from "./tables.js";
 
 /**
