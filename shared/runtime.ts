@@ -2,35 +2,35 @@ import type { Meter } from "@opentelemetry/api";
 import { Agent } from "undici";
 import { readAppQueueSemantics } from "./config/hostJson.js";
 import { parseSettings, type Settings } from "./config/settings.js";
-import { RequestGate } from "./http/gate.js";
 import { openGeoIp } from "./ecs/geoip.js";
-import { createCredentialFactory } from "./entra/auth.js";
-import { ManagementApiClient, type RequestEvent } from "./sources/o365-audit/client.js";
-import { ContentQueue } from "./pipeline/contentQueue.js";
-import { listAll, type ListingSummary, type StreamResult } from "./pipeline/lister.js";
-import { type ContentMessage, parseContentMessage } from "./pipeline/message.js";
+import { RequestGate } from "./http/gate.js";
+import { listAll, type ListedFeed, type ListingSummary, type StreamResult } from "./pipeline/lister.js";
+import { type ItemCheck, parseWorkMessage, type WorkMessage } from "./pipeline/message.js";
 import { markIfLastAttempt } from "./pipeline/poison.js";
-import { processContent, type WorkOutcome } from "./pipeline/worker.js";
+import { processWork, type WorkedFeed, type WorkOutcome } from "./pipeline/worker.js";
+import { WorkQueue } from "./pipeline/workQueue.js";
+import { type AnySource, SOURCES } from "./sources/registry.js";
+import type { RequestEvent, SourceSession, StreamRef } from "./sources/source.js";
 import { RecordClaims } from "./state/claims.js";
 import { CursorStore } from "./state/cursors.js";
-import { ContentLedger } from "./state/ledger.js";
+import { WorkLedger } from "./state/ledger.js";
 import { createStorageClients, ensureTable, type StorageClients } from "./state/storage.js";
 import { BlobSink } from "./sinks/blob.js";
-import { collectStatus, type Status } from "./status/status.js";
-import { startAzureMonitor } from "./telemetry/azureMonitor.js";
-import { createTelemetry } from "./telemetry/metrics.js";
 import { FileSink } from "./sinks/file.js";
 import { rejectedMessagePath } from "./sinks/layout.js";
 import type { OutputSink } from "./sinks/sink.js";
+import { collectStatus, type Status } from "./status/status.js";
+import { startAzureMonitor } from "./telemetry/azureMonitor.js";
+import { createTelemetry } from "./telemetry/metrics.js";
 import type { Logger } from "./util/log.js";
 
 /**
  * Everything a function needs, built once per worker process from the settings: storage clients,
- * state tables, the content queue, the output sink and two API clients (the lister retries
- * throttling in place; the worker re-enqueues instead, so it never holds a slot while waiting).
+ * state tables, the work queue, the output sink, and every enabled feed opened with the shared HTTP
+ * dispatcher and the one throttle gate of the process.
  */
 export interface RuntimeOptions {
-  /** CA of a local Management API simulator; never set on Azure. */
+  /** CA of a local simulator; never set on Azure. */
   trustedCa?: string;
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
@@ -45,19 +45,19 @@ export interface RuntimeOptions {
 }
 
 /** A stream whose last listing failed: what the local host's summary names, and why its exit code is not 0. */
-export type UnlistedStream = Required<Pick<StreamResult, "tenantId" | "contentType" | "errorClass" | "error" | "fix">>;
+export type UnlistedStream = Required<Pick<StreamResult, "source" | "tenantId" | "stream" | "errorClass" | "error" | "fix">>;
 
-/** Counters since the runtime started: the local host's progress and summary read them. */
+/** Counters since the runtime started, in total and per feed: the local host's progress and summary read them. */
 export interface RuntimeStats {
-  contentListed: number;
+  workListed: number;
   enqueued: number;
   processed: number;
   failed: number;
   expired: number;
   skipped: number;
-  throttledContent: number;
-  /** Messages put back because their tenant was at O365_MAX_DOWNLOADS_PER_TENANT. */
-  deferredContent: number;
+  throttledWork: number;
+  /** Messages put back because their tenant was at WORK_MAX_PER_TENANT. */
+  deferredWork: number;
   rejectedMessages: number;
   recordsWritten: number;
   duplicatesSkipped: number;
@@ -67,27 +67,40 @@ export interface RuntimeStats {
   throttledRequests: number;
 }
 
+/** An enabled feed, opened. */
+export interface OpenFeed {
+  source: AnySource;
+  session: SourceSession<unknown>;
+}
+
 export interface Runtime {
   settings: Settings;
+  /** Totals over every feed. */
   stats: RuntimeStats;
+  /** The same counters per feed, by name (enabled feeds only). */
+  statsBySource: ReadonlyMap<string, RuntimeStats>;
+  feeds: ReadonlyMap<string, OpenFeed>;
   storage: StorageClients;
-  queue: ContentQueue;
+  queue: WorkQueue;
   sink: OutputSink;
   cursors: CursorStore;
-  ledger: ContentLedger;
-  /** Streams whose latest listing failed, by `tenantId|contentType`; a later successful listing clears them. */
+  ledger: WorkLedger;
+  /** Streams whose latest listing failed, by `source|tenantId|stream`; a later successful listing clears them. */
   unlisted: Map<string, UnlistedStream>;
-  list(log: Logger): Promise<ListingSummary>;
-  process(message: ContentMessage, log: Logger): Promise<WorkOutcome | Deferred>;
+  /** Lists one feed, or every enabled feed. */
+  list(log: Logger, source?: string): Promise<ListingSummary>;
+  process(message: WorkMessage, log: Logger): Promise<WorkOutcome | Deferred>;
   /** The queue trigger's whole job: validate the payload, keep it with the reason if invalid, else process it. */
   /** `dequeueCount` is the trigger's: on the last allowed one, a failure marks the ledger row poisoned. */
   handleMessage(payload: unknown, messageId: string, log: Logger, dequeueCount?: number): Promise<WorkOutcome | Deferred | { status: "rejected"; reason: string }>;
   reject(messageId: string, payload: unknown, reason: string, log: Logger): Promise<void>;
+  /** The item check of a feed by name, for messages read outside the trigger (re-drive); a reason when there is none. */
+  feedOf(name: string): ItemCheck | string;
   status(): Promise<Status>;
   close(): Promise<void>;
 }
 
-/** The tenant was at its download bound: the message went back on the queue for a little while. */
+/** The tenant was at its work bound: the message went back on the queue for a little while. */
 export type Deferred = { status: "deferred"; delayMs: number };
 
 /** How long a deferred message stays invisible: a few seconds, spread so deferred messages do not return together. */
@@ -95,16 +108,16 @@ function deferDelay(): number {
   return 2_000 + Math.round(Math.random() * 3_000);
 }
 
-function emptyStats(): RuntimeStats {
+export function emptyStats(): RuntimeStats {
   return {
-    contentListed: 0,
+    workListed: 0,
     enqueued: 0,
     processed: 0,
     failed: 0,
     expired: 0,
     skipped: 0,
-    throttledContent: 0,
-    deferredContent: 0,
+    throttledWork: 0,
+    deferredWork: 0,
     rejectedMessages: 0,
     recordsWritten: 0,
     duplicatesSkipped: 0,
@@ -115,9 +128,24 @@ function emptyStats(): RuntimeStats {
   };
 }
 
+/** What a message for a feed this process does not run is told: known but switched off, or unknown. */
+export function unknownFeedReason(name: string, enabled: readonly string[]): string {
+  const known = SOURCES.map((source) => source.name);
+  return known.includes(name)
+    ? `feed ${name} is not enabled here (enabled: ${enabled.join(", ") || "none"})`
+    : `unknown feed ${name} (known: ${known.join(", ")})`;
+}
+
 export async function createRuntime(settings: Settings, options: RuntimeOptions = {}): Promise<Runtime> {
   const now = options.now ?? Date.now;
   const stats = emptyStats();
+  const statsBySource = new Map(settings.enabledSources.map((name) => [name, emptyStats()]));
+  /** Counts in the total and in the feed's own counters at once. */
+  const count = (source: string, change: (s: RuntimeStats) => void) => {
+    change(stats);
+    const own = statsBySource.get(source);
+    if (own) change(own);
+  };
   // The distro must own the global meter before instruments are created from it.
   if (!options.meter) await startAzureMonitor(settings.appInsights.connectionString, settings.appInsights.authentication);
   const telemetry = createTelemetry(options.meter);
@@ -126,9 +154,9 @@ export async function createRuntime(settings: Settings, options: RuntimeOptions 
   const [cursorTable, ledgerTable] = [storage.table(settings.tables.cursors), storage.table(settings.tables.ledger)];
   await Promise.all([ensureTable(cursorTable), ensureTable(ledgerTable)]);
   const cursors = new CursorStore(cursorTable);
-  const ledger = new ContentLedger(ledgerTable);
+  const ledger = new WorkLedger(ledgerTable);
   const claims = new RecordClaims(settings.tables.records, storage.table, storage.tables);
-  const queue = new ContentQueue(storage.queues.getQueueClient(settings.contentQueue));
+  const queue = new WorkQueue(storage.queues.getQueueClient(settings.workQueue));
   await queue.ensure();
   const sink = await createSink(settings, storage);
 
@@ -138,46 +166,59 @@ export async function createRuntime(settings: Settings, options: RuntimeOptions 
     connectTimeout: Math.min(settings.requestTimeoutMs, 30_000),
     ...(options.trustedCa ? { connect: { ca: options.trustedCa } } : {}),
   });
-  const credentialFor = createCredentialFactory(settings, options.trustedCa ? { trustedCa: options.trustedCa } : {});
-  const onRequest = (event: RequestEvent) => {
-    stats.apiRequests += 1;
-    if (event.errorClass === "throttled") stats.throttledRequests += 1;
-    telemetry.apiRequest(event.tenantId, event.contentType, event.operation, event.errorClass === "throttled");
-  };
-  const apiOptions = {
-    apiBaseUrl: settings.apiBaseUrl,
-    publisherId: settings.publisherId,
-    credentialFor,
-    dispatcher,
-    // One per process: a tenant throttled for the lister is throttled for the worker too.
-    gate: new RequestGate(),
-    timeoutMs: settings.requestTimeoutMs,
-    onRequest,
-    userAgent: "audit-intake/0.1",
-    ...(options.sleep ? { sleep: options.sleep } : {}),
-  };
-  const listApi = new ManagementApiClient({ ...apiOptions, maxThrottleRetries: 5, maxTransientRetries: 4 });
-  // A download for a held tenant waits out a short hold (a trip through the queue costs more: whole-second
-  // visibility, a poll, a dequeue) and goes back on the queue for a long one, so no instance waits long.
-  const contentApi = new ManagementApiClient({ ...apiOptions, maxThrottleRetries: 0, maxGateWaitMs: 5_000, maxTransientRetries: 3 });
-  const reported = new Set<string>();
-  const downloads = new Map<string, number>();
+  const enabled = SOURCES.filter((source) => settings.enabledSources.includes(source.name));
+  // One per process: a tenant throttled for the lister is throttled for the worker too, and each key
+  // carries its API's request budget, if the API has one.
+  const gate = new RequestGate(undefined, (key) => enabled.map((source) => source.requestBudget?.(key)).find((budget) => budget !== undefined));
   const geoip = await openGeoIp(settings.geoip);
-  const normalizeContext = { tenantNames: settings.tenantNames, preserveOriginal: false, now, ...(geoip ? { geoip } : {}) };
+  const feeds = new Map<string, OpenFeed>();
+  for (const source of enabled) {
+    const onRequest = (event: RequestEvent) => {
+      count(source.name, (s) => {
+        s.apiRequests += 1;
+        if (event.throttled) s.throttledRequests += 1;
+      });
+      telemetry.apiRequest({ source: source.name, tenant: event.tenantId, stream: event.stream }, event.operation, event.throttled);
+    };
+    const session = await source.open(settings.sources.get(source.name), {
+      dispatcher,
+      gate,
+      requestTimeoutMs: settings.requestTimeoutMs,
+      trustedCa: options.trustedCa,
+      onRequest,
+      sleep: options.sleep,
+      now,
+      geoip,
+      namespace: settings.namespace,
+      userAgent: "audit-intake/0.1",
+    });
+    feeds.set(source.name, { source, session });
+  }
+  const listed: ListedFeed[] = [...feeds.values()].map(({ source, session }) => ({ name: source.name, session }));
+  const worked = new Map<string, WorkedFeed>([...feeds.values()].map(({ source, session }) => [source.name, { name: source.name, dataset: source.dataset, session }]));
+  const reported = new Set<string>();
+  const busy = new Map<string, number>();
   const unlisted = new Map<string, UnlistedStream>();
+  const feedOf = (name: string): ItemCheck | string => {
+    const feed = feeds.get(name);
+    return feed ? { item: feed.source.item, refuse: (work) => feed.session.refuse(work) } : unknownFeedReason(name, settings.enabledSources);
+  };
 
   const runtime: Runtime = {
     settings,
     stats,
+    statsBySource,
+    feeds,
     storage,
     queue,
     sink,
     cursors,
     ledger,
     unlisted,
-    async list(log) {
+    feedOf,
+    async list(log, source) {
       const summary = await listAll({
-        api: listApi,
+        feeds: source === undefined ? listed : listed.filter((feed) => feed.name === source),
         cursors,
         ledger,
         enqueue: (message) => queue.send(message),
@@ -187,18 +228,21 @@ export async function createRuntime(settings: Settings, options: RuntimeOptions 
         reported,
         ...(options.signal ? { signal: options.signal } : {}),
       });
-      stats.contentListed += summary.listed;
-      stats.enqueued += summary.enqueued;
       const listedAt = now();
       for (const stream of summary.streams) {
-        telemetry.contentListed(stream.tenantId, stream.contentType, stream.listed);
-        telemetry.contentEnqueued(stream.tenantId, stream.contentType, stream.enqueued);
-        if (stream.cursorMs !== undefined) telemetry.lag(stream.tenantId, stream.contentType, "cursor", (listedAt - stream.cursorMs) / 1000);
-        const key = `${stream.tenantId}|${stream.contentType}`;
+        count(stream.source, (s) => {
+          s.workListed += stream.listed;
+          s.enqueued += stream.enqueued;
+        });
+        const at = { source: stream.source, tenant: stream.tenantId, stream: stream.stream };
+        telemetry.workListed(at, stream.listed);
+        telemetry.workEnqueued(at, stream.enqueued);
+        if (stream.cursorMs !== undefined) telemetry.lag(at, "cursor", (listedAt - stream.cursorMs) / 1000);
+        const key = `${stream.source}|${stream.tenantId}|${stream.stream}`;
         if (stream.error === undefined) unlisted.delete(key);
         else {
-          const { tenantId, contentType, error, errorClass = "fatal", fix = "" } = stream;
-          unlisted.set(key, { tenantId, contentType, error, errorClass, fix });
+          const { source: name, tenantId, stream: streamName, error, errorClass = "fatal", fix = "" } = stream;
+          unlisted.set(key, { source: name, tenantId, stream: streamName, error, errorClass, fix });
         }
       }
       try {
@@ -210,47 +254,51 @@ export async function createRuntime(settings: Settings, options: RuntimeOptions 
       return summary;
     },
     async process(message, log) {
-      // A tenant's downloads are bounded per instance; past the bound the message goes back on the
-      // queue rather than holding one of the instance's slots, so other tenants are not starved.
-      const busy = downloads.get(message.tenantId) ?? 0;
-      if (busy >= settings.maxDownloadsPerTenant) {
+      const feed = worked.get(message.source);
+      if (!feed) throw new Error(unknownFeedReason(message.source, settings.enabledSources));
+      // A tenant's work is bounded per instance; past the bound the message goes back on the queue
+      // rather than holding one of the instance's slots, so other tenants are not starved.
+      const key = `${message.source}|${message.tenantId}`;
+      const running = busy.get(key) ?? 0;
+      if (running >= settings.maxWorkPerTenant) {
         const delayMs = deferDelay();
         await queue.send(message, delayMs);
-        stats.deferredContent += 1;
+        count(message.source, (s) => {
+          s.deferredWork += 1;
+        });
         return { status: "deferred", delayMs };
       }
-      downloads.set(message.tenantId, busy + 1);
+      busy.set(key, running + 1);
       let outcome: WorkOutcome;
       try {
-        outcome = await processContent(message, {
-        api: contentApi,
-        ledger,
-        claims,
-        sink,
-        requeue: (next, delayMs) => queue.send(next, delayMs),
-        normalizeContext,
-        log,
-        now,
-        ...(options.throttleBaseMs !== undefined ? { throttleBaseMs: options.throttleBaseMs } : {}),
+        outcome = await processWork(message, {
+          feed,
+          ledger,
+          claims,
+          sink,
+          requeue: (next, delayMs) => queue.send(next, delayMs),
+          log,
+          now,
+          ...(options.throttleBaseMs !== undefined ? { throttleBaseMs: options.throttleBaseMs } : {}),
         });
       } finally {
-        const left = (downloads.get(message.tenantId) ?? 1) - 1;
-        if (left > 0) downloads.set(message.tenantId, left);
-        else downloads.delete(message.tenantId);
+        const left = (busy.get(key) ?? 1) - 1;
+        if (left > 0) busy.set(key, left);
+        else busy.delete(key);
       }
-      countOutcome(stats, outcome);
-      const { tenantId, contentType } = message;
+      count(message.source, (s) => countOutcome(s, outcome));
+      const at = { source: message.source, tenant: message.tenantId, stream: message.stream };
       if (outcome.status === "done") {
-        telemetry.contentOutcome(tenantId, contentType, "processed");
-        telemetry.written(tenantId, contentType, outcome.records, outcome.bytes);
-        telemetry.lag(tenantId, contentType, "content", (now() - Date.parse(message.contentCreated)) / 1000);
+        telemetry.workOutcome(at, "processed");
+        telemetry.written(at, outcome.records, outcome.bytes);
+        telemetry.lag(at, "work", (now() - Date.parse(message.created)) / 1000);
       } else if (outcome.status === "failed" || outcome.status === "expired") {
-        telemetry.contentOutcome(tenantId, contentType, outcome.status);
+        telemetry.workOutcome(at, outcome.status);
       }
       return outcome;
     },
     async handleMessage(payload, messageId, log, dequeueCount) {
-      const parsed = parseContentMessage(payload, settings.apiBaseUrl);
+      const parsed = parseWorkMessage(payload, feedOf);
       if (!parsed.ok) {
         await runtime.reject(messageId, payload, parsed.reason, log);
         return { status: "rejected", reason: parsed.reason };
@@ -265,12 +313,13 @@ export async function createRuntime(settings: Settings, options: RuntimeOptions 
     async reject(messageId, payload, reason, log) {
       const body = typeof payload === "string" ? payload : JSON.stringify(payload) ?? String(payload);
       const path = rejectedMessagePath(messageId, now());
-      await sink.putRaw(path, Buffer.from(body, "utf8"), { messageId, reason, queue: settings.contentQueue });
+      await sink.putRaw(path, Buffer.from(body, "utf8"), { messageId, reason, queue: settings.workQueue });
       stats.rejectedMessages += 1;
       log.error("queue message rejected: kept with the reason", { messageId, reason, path });
     },
     status() {
-      return collectStatus({ settings, cursors, ledger, now });
+      const configured = [...feeds.values()].flatMap(({ source, session }) => session.streams().map((ref: StreamRef) => ({ source: source.name, ...ref })));
+      return collectStatus({ configured, cursors, ledger, now });
     },
     async close() {
       await dispatcher.close();
@@ -298,7 +347,7 @@ function countOutcome(stats: RuntimeStats, outcome: WorkOutcome): void {
       stats.skipped += 1;
       break;
     case "throttled":
-      stats.throttledContent += 1;
+      stats.throttledWork += 1;
       break;
   }
 }

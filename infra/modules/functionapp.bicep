@@ -70,11 +70,11 @@ var appSettings = {
   O365_LIST_SCHEDULE: settings.listSchedule
   O365_INITIAL_LOOKBACK: settings.initialLookback
   O365_RELIST_OVERLAP: settings.relistOverlap
-  O365_LIST_CONCURRENCY: string(settings.listConcurrency)
-  O365_LIST_BUDGET: settings.listBudget
-  O365_REQUEST_TIMEOUT: settings.requestTimeout
-  O365_MAX_DOWNLOADS_PER_TENANT: string(settings.maxDownloadsPerTenant)
-  O365_CONTENT_QUEUE: settings.contentQueue
+  LIST_CONCURRENCY: string(settings.listConcurrency)
+  LIST_BUDGET: settings.listBudget
+  REQUEST_TIMEOUT: settings.requestTimeout
+  WORK_MAX_PER_TENANT: string(settings.maxDownloadsPerTenant)
+  WORK_QUEUE: settings.contentQueue
   STATE_TABLE_PREFIX: settings.stateTablePrefix
   OUTPUT_KIND: 'blob'
   OUTPUT_CONTAINER: settings.outputContainer

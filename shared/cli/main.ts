@@ -1,9 +1,7 @@
 #!/usr/bin/env node
 import { createReadStream } from "node:fs";
 import { Command, InvalidArgumentError, Option } from "commander";
-import { GUID } from "../config/formats.js";
 import { openGeoIp } from "../ecs/geoip.js";
-import { CONTENT_TYPES } from "../entra/clouds.js";
 import { normalizeMessageTraceStream, normalizeStream } from "./normalizeFile.js";
 
 /**
@@ -36,7 +34,7 @@ program
   });
 
 /** The feeds `normalize` reads. */
-const SOURCES = ["audit", "message-trace"] as const;
+const NORMALIZED_FEEDS = ["audit", "message-trace"] as const;
 
 program
   .command("normalize")
@@ -46,7 +44,7 @@ program
   .argument("[file]", "input file, or - for standard input", "-")
   .addOption(
     new Option("--source <feed>", "audit: Management Activity API records; message-trace: Exchange Online message-trace rows (Graph or Reporting Web Service, saved pages unwrapped)")
-      .choices(SOURCES)
+      .choices(NORMALIZED_FEEDS)
       .default("audit"),
   )
   // No commander default: it would print as "(default: {})" in the help.
@@ -55,7 +53,7 @@ program
   .option("--preserve-original", "keep each raw record as event.original, tagged preserve_original_event")
   .option("--geoip-city <mmdb>", "MaxMind City database for source.geo (message-trace: destination.geo too)")
   .option("--geoip-asn <mmdb>", "MaxMind ASN database for source.as (message-trace: destination.as too)")
-  .action(async (file: string, options: { source: (typeof SOURCES)[number]; tenantNames?: Map<string, string>; localDomains?: string[]; preserveOriginal?: boolean; geoipCity?: string; geoipAsn?: string }) => {
+  .action(async (file: string, options: { source: (typeof NORMALIZED_FEEDS)[number]; tenantNames?: Map<string, string>; localDomains?: string[]; preserveOriginal?: boolean; geoipCity?: string; geoipAsn?: string }) => {
     // An option of the other feed would be ignored without a word: say so instead.
     if (options.source === "audit" && options.localDomains) throw new Error("--local-domains applies to --source message-trace");
     if (options.source === "message-trace" && options.tenantNames) throw new Error("--tenant-names applies to --source audit");
@@ -87,11 +85,12 @@ function describeSystemError(error: unknown): string {
 
 program
   .command("redrive")
-  .description("move messages of <queue>-poison back to the content queue (all, or those of one tenant / content type) and mark their ledger rows queued again")
+  .description("move messages of <queue>-poison back to the work queue (all, or those of one feed / tenant / stream) and mark their ledger rows queued again")
+  .option("--source <feed>", "only this feed's messages (o365-audit, message-trace)")
   .option("--tenant <id>", "only this tenant's messages", parseTenant)
-  .addOption(new Option("--content-type <type>", "only this content type's messages").choices(CONTENT_TYPES))
+  .option("--stream <name>", "only this stream's messages (a content type such as Audit.Exchange, MessageTrace)")
   .option("--dry-run", "count what would be re-driven, move nothing")
-  .action(async (options: { tenant?: string; contentType?: string; dryRun?: boolean }) => {
+  .action(async (options: { source?: string; tenant?: string; stream?: string; dryRun?: boolean }) => {
     // Loaded here so that `normalize` needs none of the Azure SDKs.
     const { runRedrive } = await import("./redrive.js");
     process.exitCode = await runRedrive({
@@ -99,13 +98,14 @@ program
       env: process.env,
       dryRun: options.dryRun ?? false,
       print: (line) => process.stdout.write(`${line}\n`),
+      ...(options.source ? { source: options.source } : {}),
       ...(options.tenant ? { tenantId: options.tenant } : {}),
-      ...(options.contentType ? { contentType: options.contentType } : {}),
+      ...(options.stream ? { stream: options.stream } : {}),
     });
   });
 
 function parseTenant(text: string): string {
-  if (!GUID.test(text)) throw new InvalidArgumentError(`expected a tenant GUID, got "${text}"`);
+  if (!/^[A-Za-z0-9-]{1,64}$/.test(text)) throw new InvalidArgumentError(`expected a tenant id, got "${text}"`);
   return text;
 }
 

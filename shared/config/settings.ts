@@ -1,160 +1,56 @@
-import { CronExpressionParser } from "cron-parser";
 import { z } from "zod";
-import { CLOUD_NAMES, CLOUDS, CONTENT_TYPES, type CloudName, type ContentType } from "../entra/clouds.js";
-import { parseDuration } from "./duration.js";
+import { ENTRA_SECRETS } from "../entra/settings.js";
+import { SOURCES } from "../sources/registry.js";
+import { duration, httpsUrl, optionalText, positiveInt, STORAGE_NAME, storageName } from "./fields.js";
 import { GUID } from "./formats.js";
 
 /**
- * Every app setting the code reads, in one schema, parsed once at start-up.
- * The keys are the contract shared by `local.settings.sample.json`, the Bicep app settings and the README.
- * Check messages say what is expected and may name the offending part of a list; the setting's
- * value itself is appended to every problem (hidden for `SECRET_SETTINGS`), so no message quotes it.
+ * Every app setting the code reads, in one schema, parsed once at start-up: the pipeline's own, and
+ * each feed's slice from the registry. The keys are the contract shared by `local.settings.sample.json`,
+ * the Bicep app settings and the README. Check messages say what is expected and may name the offending
+ * part of a list; the setting's value itself is appended to every problem (hidden for `SECRET_SETTINGS`),
+ * so no message quotes it.
  */
 
-const DNS_NAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i;
-const STORAGE_NAME = /^[a-z0-9]{3,24}$/;
+const DATA_STREAM_NAMESPACE = /^[a-z0-9_]{1,100}$/;
 
-const optionalText = z
-  .string()
-  .optional()
-  .transform((value) => (value === undefined || value.trim() === "" ? undefined : value.trim()));
-
-const duration = (fallback: string, minimumMs = 0) =>
-  z
-    .string()
-    .default(fallback)
-    .transform((text, ctx) => {
-      const ms = parseDuration(text);
-      if (ms === undefined) {
-        ctx.addIssue({ code: "custom", message: "expected a duration such as 90s, 5m, 1h or 6d23h55m" });
-        return z.NEVER;
-      }
-      if (ms < minimumMs) {
-        ctx.addIssue({ code: "custom", message: `expected at least ${minimumMs / 1_000}s` });
-        return z.NEVER;
-      }
-      return ms;
-    });
-
-/** One check with one message: separate int/min/max checks would report 300.5 twice. */
-const positiveInt = (fallback: number, max: number) => {
-  const expected = `expected a whole number from 1 to ${max}`;
-  return z.coerce
-    .number({ error: expected })
-    .refine((n) => Number.isInteger(n) && n >= 1 && n <= max, expected)
-    .default(fallback);
+/** The pipeline's settings: where work waits, state lives and documents go, and how hard it works. */
+const pipelineSettings = {
+  WORK_QUEUE: z.string().default("intake-work").pipe(z.string().regex(/^[a-z0-9](?!.*--)[a-z0-9-]{1,55}[a-z0-9]$/, "expected a queue name: 3-57 lowercase letters, digits and single hyphens")),
+  WORK_MAX_PER_TENANT: positiveInt(16, 1_000),
+  LIST_CONCURRENCY: positiveInt(16, 256),
+  LIST_BUDGET: duration("4m", 10_000),
+  REQUEST_TIMEOUT: duration("60s", 1_000),
+  STATE_TABLE_PREFIX: storageName("intake"),
+  OUTPUT_KIND: z.enum(["blob", "file"]).default("blob"),
+  OUTPUT_CONTAINER: z.string().default("intake-ecs").pipe(z.string().regex(/^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/, "expected a container name: 3-63 lowercase letters, digits and single hyphens")),
+  OUTPUT_DIR: optionalText,
+  // Elastic's rule for a data stream's namespace: lowercase, no '-' (it separates type-dataset-namespace).
+  OUTPUT_NAMESPACE: z.string().default("default").pipe(z.string().regex(DATA_STREAM_NAMESPACE, "expected a data-stream namespace: lowercase letters, digits and underscores")),
+  GEOIP_CITY_DB: optionalText,
+  GEOIP_ASN_DB: optionalText,
+  APPLICATIONINSIGHTS_CONNECTION_STRING: optionalText,
+  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: optionalText,
+  AzureWebJobsStorage: optionalText,
+  DataStorage: optionalText,
+  DataStorage__accountName: optionalText.pipe(z.string().regex(STORAGE_NAME, "expected a storage account name").optional()),
+  DataStorage__blobServiceUri: httpsUrl,
+  DataStorage__queueServiceUri: httpsUrl,
+  DataStorage__tableServiceUri: httpsUrl,
+  DataStorage__clientId: optionalText.pipe(z.string().regex(GUID, "expected a GUID").optional()),
 };
 
-const httpsUrl = optionalText.pipe(
-  z
-    .url({ protocol: /^https$/, error: "expected an https:// URL" })
-    .transform((url) => url.replace(/\/+$/, ""))
-    .optional(),
-);
+/** Feeds may share a slice (both Microsoft feeds read the Entra app's settings): the same names, the same checks. */
+export const settingsSchema = z.object(Object.assign({}, ...SOURCES.map((source) => source.settings), pipelineSettings) as z.ZodRawShape);
 
-const tenantIds = z.string({ error: "required: comma-separated tenant GUIDs" }).transform((text, ctx) => {
-  const ids = text
-    .split(",")
-    .map((id) => id.trim().toLowerCase())
-    .filter(Boolean);
-  const bad = ids.filter((id) => !GUID.test(id));
-  if (ids.length === 0) ctx.addIssue({ code: "custom", message: "required: at least one tenant GUID" });
-  if (bad.length > 0) ctx.addIssue({ code: "custom", message: `expected comma-separated tenant GUIDs (not GUIDs: ${bad.join(", ")})` });
-  return [...new Set(ids)];
-});
-
-const tenantNames = optionalText.transform((text, ctx) => {
-  const names = new Map<string, string>();
-  const bad: string[] = [];
-  for (const pair of (text ?? "").split(",").map((p) => p.trim()).filter(Boolean)) {
-    const [id, domain, ...rest] = pair.split("=").map((p) => p.trim());
-    if (!id || !domain || rest.length > 0 || !GUID.test(id) || !DNS_NAME.test(domain)) bad.push(JSON.stringify(pair));
-    else names.set(id.toLowerCase(), domain.toLowerCase());
-  }
-  if (bad.length > 0) ctx.addIssue({ code: "custom", message: `expected comma-separated tenantId=domain pairs (not pairs: ${bad.join(", ")})` });
-  return names;
-});
-
-const contentTypes = z
-  .string()
-  .default(CONTENT_TYPES.join(","))
-  .transform((text, ctx) => {
-    const wanted = text.split(",").map((t) => t.trim()).filter(Boolean);
-    const unknown = wanted.filter((t) => !(CONTENT_TYPES as readonly string[]).includes(t));
-    if (unknown.length > 0 || wanted.length === 0) {
-      ctx.addIssue({ code: "custom", message: `expected any of ${CONTENT_TYPES.join(", ")}${unknown.length > 0 ? ` (unknown: ${unknown.join(", ")})` : ""}` });
-    }
-    return [...new Set(wanted)] as ContentType[];
-  });
-
-/** Azure Functions timers use NCRONTAB: six fields, seconds first. */
-const ncrontab = z
-  .string()
-  .default("0 */5 * * * *")
-  .refine((text) => text.trim().split(/\s+/).length === 6, "expected an NCRONTAB expression with six fields (seconds first), e.g. 0 */5 * * * *")
-  .refine((text) => {
-    try {
-      CronExpressionParser.parse(text);
-      return true;
-    } catch {
-      return false;
-    }
-  }, "not a valid NCRONTAB expression");
-
-const storageName = (fallback: string) => z.string().default(fallback).pipe(z.string().regex(STORAGE_NAME, "expected 3-24 lowercase letters and digits"));
-
-export const settingsSchema = z
-  .object({
-    O365_TENANT_IDS: tenantIds,
-    O365_TENANT_NAMES: tenantNames,
-    O365_CLIENT_ID: z.string({ error: "required: the application (client) ID of the app registration" }).regex(GUID, "expected a GUID"),
-    O365_CLIENT_SECRET: optionalText,
-    O365_CLIENT_CERTIFICATE_PATH: optionalText,
-    O365_CLIENT_CERTIFICATE: optionalText.pipe(
-      z.string().refine((pem) => /-----BEGIN CERTIFICATE-----/.test(pem) && /-----BEGIN (?:RSA |EC |ENCRYPTED )?PRIVATE KEY-----/.test(pem), "expected PEM text with the certificate and its private key").optional(),
-    ),
-    O365_CLIENT_CERTIFICATE_PASSWORD: optionalText,
-    O365_FEDERATED_IDENTITY_CLIENT_ID: optionalText.pipe(z.string().regex(GUID, "expected the client ID (GUID) of a managed identity").optional()),
-    O365_CLOUD: z.enum(CLOUD_NAMES).default("commercial"),
-    O365_API_BASE_URL: httpsUrl,
-    O365_LOGIN_BASE_URL: httpsUrl,
-    O365_PUBLISHER_ID: optionalText.pipe(z.string().regex(GUID, "expected a GUID").optional()),
-    O365_CONTENT_TYPES: contentTypes,
-    O365_LIST_SCHEDULE: ncrontab,
-    O365_INITIAL_LOOKBACK: duration("6d23h55m", 60_000),
-    O365_RELIST_OVERLAP: duration("1h"),
-    O365_LIST_CONCURRENCY: positiveInt(16, 256),
-    O365_LIST_BUDGET: duration("4m", 10_000),
-    O365_REQUEST_TIMEOUT: duration("60s", 1_000),
-    O365_MAX_DOWNLOADS_PER_TENANT: positiveInt(16, 1_000),
-    O365_CONTENT_QUEUE: z.string().default("o365-content").pipe(z.string().regex(/^[a-z0-9](?!.*--)[a-z0-9-]{1,55}[a-z0-9]$/, "expected a queue name: 3-57 lowercase letters, digits and single hyphens")),
-    STATE_TABLE_PREFIX: storageName("o365"),
-    OUTPUT_KIND: z.enum(["blob", "file"]).default("blob"),
-    OUTPUT_CONTAINER: z.string().default("audit-ecs").pipe(z.string().regex(/^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/, "expected a container name: 3-63 lowercase letters, digits and single hyphens")),
-    OUTPUT_DIR: optionalText,
-    GEOIP_CITY_DB: optionalText,
-    GEOIP_ASN_DB: optionalText,
-    APPLICATIONINSIGHTS_CONNECTION_STRING: optionalText,
-    APPLICATIONINSIGHTS_AUTHENTICATION_STRING: optionalText,
-    AzureWebJobsStorage: optionalText,
-    DataStorage: optionalText,
-    DataStorage__accountName: optionalText.pipe(z.string().regex(STORAGE_NAME, "expected a storage account name").optional()),
-    DataStorage__blobServiceUri: httpsUrl,
-    DataStorage__queueServiceUri: httpsUrl,
-    DataStorage__tableServiceUri: httpsUrl,
-    DataStorage__clientId: optionalText.pipe(z.string().regex(GUID, "expected a GUID").optional()),
-  });
-
-export type SettingName = keyof typeof settingsSchema.shape;
+export type SettingName = string;
 
 /**
  * Settings whose values no message, log or status output may show. One name a line: a new secret
  * setting is one more line here.
  */
-export const SECRET_SETTINGS: ReadonlySet<string> = new Set<SettingName>([
-  "O365_CLIENT_SECRET",
-  "O365_CLIENT_CERTIFICATE",
-  "O365_CLIENT_CERTIFICATE_PASSWORD",
+export const SECRET_SETTINGS: ReadonlySet<string> = new Set<string>([
+  ...ENTRA_SECRETS,
   "AzureWebJobsStorage",
   "DataStorage",
   "APPLICATIONINSIGHTS_CONNECTION_STRING",
@@ -246,15 +142,9 @@ const readableIssue: z.core.$ZodErrorMap = (issue) => (issue.code === "invalid_v
 function crossFieldProblems(env: Env, supplied: ReadonlySet<string>): SettingsProblem[] {
   const set = (name: string) => Boolean(env[name]?.trim());
   const label = (name: string) => (supplied.has(name) ? `${name} (supplied by the host)` : name);
-  const problems: SettingsProblem[] = [];
-  const authSettings = ["O365_CLIENT_SECRET", "O365_CLIENT_CERTIFICATE_PATH", "O365_CLIENT_CERTIFICATE", "O365_FEDERATED_IDENTITY_CLIENT_ID"];
-  const authSet = authSettings.filter(set);
-  if (authSet.length !== 1) {
-    problems.push({
-      setting: "O365_CLIENT_SECRET",
-      message: `set exactly one of ${authSettings.join(", ")}; ${authSet.length === 0 ? "none is set" : `set: ${authSet.map(label).join(", ")}`}`,
-    });
-  }
+  // Two feeds sharing a slice report its problems once.
+  const seen = new Set<string>();
+  const problems = SOURCES.flatMap((source) => source.problems?.(env, label) ?? []).filter((p) => !seen.has(`${p.setting}|${p.message}`) && seen.add(`${p.setting}|${p.message}`));
   if (env.OUTPUT_KIND?.trim() === "file" && !set("OUTPUT_DIR")) problems.push({ setting: "OUTPUT_DIR", message: "required when OUTPUT_KIND=file" });
   const byUri = set("DataStorage__blobServiceUri") && set("DataStorage__queueServiceUri") && set("DataStorage__tableServiceUri");
   if (!set("DataStorage") && !set("DataStorage__accountName") && !byUri && !set("AzureWebJobsStorage")) {
@@ -286,32 +176,20 @@ export type StorageConnection =
   | { kind: "identity"; blobUrl: string; queueUrl: string; tableUrl: string; clientId: string | undefined };
 
 export interface Settings {
-  tenantIds: string[];
-  tenantNames: Map<string, string>;
-  clientId: string;
-  auth:
-    | { kind: "secret"; secret: string }
-    | { kind: "certificate"; path: string; password: string | undefined }
-    /** The same, as PEM text (on Azure: a Key Vault reference), so no file has to be deployed. */
-    | { kind: "certificateText"; pem: string; password: string | undefined }
-    /** Secretless: a managed identity's token is the client assertion of the app registration. */
-    | { kind: "federated"; managedIdentityClientId: string };
-  cloud: CloudName;
-  apiBaseUrl: string;
-  loginBaseUrl: string;
-  publisherId: string | undefined;
-  contentTypes: ContentType[];
-  listSchedule: string;
-  initialLookbackMs: number;
-  relistOverlapMs: number;
+  /** Each feed's own settings, by its name (read by the feed, opaque to the pipeline). */
+  sources: ReadonlyMap<string, unknown>;
+  /** Feeds switched on, in registry order. */
+  enabledSources: string[];
   listConcurrency: number;
   listBudgetMs: number;
   requestTimeoutMs: number;
-  /** Content downloads of one tenant at once, per instance; past it a message goes back on the queue. */
-  maxDownloadsPerTenant: number;
-  contentQueue: string;
+  /** Work items of one tenant of one feed at once, per instance; past it a message goes back on the queue. */
+  maxWorkPerTenant: number;
+  workQueue: string;
   tables: { cursors: string; ledger: string; records: string };
   output: { kind: "blob"; container: string } | { kind: "file"; dir: string };
+  /** data_stream.namespace of every document. */
+  namespace: string;
   /** MaxMind databases for source.geo / source.as; enrichment is off without them. */
   geoip: { city: string | undefined; asn: string | undefined };
   /** Application Insights; metrics and traces are exported only when a connection string is set. */
@@ -347,45 +225,31 @@ export function validateSettings(env: Env, options: { supplied?: readonly Settin
 export function parseSettings(env: Env): Settings {
   const { parsed, problems } = examine(env, []);
   if (!parsed.success || problems.length > 0) throw new SettingsError(problems);
-  const e = parsed.data;
-  const cloud = CLOUDS[e.O365_CLOUD];
+  const values = parsed.data;
+  const e = values as z.output<z.ZodObject<typeof pipelineSettings>>;
+  const sources = new Map(SOURCES.map((source) => [source.name, source.configure(values)] as const));
   return {
-    tenantIds: e.O365_TENANT_IDS,
-    tenantNames: e.O365_TENANT_NAMES,
-    clientId: e.O365_CLIENT_ID,
-    auth: e.O365_CLIENT_SECRET
-      ? { kind: "secret", secret: e.O365_CLIENT_SECRET }
-      : e.O365_FEDERATED_IDENTITY_CLIENT_ID
-        ? { kind: "federated", managedIdentityClientId: e.O365_FEDERATED_IDENTITY_CLIENT_ID }
-        : e.O365_CLIENT_CERTIFICATE
-          ? { kind: "certificateText", pem: e.O365_CLIENT_CERTIFICATE, password: e.O365_CLIENT_CERTIFICATE_PASSWORD }
-          : { kind: "certificate", path: e.O365_CLIENT_CERTIFICATE_PATH as string, password: e.O365_CLIENT_CERTIFICATE_PASSWORD },
-    cloud: e.O365_CLOUD,
-    apiBaseUrl: e.O365_API_BASE_URL ?? cloud.apiBaseUrl,
-    loginBaseUrl: e.O365_LOGIN_BASE_URL ?? cloud.loginBaseUrl,
-    publisherId: e.O365_PUBLISHER_ID?.toLowerCase(),
-    contentTypes: e.O365_CONTENT_TYPES,
-    listSchedule: e.O365_LIST_SCHEDULE,
-    initialLookbackMs: e.O365_INITIAL_LOOKBACK,
-    relistOverlapMs: e.O365_RELIST_OVERLAP,
-    listConcurrency: e.O365_LIST_CONCURRENCY,
-    listBudgetMs: e.O365_LIST_BUDGET,
-    requestTimeoutMs: e.O365_REQUEST_TIMEOUT,
-    maxDownloadsPerTenant: e.O365_MAX_DOWNLOADS_PER_TENANT,
-    contentQueue: e.O365_CONTENT_QUEUE,
+    sources,
+    enabledSources: SOURCES.filter((source) => source.enabled(sources.get(source.name))).map((source) => source.name),
+    listConcurrency: e.LIST_CONCURRENCY,
+    listBudgetMs: e.LIST_BUDGET,
+    requestTimeoutMs: e.REQUEST_TIMEOUT,
+    maxWorkPerTenant: e.WORK_MAX_PER_TENANT,
+    workQueue: e.WORK_QUEUE,
     tables: {
       cursors: `${e.STATE_TABLE_PREFIX}cursors`,
       ledger: `${e.STATE_TABLE_PREFIX}ledger`,
       records: `${e.STATE_TABLE_PREFIX}records`,
     },
     output: e.OUTPUT_KIND === "file" ? { kind: "file", dir: e.OUTPUT_DIR as string } : { kind: "blob", container: e.OUTPUT_CONTAINER },
+    namespace: e.OUTPUT_NAMESPACE,
     geoip: { city: e.GEOIP_CITY_DB, asn: e.GEOIP_ASN_DB },
     appInsights: { connectionString: e.APPLICATIONINSIGHTS_CONNECTION_STRING, authentication: e.APPLICATIONINSIGHTS_AUTHENTICATION_STRING },
     storage: storageConnection(e),
   };
 }
 
-function storageConnection(e: z.output<typeof settingsSchema>): StorageConnection {
+function storageConnection(e: z.output<z.ZodObject<typeof pipelineSettings>>): StorageConnection {
   if (e.DataStorage) return { kind: "connectionString", connectionString: e.DataStorage };
   const account = e.DataStorage__accountName;
   const byUri = e.DataStorage__blobServiceUri && e.DataStorage__queueServiceUri && e.DataStorage__tableServiceUri;

@@ -32,15 +32,32 @@ export function documentLine<C>(
   context: C,
   map: (record: unknown, context: C) => EcsDocument,
   pipelineErrorOf: (record: unknown, message: string, context: C) => EcsDocument,
+  finish: (doc: EcsDocument) => EcsDocument = (doc) => doc,
 ): { line: string; pipelineError: boolean } {
-  const doc = map(record, context);
+  const doc = finish(map(record, context));
   let line = JSON.stringify(doc);
   let pipelineError = (doc.event as { kind?: string }).kind === "pipeline_error";
   if (line.length > MAX_DOCUMENT_CHARS && !pipelineError) {
-    line = JSON.stringify(pipelineErrorOf(record, `document is ${line.length} characters, more than the limit of ${MAX_DOCUMENT_CHARS}: a field is too large to index`, context));
+    line = JSON.stringify(finish(pipelineErrorOf(record, `document is ${line.length} characters, more than the limit of ${MAX_DOCUMENT_CHARS}: a field is too large to index`, context)));
     pipelineError = true;
   }
   return { line: `${line}\n`, pipelineError };
+}
+
+/**
+ * Stamps a document with where it goes, as Elastic Agent does: `event.dataset` and
+ * `data_stream.{type,dataset,namespace}`, which route it to `logs-{dataset}-{namespace}`.
+ */
+export function withDataStream(dataset: string, namespace: string): (doc: EcsDocument) => EcsDocument {
+  const dataStream = Object.freeze({ type: "logs", dataset, namespace });
+  return (doc) => {
+    // Every mapping builds a fresh event object per document, so it is extended in place.
+    const event = doc.event as Record<string, unknown> | undefined;
+    if (event) event.dataset = dataset;
+    else doc.event = { dataset };
+    doc.data_stream = dataStream;
+    return doc;
+  };
 }
 
 /** The document for input that cannot be mapped: the original kept, the reason in error.message. */

@@ -1,11 +1,13 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import { isRestError, type PipelinePolicy, RestError, tlsPolicy } from "@azure/core-rest-pipeline";
 import { ClientAssertionCredential, ClientCertificateCredential, ClientSecretCredential, ManagedIdentityCredential, type TokenCredential } from "@azure/identity";
-import type { Settings } from "../config/settings.js";
+import type { EntraSettings } from "./settings.js";
 import { type IdentityExchange, TokenRequestError } from "../http/token.js";
 import { CLOUDS, KNOWN_LOGIN_HOSTS } from "./clouds.js";
 
 export interface AuthOptions {
+  /** The time limit of each token and metadata request. */
+  requestTimeoutMs: number;
   /** A CA to trust for the login and API hosts: the local simulator's, never set on Azure. */
   trustedCa?: string;
   /** Where the federated client assertion comes from; by default the managed identity's token. */
@@ -19,7 +21,7 @@ const currentExchange = new AsyncLocalStorage<IdentityExchange>();
  * One credential per tenant of the multi-tenant app registration, created on first use.
  * The SDK caches and refreshes the tokens; we never touch them.
  */
-export function createCredentialFactory(settings: Settings, options: AuthOptions = {}): (tenantId: string) => TokenCredential {
+export function createCredentialFactory(settings: EntraSettings, options: AuthOptions): (tenantId: string) => TokenCredential {
   const credentials = new Map<string, TokenCredential>();
   const loginHost = new URL(settings.loginBaseUrl).host;
   const common = {
@@ -31,7 +33,7 @@ export function createCredentialFactory(settings: Settings, options: AuthOptions
     retryOptions: { maxRetries: 0 },
     additionalPolicies: [
       { policy: exchangePolicy, position: "perRetry" as const },
-      { policy: timeoutPolicy(settings.requestTimeoutMs), position: "perRetry" as const },
+      { policy: timeoutPolicy(options.requestTimeoutMs), position: "perRetry" as const },
       ...(options.trustedCa ? [{ policy: tlsPolicy({ ca: options.trustedCa }), position: "perCall" as const }] : []),
     ],
   };
@@ -136,7 +138,7 @@ function timeoutPolicy(timeoutMs: number): PipelinePolicy {
  * Secretless: the app's managed identity is a federated credential of the app registration, so its
  * token for the token-exchange audience is the client assertion. Nothing secret exists anywhere.
  */
-function managedIdentityAssertion(clientId: string, settings: Settings): () => Promise<string> {
+function managedIdentityAssertion(clientId: string, settings: EntraSettings): () => Promise<string> {
   const identity = new ManagedIdentityCredential({ clientId });
   const scope = `${CLOUDS[settings.cloud].federationAudience}/.default`;
   return async () => {

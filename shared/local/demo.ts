@@ -36,6 +36,20 @@ type Epoch = z.infer<typeof epochSchema>;
 export interface Demo {
   simulator: Simulator;
   env: Record<string, string>;
+  /** What the demo serves, for the host's first lines. */
+  description: string;
+}
+
+/** What the demo sets; the operator's values of these give way to it. */
+export const DEMO_SETTINGS = ["O365_TENANT_IDS", "O365_TENANT_NAMES", "O365_CLIENT_ID", "O365_CLIENT_SECRET", "O365_API_BASE_URL", "O365_LOGIN_BASE_URL"] as const;
+/** The other ways to authenticate, which would conflict with the demo's secret: they give way too. */
+export const DEMO_YIELDS = ["O365_CLIENT_CERTIFICATE_PATH", "O365_CLIENT_CERTIFICATE", "O365_CLIENT_CERTIFICATE_PASSWORD", "O365_FEDERATED_IDENTITY_CLIENT_ID"] as const;
+/** On storage the demo does not own, it keeps to names of its own, apart from real state. */
+export const DEMO_STORAGE_NAMES: Readonly<Record<string, string>> = { STATE_TABLE_PREFIX: "demo", WORK_QUEUE: "demo-work", OUTPUT_CONTAINER: "demo-ecs" };
+
+/** The demo runs when no feed has a tenant to collect from. */
+export function isDemo(env: Readonly<Record<string, string | undefined>>): boolean {
+  return !env.O365_TENANT_IDS?.trim();
 }
 
 export interface DemoState {
@@ -106,6 +120,7 @@ export async function startDemo(state: DemoState): Promise<Demo> {
   }
   return {
     simulator,
+    description: `${DEMO_TENANTS.length} demo tenants, light faults`,
     env: {
       O365_TENANT_IDS: DEMO_TENANTS.map((t) => t.id).join(","),
       O365_TENANT_NAMES: DEMO_TENANTS.map((t) => `${t.id}=${t.domain}`).join(","),

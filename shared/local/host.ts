@@ -9,7 +9,7 @@ import { parseSettings, SettingsError, validateSettings } from "../config/settin
 import { configureSharedRuntime, getRuntime, resetSharedRuntime, type RuntimeStats, type UnlistedStream } from "../runtime.js";
 import { consoleLogger, type Logger } from "../util/log.js";
 import { connectionString, DEVELOPMENT_PORTS, startAzurite } from "./azurite.js";
-import { prepareDemo, startDemo } from "./demo.js";
+import { DEMO_SETTINGS, DEMO_STORAGE_NAMES, DEMO_YIELDS, isDemo, prepareDemo, startDemo } from "./demo.js";
 import { startStatusServer } from "./statusServer.js";
 import { runOnSchedule } from "./schedule.js";
 import { Progress } from "./progress.js";
@@ -41,6 +41,8 @@ export interface LocalHostOptions {
 
 /** What `--once` prints and `--summary-json` writes: the runtime's counters and what only the host knows. */
 export interface RunSummary extends RuntimeStats {
+  /** The same counters per feed. */
+  sources: Record<string, RuntimeStats>;
   poisoned: number;
   /** Streams whose last listing failed (each is in `unlisted`); any makes the exit code 1. */
   unlistedStreams: number;
@@ -58,11 +60,11 @@ export async function runLocalHost(options: LocalHostOptions): Promise<number> {
   const env: Record<string, string | undefined> = { ...(await readLocalSettings(options.cwd)), ...options.env };
   const localDir = join(options.cwd, ".local");
   const storage = storageMode(env);
-  const demo = !env.O365_TENANT_IDS?.trim();
+  const demo = isDemo(env);
 
   // Everything the operator set is checked before anything starts; what the host fills in counts as set.
   try {
-    const checked = demo ? Object.fromEntries(Object.entries(env).filter(([name]) => !(OTHER_AUTH_SETTINGS as readonly string[]).includes(name))) : env;
+    const checked = demo ? Object.fromEntries(Object.entries(env).filter(([name]) => !(DEMO_YIELDS as readonly string[]).includes(name))) : env;
     validateSettings(checked, { supplied: [...(storage === "configured" ? [] : STORAGE_SETTINGS), ...(demo ? DEMO_SETTINGS : [])] });
   } catch (error) {
     if (error instanceof SettingsError) {
@@ -120,17 +122,15 @@ export async function runLocalHost(options: LocalHostOptions): Promise<number> {
     if (demo && !ownStorage) {
       // Storage the demo does not own (configured, or an emulator already running): it keeps to names of
       // its own there, apart from real state.
-      env.STATE_TABLE_PREFIX ??= "demo";
-      env.O365_CONTENT_QUEUE ??= "demo-content";
-      env.OUTPUT_CONTAINER ??= "demo-ecs";
+      for (const [name, value] of Object.entries(DEMO_STORAGE_NAMES)) env[name] ??= value;
     }
     if (demoState) {
       const simulator = await startDemo(demoState);
       cleanups.push(simulator.simulator.stop);
-      for (const name of [...DEMO_SETTINGS, ...OTHER_AUTH_SETTINGS]) delete env[name];
+      for (const name of [...DEMO_SETTINGS, ...DEMO_YIELDS]) delete env[name];
       Object.assign(env, simulator.env);
       trustedCa = simulator.simulator.ca;
-      print(`No O365_TENANT_IDS: collecting from the Management API simulator at ${simulator.simulator.apiBaseUrl} (3 demo tenants, light faults)`);
+      print(`Nothing configured: collecting from the simulator at ${simulator.simulator.apiBaseUrl} (${simulator.description})`);
     }
     if (storage !== "configured" && !env.OUTPUT_KIND) {
       env.OUTPUT_KIND = "file";
@@ -144,14 +144,14 @@ export async function runLocalHost(options: LocalHostOptions): Promise<number> {
     configureSharedRuntime({ signal: stop.signal, ...(trustedCa ? { trustedCa } : {}) });
     cleanups.push(resetSharedRuntime);
     const runtime = await getRuntime();
-    const { listContent, processContent } = await importHandlers();
+    const { listSource, processWork } = await importHandlers();
     const log = consoleLogger(options.verbose ? "info" : "warn");
     const semantics = await readQueueSemantics(join(options.cwd, "host.json"));
     const poller = new QueuePoller(
       runtime.queue.client,
-      runtime.storage.queues.getQueueClient(`${settings.contentQueue}-poison`),
+      runtime.storage.queues.getQueueClient(`${settings.workQueue}-poison`),
       semantics,
-      (payload, info) => processContent(payload, invocation("processContent", log, { id: info.id, dequeueCount: info.dequeueCount, insertionTime: info.insertedOn })),
+      (payload, info) => processWork(payload, invocation("processWork", log, { id: info.id, dequeueCount: info.dequeueCount, insertionTime: info.insertedOn })),
       log,
     );
     await poller.ensure();
@@ -159,36 +159,44 @@ export async function runLocalHost(options: LocalHostOptions): Promise<number> {
     cleanups.push(statusServer.close);
     print(`Output: ${runtime.sink.location}`);
     print(`Status: ${statusServer.url}`);
-    print(`Listing ${settings.tenantIds.length} tenant(s) × ${settings.contentTypes.length} content type(s) on schedule "${settings.listSchedule}"${options.once ? " (once)" : ""}`);
+    const feeds = [...runtime.feeds.values()];
+    if (feeds.length === 0) print("No feed is enabled: nothing to list (the worker still takes queued work)");
+    for (const { source, session } of feeds) {
+      print(`Listing ${source.name}: ${session.streams().length} stream(s) on schedule "${source.schedule(settings.sources.get(source.name))}"${options.once ? " (once)" : ""}`);
+    }
 
     let phase = "listing";
     let listingRuns = 0;
-    const progress = new Progress(runtime.stats, () => ({ poisoned: poller.poisoned, phase }));
+    let listing = 0;
+    const progress = new Progress(runtime.stats, runtime.statsBySource, () => ({ poisoned: poller.poisoned, phase }));
     progress.start();
     const ticker = setInterval(() => progress.update(), 250);
-    const list = async () => {
+    const list = (name: string) => async () => {
       phase = "listing";
+      listing += 1;
       listingRuns += 1;
       try {
-        await listContent({ isPastDue: false, schedule: { adjustForDST: false }, scheduleStatus: undefined as never }, invocation("listContent", log, {}));
+        await listSource(name)({ isPastDue: false, schedule: { adjustForDST: false }, scheduleStatus: undefined as never }, invocation(`list-${name}`, log, {}));
       } catch (error) {
-        log.error("listing run failed", { error: String(error) });
+        log.error("listing run failed", { source: name, error: String(error) });
       }
-      phase = options.once ? "draining" : "collecting";
+      listing -= 1;
+      if (listing === 0) phase = options.once ? "draining" : "collecting";
       poller.wake();
     };
 
     const pollerDone = poller.run();
     let exitCode = 0;
     if (options.once) {
-      await list();
+      await Promise.all(feeds.map(({ source }) => list(source.name)()));
       const drained = await Promise.race([poller.drained(options.drainTimeoutMs ?? 30 * 60_000), stopped.then(() => undefined)]);
       if (drained === false) {
         log.error("the queue did not drain in time");
         exitCode = 1;
       }
     } else {
-      await runOnSchedule(settings.listSchedule, list, stop.signal);
+      // Each feed on its own schedule, as each has its own timer on Azure.
+      await Promise.all(feeds.map(({ source }) => runOnSchedule(source.schedule(settings.sources.get(source.name)), list(source.name), stop.signal)));
     }
     phase = "stopping";
     poller.stop();
@@ -200,6 +208,7 @@ export async function runLocalHost(options: LocalHostOptions): Promise<number> {
     const unlisted = [...runtime.unlisted.values()];
     const summary: RunSummary = {
       ...runtime.stats,
+      sources: Object.fromEntries(runtime.statsBySource),
       poisoned: poller.poisoned,
       unlistedStreams: unlisted.length,
       stillQueued,
@@ -237,10 +246,6 @@ const SIGNALS: NodeJS.Signals[] = ["SIGINT", "SIGTERM"];
 /** What every Azure tool takes `UseDevelopmentStorage=true` to mean: the emulator on its development ports. */
 const DEVELOPMENT_STORAGE = /^\s*UseDevelopmentStorage\s*=\s*true\s*;?\s*$/i;
 const STORAGE_SETTINGS = ["AzureWebJobsStorage", "DataStorage"] as const;
-/** What the demo sets; the operator's values of these (and of the other ways to authenticate) give way to it. */
-const DEMO_SETTINGS = ["O365_TENANT_IDS", "O365_TENANT_NAMES", "O365_CLIENT_ID", "O365_CLIENT_SECRET", "O365_API_BASE_URL", "O365_LOGIN_BASE_URL"] as const;
-const OTHER_AUTH_SETTINGS = ["O365_CLIENT_CERTIFICATE_PATH", "O365_CLIENT_CERTIFICATE", "O365_CLIENT_CERTIFICATE_PASSWORD", "O365_FEDERATED_IDENTITY_CLIENT_ID"] as const;
-
 /**
  * Where state lives: storage the operator configured; `UseDevelopmentStorage=true`, which means the
  * emulator on its development ports (one already running there, or the embedded one started on them);
@@ -293,8 +298,8 @@ async function importHandlers() {
     if (!/"@azure\/functions" package/.test(String(args[0]))) warn(...args);
   };
   try {
-    const [{ listContent }, { processContent }] = await Promise.all([import("../../functions/listContent.js"), import("../../functions/processContent.js")]);
-    return { listContent, processContent };
+    const [{ listSource }, { processWork }] = await Promise.all([import("../../functions/list.js"), import("../../functions/processWork.js")]);
+    return { listSource, processWork };
   } finally {
     console.warn = warn;
   }
@@ -317,11 +322,20 @@ function invocation(functionName: string, log: Logger, triggerMetadata: Record<s
 function printSummary(summary: RunSummary, print: (line: string) => void): void {
   print("");
   print("Summary");
-  const { unlisted, ...counts } = summary;
-  for (const [key, value] of Object.entries(counts)) print(`  ${key.padEnd(20)} ${value}`);
+  const { unlisted, sources, ...counts } = summary;
+  const names = Object.keys(sources);
+  // One column per feed beside the total, for the counters a feed has.
+  print(`  ${"".padEnd(20)} ${"total".padStart(10)}${names.map((name) => name.padStart(Math.max(14, name.length + 2))).join("")}`);
+  for (const [key, value] of Object.entries(counts)) {
+    const perFeed = names.map((name) => {
+      const own = (sources[name] as unknown as Record<string, unknown>)[key];
+      return (own === undefined ? "" : String(own)).padStart(Math.max(14, name.length + 2));
+    });
+    print(`  ${key.padEnd(20)} ${String(value).padStart(10)}${perFeed.join("")}`);
+  }
   if (unlisted.length > 0) {
     print("");
     print(`Streams that could not be listed (${unlisted.length}):`);
-    for (const s of unlisted) print(`  ${s.tenantId} ${s.contentType}: ${s.errorClass}: ${s.error}\n    fix: ${s.fix}`);
+    for (const s of unlisted) print(`  ${s.source} ${s.tenantId} ${s.stream}: ${s.errorClass}: ${s.error}\n    fix: ${s.fix}`);
   }
 }

@@ -20,12 +20,13 @@ export class Progress {
 
   constructor(
     private readonly stats: RuntimeStats,
+    private readonly bySource: ReadonlyMap<string, RuntimeStats>,
     private readonly extra: () => ProgressExtra,
     private readonly stream: NodeJS.WriteStream = process.stderr,
   ) {
     this.bar = stream.isTTY
       ? new SingleBar({
-          format: "{phase} [{bar}] {value}/{total} content done | {counts}",
+          format: "{phase} [{bar}] {value}/{total} work done | {counts}",
           barsize: 24,
           hideCursor: true,
           stream,
@@ -46,7 +47,7 @@ export class Progress {
       this.bar.update(done, payload);
       return;
     }
-    const line = `${payload.phase}: ${done}/${total} content done | ${payload.counts}`;
+    const line = `${payload.phase}: ${done}/${total} work done | ${payload.counts}`;
     const now = Date.now();
     if (line === this.lastLine || now - this.lastPrinted < LINE_INTERVAL_MS) return;
     this.stream.write(`${line}\n`);
@@ -64,8 +65,11 @@ export class Progress {
   private payload() {
     const { poisoned, phase } = this.extra();
     const s = this.stats;
+    // Records per feed when there is more than one, so each feed's progress shows.
+    const records =
+      this.bySource.size > 1 ? [...this.bySource].map(([name, own]) => `${name} ${own.recordsWritten}`).join(", ") : String(s.recordsWritten);
     const counts =
-      `${s.contentListed} listed, ${s.enqueued} queued | ${s.recordsWritten} records | ${s.duplicatesSkipped} dup skipped | ` +
+      `${s.workListed} listed, ${s.enqueued} queued | records: ${records} | ${s.duplicatesSkipped} dup skipped | ` +
       `${s.throttledRequests} throttled | ${s.failed + poisoned + s.rejectedMessages} failed | ${s.expired} expired`;
     return { phase, counts };
   }

@@ -1,5 +1,5 @@
 import type { QueueClient } from "@azure/storage-queue";
-import { decodeMessage } from "../pipeline/contentQueue.js";
+import { decodeMessage } from "../pipeline/workQueue.js";
 import type { Logger } from "../util/log.js";
 import type { QueueSemantics } from "../config/hostJson.js";
 

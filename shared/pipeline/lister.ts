@@ -1,27 +1,27 @@
 import pLimit from "p-limit";
-import type { Settings } from "../config/settings.js";
-import type { ContentType } from "../entra/clouds.js";
-import type { ManagementApiClient } from "../sources/o365-audit/client.js";
-import { CONFIGURATION_FIXES, ManagementApiError } from "../sources/o365-audit/errors.js";
-import type { ContentItem } from "../sources/o365-audit/schemas.js";
-import { planWindows, type Window } from "../sources/o365-audit/windows.js";
+import type { Failure, FailureClass, SourceSession, StreamRef, TimeWindow } from "../sources/source.js";
 import type { CursorStore } from "../state/cursors.js";
-import type { ContentLedger } from "../state/ledger.js";
+import type { WorkLedger } from "../state/ledger.js";
 import type { Logger } from "../util/log.js";
-import type { ContentMessage } from "./message.js";
+import { toMessage, type WorkMessage } from "./message.js";
 
 /**
- * The timer's logic. For each tenant × content type: re-list from (cursor − overlap) to now in
- * ≤ 24 h windows, skip content the ledger already has, enqueue the rest *then* ledger it, and move
- * the cursor only once a window's pages are all enqueued. Re-listing plus the ledger is what
- * catches content Microsoft publishes late; the order of writes is what makes a crash lose nothing.
+ * The timer's logic, for any feed. For each of a feed's streams: plan windows from (cursor − overlap)
+ * to now, list each window's work, skip what the ledger already has, enqueue the rest *then* ledger it,
+ * and move the cursor only once a window's work is all enqueued. Re-listing plus the ledger is what
+ * catches work an API publishes late; the order of writes is what makes a crash lose nothing.
  */
+export interface ListedFeed {
+  name: string;
+  session: Pick<SourceSession<unknown>, "streams" | "plan" | "list" | "failure">;
+}
+
 export interface ListerDeps {
-  api: Pick<ManagementApiClient, "listContent" | "startSubscription">;
+  feeds: ListedFeed[];
   cursors: CursorStore;
-  ledger: ContentLedger;
-  enqueue: (message: ContentMessage) => Promise<void>;
-  settings: Pick<Settings, "tenantIds" | "contentTypes" | "initialLookbackMs" | "relistOverlapMs" | "listConcurrency" | "listBudgetMs">;
+  ledger: WorkLedger;
+  enqueue: (message: WorkMessage) => Promise<void>;
+  settings: { listConcurrency: number; listBudgetMs: number };
   log: Logger;
   now: () => number;
   /** Tenant-wide configuration errors already reported by this process, so each is surfaced once. */
@@ -30,15 +30,14 @@ export interface ListerDeps {
   signal?: AbortSignal;
 }
 
-export interface StreamResult {
-  tenantId: string;
-  contentType: ContentType;
+export interface StreamResult extends StreamRef {
+  source: string;
   listed: number;
   enqueued: number;
   /** Cursor after this run (end of the last fully enqueued window). */
   cursorMs: number | undefined;
   error?: string;
-  errorClass?: ManagementApiError["errorClass"];
+  errorClass?: FailureClass;
   /** What an operator should do about the error. */
   fix?: string;
 }
@@ -56,27 +55,29 @@ export interface ListingSummary {
 /** Extra room around a window when asking the ledger what it knows, against clock and rounding skew. */
 const LEDGER_SLACK_MS = 3_600_000;
 const ENQUEUE_CONCURRENCY = 8;
-const TENANT_WIDE: ReadonlySet<ManagementApiError["errorClass"]> = new Set(["configuration"]);
+const UNEXPECTED_FIX = "the API answered in a way this version does not expect: report it with the error text";
 
 export async function listAll(deps: ListerDeps): Promise<ListingSummary> {
   const started = deps.now();
   const deadline = started + deps.settings.listBudgetMs;
   const limit = pLimit(deps.settings.listConcurrency);
+  /** Per feed and tenant, the configuration error that makes its other streams pointless to try. */
   const brokenTenants = new Map<string, StreamResult>();
   let deferred = 0;
-  const tasks = deps.settings.tenantIds.flatMap((tenantId) =>
-    deps.settings.contentTypes.map((contentType) =>
+  const tasks = deps.feeds.flatMap((feed) =>
+    feed.session.streams().map((ref) =>
       limit(async (): Promise<StreamResult | undefined> => {
         if (deps.now() >= deadline || deps.signal?.aborted) {
           deferred += 1;
           return undefined;
         }
-        const broken = brokenTenants.get(tenantId);
+        const tenantKey = `${feed.name}|${ref.tenantId}`;
+        const broken = brokenTenants.get(tenantKey);
         if (broken) {
-          return { tenantId, contentType, listed: 0, enqueued: 0, cursorMs: undefined, error: `skipped: tenant-wide configuration error (${broken.error})`, errorClass: "configuration", fix: broken.fix };
+          return { source: feed.name, ...ref, listed: 0, enqueued: 0, cursorMs: undefined, error: `skipped: tenant-wide configuration error (${broken.error})`, errorClass: "configuration", fix: broken.fix ?? "" };
         }
-        const result = await listStream(tenantId, contentType, deadline, deps);
-        if (result.errorClass && TENANT_WIDE.has(result.errorClass)) brokenTenants.set(tenantId, result);
+        const result = await listStream(feed, ref, deadline, deps);
+        if (result.errorClass === "configuration") brokenTenants.set(tenantKey, result);
         return result;
       }),
     ),
@@ -92,17 +93,19 @@ export async function listAll(deps: ListerDeps): Promise<ListingSummary> {
   };
 }
 
-export async function listStream(tenantId: string, contentType: ContentType, deadline: number, deps: ListerDeps): Promise<StreamResult> {
-  const result: StreamResult = { tenantId, contentType, listed: 0, enqueued: 0, cursorMs: undefined };
+export async function listStream(feed: ListedFeed, ref: StreamRef, deadline: number, deps: ListerDeps): Promise<StreamResult> {
+  const { tenantId, stream } = ref;
+  const result: StreamResult = { source: feed.name, tenantId, stream, listed: 0, enqueued: 0, cursorMs: undefined };
   try {
-    const cursor = await deps.cursors.read(tenantId, contentType);
+    const cursor = await deps.cursors.read(tenantId, stream);
     result.cursorMs = cursor.cursorMs;
     let etag = cursor.etag;
-    const plan = planWindows({ now: deps.now(), cursor: cursor.cursorMs, ...pick(deps.settings) });
+    const plan = feed.session.plan(ref, cursor.cursorMs, deps.now());
     if (plan.unreachableBeforeMs !== undefined) {
-      deps.log.error("cursor is older than the API's 7-day reach: content published in the gap cannot be listed any more", {
+      deps.log.error("cursor is older than the API's reach: records published in the gap cannot be listed any more", {
+        source: feed.name,
         tenantId,
-        contentType,
+        stream,
         cursor: new Date(cursor.cursorMs as number).toISOString(),
         listableFrom: new Date(plan.unreachableBeforeMs).toISOString(),
       });
@@ -110,21 +113,21 @@ export async function listStream(tenantId: string, contentType: ContentType, dea
     let windows = plan.windows;
     let replanned = false;
     for (let i = 0; i < windows.length; i += 1) {
-      const window = windows[i] as Window;
+      const window = windows[i] as TimeWindow;
       let counts: { listed: number; enqueued: number };
       try {
-        counts = await listWindow(tenantId, contentType, window, deps);
+        counts = await listWindow(feed, ref, window, deps);
       } catch (error) {
-        // AF20030/AF20055: the window drifted out of the API's limits while we worked; plan again from now, once.
-        if (replanned || !(error instanceof ManagementApiError) || error.errorClass !== "badWindow") throw error;
+        // The window drifted out of the API's limits while we worked; plan again from now, once.
+        if (replanned || feed.session.failure(error)?.errorClass !== "badWindow") throw error;
         replanned = true;
-        windows = planWindows({ now: deps.now(), cursor: result.cursorMs, ...pick(deps.settings) }).windows;
+        windows = feed.session.plan(ref, result.cursorMs, deps.now()).windows;
         i = -1;
         continue;
       }
       result.listed += counts.listed;
       result.enqueued += counts.enqueued;
-      const advanced = await deps.cursors.advance(tenantId, contentType, window.end, etag, deps.now());
+      const advanced = await deps.cursors.advance(feed.name, tenantId, stream, window.end, etag, deps.now());
       if (!advanced.moved) {
         // Another run is ahead of us; its cursor stands and the rest of our windows are its business.
         result.cursorMs = advanced.storedMs;
@@ -134,40 +137,40 @@ export async function listStream(tenantId: string, contentType: ContentType, dea
       result.cursorMs = window.end;
       if (deps.now() >= deadline || deps.signal?.aborted) break;
     }
-    await purgeLedger(tenantId, contentType, deps);
+    await purgeLedger(feed.name, ref, deps);
   } catch (error) {
-    await reportStreamError(result, error, deps);
+    await reportStreamError(result, feed.session.failure(error), error, deps);
   }
   return result;
 }
 
 /** The stream's ledger rows past retention go once it is listed; a failure only warns, and the next run tries again. */
-async function purgeLedger(tenantId: string, contentType: ContentType, deps: ListerDeps): Promise<void> {
+async function purgeLedger(source: string, { tenantId, stream }: StreamRef, deps: ListerDeps): Promise<void> {
   try {
-    const purged = await deps.ledger.purge(tenantId, contentType, deps.now());
-    if (purged > 0) deps.log.info("purged ledger rows past retention", { tenantId, contentType, purged });
+    const purged = await deps.ledger.purge(tenantId, stream, deps.now());
+    if (purged > 0) deps.log.info("purged ledger rows past retention", { source, tenantId, stream, purged });
   } catch (error) {
-    deps.log.warn("could not purge ledger rows past retention; the next run tries again", { tenantId, contentType, error: String(error) });
+    deps.log.warn("could not purge ledger rows past retention; the next run tries again", { source, tenantId, stream, error: String(error) });
   }
 }
 
-async function listWindow(tenantId: string, contentType: ContentType, window: Window, deps: ListerDeps) {
-  const known = await deps.ledger.knownIds(tenantId, contentType, window.start - LEDGER_SLACK_MS, window.end + LEDGER_SLACK_MS);
+async function listWindow(feed: ListedFeed, ref: StreamRef, window: TimeWindow, deps: ListerDeps) {
+  const known = await deps.ledger.knownIds(ref.tenantId, ref.stream, window.start - LEDGER_SLACK_MS, window.end + LEDGER_SLACK_MS);
   const counts = { listed: 0, enqueued: 0 };
   const enqueue = pLimit(ENQUEUE_CONCURRENCY);
-  const pages = await withSubscription(tenantId, contentType, deps, () => deps.api.listContent(tenantId, contentType, window));
-  for await (const page of pages) {
+  for await (const page of feed.session.list(ref, window, deps.log)) {
     counts.listed += page.length;
-    const fresh = page.filter((item) => !known.has(item.contentId));
+    const fresh = page.filter((work) => !known.has(work.workId));
     await Promise.all(
-      fresh.map((item) =>
+      fresh.map((work) =>
         enqueue(async () => {
-          await deps.enqueue(toMessage(tenantId, item));
+          await deps.enqueue(toMessage(feed.name, work));
+          const { tenantId, stream, workId } = work;
           await deps.ledger.recordQueued(
-            { tenantId, contentType, contentId: item.contentId, contentCreated: new Date(item.contentCreated), contentExpiration: new Date(item.contentExpiration) },
+            { source: feed.name, tenantId, stream, workId, created: new Date(work.created), ...(work.expires ? { expires: new Date(work.expires) } : {}) },
             deps.now(),
           );
-          known.add(item.contentId);
+          known.add(work.workId);
           counts.enqueued += 1;
         }),
       ),
@@ -176,74 +179,23 @@ async function listWindow(tenantId: string, contentType: ContentType, window: Wi
   return counts;
 }
 
-/**
- * Lists pages, starting the subscription when the API says there is none (AF20022) or it is
- * disabled (AF20023), then listing again. The generator is pulled once here to surface that error early.
- */
-async function withSubscription(
-  tenantId: string,
-  contentType: ContentType,
-  deps: ListerDeps,
-  list: () => AsyncGenerator<ContentItem[]>,
-): Promise<AsyncIterable<ContentItem[]>> {
-  const firstPage = async (pages: AsyncGenerator<ContentItem[]>) => ({ pages, first: await pages.next() });
-  let attempt: { pages: AsyncGenerator<ContentItem[]>; first: IteratorResult<ContentItem[]> };
-  try {
-    attempt = await firstPage(list());
-  } catch (error) {
-    if (!(error instanceof ManagementApiError) || error.errorClass !== "noSubscription") throw error;
-    deps.log.info("starting subscription", { tenantId, contentType, reason: error.code });
-    await deps.api.startSubscription(tenantId, contentType);
-    attempt = await firstPage(list());
-  }
-  return (async function* () {
-    if (!attempt.first.done) yield attempt.first.value;
-    yield* attempt.pages;
-  })();
-}
-
-function toMessage(tenantId: string, item: ContentItem): ContentMessage {
-  return {
-    v: 1,
-    tenantId,
-    contentType: item.contentType,
-    contentId: item.contentId,
-    contentUri: item.contentUri,
-    contentCreated: item.contentCreated,
-    contentExpiration: item.contentExpiration,
-    throttled: 0,
-  };
-}
-
-async function reportStreamError(result: StreamResult, error: unknown, deps: ListerDeps): Promise<void> {
-  const { tenantId, contentType } = result;
-  const apiError = error instanceof ManagementApiError ? error : undefined;
+async function reportStreamError(result: StreamResult, failure: Failure | undefined, error: unknown, deps: ListerDeps): Promise<void> {
+  const { source, tenantId, stream } = result;
   result.error = error instanceof Error ? error.message : String(error);
-  result.errorClass = apiError?.errorClass ?? "fatal";
-  result.fix = fixFor(result.errorClass, apiError?.code);
-  if (apiError?.errorClass === "configuration") {
-    const key = `${tenantId}:${apiError.code ?? apiError.status}`;
+  result.errorClass = failure?.errorClass ?? "fatal";
+  result.fix = failure?.fix ?? UNEXPECTED_FIX;
+  if (result.errorClass === "configuration") {
+    const key = `${source}:${tenantId}:${failure?.code ?? result.error}`;
     if (!deps.reported?.has(key)) {
       deps.reported?.add(key);
-      deps.log.error("tenant cannot be listed until its configuration is fixed", { tenantId, contentType, error: result.error, fix: result.fix });
+      deps.log.error("tenant cannot be listed until its configuration is fixed", { source, tenantId, stream, error: result.error, fix: result.fix });
     }
   } else {
-    deps.log.warn("listing failed; the cursor stays and the next run retries", { tenantId, contentType, error: result.error });
+    deps.log.warn("listing failed; the cursor stays and the next run retries", { source, tenantId, stream, error: result.error });
   }
   try {
-    await deps.cursors.recordError(tenantId, contentType, result.error, deps.now());
+    await deps.cursors.recordError(source, tenantId, stream, result.error, deps.now());
   } catch (recordError) {
-    deps.log.warn("could not record the listing error on the cursor row", { tenantId, contentType, error: String(recordError) });
+    deps.log.warn("could not record the listing error on the cursor row", { source, tenantId, stream, error: String(recordError) });
   }
-}
-
-/** What to do about a stream that could not be listed, by the class of its error. */
-function fixFor(errorClass: ManagementApiError["errorClass"], code: string | undefined): string {
-  if (errorClass === "configuration") return (code && CONFIGURATION_FIXES[code]) ?? "check the app registration, its consent in this tenant, and O365_CLOUD";
-  if (errorClass === "transient" || errorClass === "throttled") return "nothing to change if it passes: the next run retries from the same cursor; if it persists, check the network path to the login and API hosts";
-  return "the API answered in a way this version does not expect: report it with the error text";
-}
-
-function pick(settings: ListerDeps["settings"]) {
-  return { initialLookbackMs: settings.initialLookbackMs, relistOverlapMs: settings.relistOverlapMs };
 }

@@ -1,35 +1,48 @@
 import { z } from "zod";
-import { GUID, isoDateTime } from "../config/formats.js";
-import { CONTENT_TYPES } from "../entra/clouds.js";
-import { assertFeedUrl } from "../sources/o365-audit/urls.js";
+import { isoDateTime } from "../config/formats.js";
+import type { Work } from "../sources/source.js";
 
 /**
- * The queue message that carries one content blob from the lister to the worker.
- * Versioned: a worker refuses versions it does not know rather than guessing.
+ * The queue message that carries one work item from the lister to the worker: the pipeline's
+ * envelope (feed, tenant, stream, work id, times, throttle count) around the item its feed defines
+ * and validates. Versioned: a worker refuses versions it does not know rather than guessing.
  */
+export const MESSAGE_VERSION = 2;
 
-export const contentMessageSchema = z.object({
-  v: z.literal(1, { error: "unsupported message version (expected v: 1)" }),
-  tenantId: z.string().regex(GUID, "expected a tenant GUID").transform((s) => s.toLowerCase()),
-  contentType: z.enum(CONTENT_TYPES),
-  contentId: z.string().min(1).max(512).regex(/^[^\s/\\?#]+$/, "contentId has characters no content id has"),
-  contentUri: z.string().url(),
-  contentCreated: isoDateTime,
-  contentExpiration: isoDateTime,
+export const workMessageSchema = z.strictObject({
+  v: z.literal(MESSAGE_VERSION, { error: `unsupported message version (expected v: ${MESSAGE_VERSION})` }),
+  source: z.string().regex(/^[a-z0-9-]{1,40}$/, "expected a feed name"),
+  tenantId: z.string().regex(/^[A-Za-z0-9-]{1,64}$/, "expected a tenant id").transform((s) => s.toLowerCase()),
+  stream: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, "expected a stream name"),
+  workId: z.string().min(1).max(512).regex(/^[^\s/\\?#]+$/, "workId has characters no work id has"),
+  created: isoDateTime,
+  expires: isoDateTime.optional(),
   /** How many times the worker put this message back because the API throttled it. */
   throttled: z.number().int().min(0).max(1_000).default(0),
+  item: z.unknown(),
 });
 
-export type ContentMessage = z.output<typeof contentMessageSchema>;
+export type WorkMessage<Item = unknown> = Omit<z.output<typeof workMessageSchema>, "item"> & { item: Item };
 
-export type MessageParse = { ok: true; message: ContentMessage } | { ok: false; reason: string };
+/** What the parser needs of a feed: its item schema and its own refusals (a URL off its API host). */
+export interface ItemCheck {
+  item: z.ZodType;
+  refuse(work: Work<unknown>): string | undefined;
+}
+
+export type MessageParse = { ok: true; message: WorkMessage } | { ok: false; reason: string };
+
+export function toMessage(source: string, work: Work<unknown>): WorkMessage {
+  const { tenantId, stream, workId, created, expires, item } = work;
+  return { v: MESSAGE_VERSION, source, tenantId, stream, workId, created, ...(expires ? { expires } : {}), throttled: 0, item };
+}
 
 /**
- * Accepts the trigger's payload (already-parsed JSON, a JSON string, or bytes) and checks that its
- * contentUri is on the configured API host under the message's own tenant: a forged message must
- * not point our bearer token anywhere else.
+ * Accepts the trigger's payload (already-parsed JSON, a JSON string, or bytes), checks the envelope,
+ * then the item against its feed's schema and the feed's own refusals: a forged message must not
+ * point our credentials anywhere the settings do not.
  */
-export function parseContentMessage(payload: unknown, apiBaseUrl: string): MessageParse {
+export function parseWorkMessage(payload: unknown, feedOf: (name: string) => ItemCheck | string): MessageParse {
   let value = payload;
   if (Buffer.isBuffer(value)) value = value.toString("utf8");
   if (typeof value === "string") {
@@ -39,17 +52,17 @@ export function parseContentMessage(payload: unknown, apiBaseUrl: string): Messa
       return { ok: false, reason: "message is not JSON" };
     }
   }
-  const parsed = contentMessageSchema.safeParse(value);
-  if (parsed.success) {
-    try {
-      assertFeedUrl(apiBaseUrl, parsed.data.tenantId, parsed.data.contentUri);
-    } catch (error) {
-      return { ok: false, reason: `contentUri: ${(error as Error).message}` };
-    }
-    return { ok: true, message: parsed.data };
-  }
-  return {
-    ok: false,
-    reason: parsed.error.issues.map((i) => `${i.path.join(".") || "(message)"}: ${i.message}`).join("; "),
-  };
+  const envelope = workMessageSchema.safeParse(value);
+  if (!envelope.success) return { ok: false, reason: describe(envelope.error) };
+  const feed = feedOf(envelope.data.source);
+  if (typeof feed === "string") return { ok: false, reason: `source: ${feed}` };
+  const item = feed.item.safeParse(envelope.data.item);
+  if (!item.success) return { ok: false, reason: describe(item.error, "item") };
+  const message: WorkMessage = { ...envelope.data, item: item.data };
+  const refusal = feed.refuse(message);
+  return refusal === undefined ? { ok: true, message } : { ok: false, reason: refusal };
+}
+
+function describe(error: z.ZodError, prefix?: string): string {
+  return error.issues.map((i) => `${[prefix, ...i.path].filter((p) => p !== undefined).join(".") || "(message)"}: ${i.message}`).join("; ");
 }

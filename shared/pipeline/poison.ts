@@ -1,9 +1,9 @@
 import type { QueueClient } from "@azure/storage-queue";
-import type { ContentLedger } from "../state/ledger.js";
+import type { LedgerKeys, WorkLedger } from "../state/ledger.js";
 import { statusOf } from "../state/storage.js";
 import type { Logger } from "../util/log.js";
-import { decodeMessage } from "./contentQueue.js";
-import { type ContentMessage, parseContentMessage } from "./message.js";
+import { type ItemCheck, parseWorkMessage, type WorkMessage } from "./message.js";
+import { decodeMessage } from "./workQueue.js";
 
 /**
  * The poison queue's two ends. On the way in, the Functions host moves a message that failed
@@ -19,42 +19,44 @@ import { type ContentMessage, parseContentMessage } from "./message.js";
  * the processing error either way, and a row left `queued` is what happened before this existed.
  */
 export async function markIfLastAttempt(
-  message: ContentMessage,
+  message: WorkMessage,
   error: unknown,
   attempt: { dequeueCount: number | undefined; maxDequeueCount: number },
-  deps: { ledger: Pick<ContentLedger, "markPoisoned">; log: Logger; now: () => number },
+  deps: { ledger: Pick<WorkLedger, "markPoisoned">; log: Logger; now: () => number },
 ): Promise<void> {
   if (attempt.dequeueCount === undefined || attempt.dequeueCount < attempt.maxDequeueCount) return;
-  const { tenantId, contentType, contentId } = message;
+  const { source, tenantId, stream, workId } = message;
   const reason = error instanceof Error ? error.message : String(error);
   try {
     const marked = await deps.ledger.markPoisoned(ledgerKeys(message), reason, deps.now());
-    if (marked) deps.log.error("content poisoned: its message goes to the poison queue; re-drive it once the cause is fixed", { tenantId, contentType, contentId, dequeueCount: attempt.dequeueCount, error: reason });
+    if (marked) deps.log.error("work poisoned: its message goes to the poison queue; re-drive it once the cause is fixed", { source, tenantId, stream, workId, dequeueCount: attempt.dequeueCount, error: reason });
   } catch (markError) {
-    deps.log.warn("could not mark the ledger row poisoned", { tenantId, contentType, contentId, error: String(markError) });
+    deps.log.warn("could not mark the ledger row poisoned", { source, tenantId, stream, workId, error: String(markError) });
   }
 }
 
 export interface RedriveFilter {
+  source?: string;
   tenantId?: string;
-  contentType?: string;
+  stream?: string;
 }
 
 export interface RedriveDeps {
   poison: Pick<QueueClient, "receiveMessages" | "deleteMessage" | "updateMessage">;
-  /** Sends a message to the content queue (the worker's queue). */
-  send: (message: ContentMessage) => Promise<void>;
-  ledger: Pick<ContentLedger, "markRedriven">;
-  /** The configured API origin: a message is only ours if the worker would accept it. */
-  apiBaseUrl: string;
+  /** Sends a message to the work queue (the worker's queue). */
+  send: (message: WorkMessage) => Promise<void>;
+  ledger: Pick<WorkLedger, "markRedriven">;
+  /** Each feed's check of its items: a message is only ours if the worker would accept it. */
+  feedOf: (name: string) => ItemCheck | string;
   now: () => number;
   dryRun?: boolean;
 }
 
 export interface RedriveStream {
+  source: string;
   tenantId: string;
-  contentType: string;
-  /** Sent back to the content queue (with --dry-run: would have been). */
+  stream: string;
+  /** Sent back to the work queue (with --dry-run: would have been). */
   redriven: number;
   /** Left in the poison queue because the filter did not match. */
   left: number;
@@ -78,7 +80,7 @@ const RECEIVE_BATCH = 32;
 const SCAN_LEASE_S = 600;
 
 /**
- * Receives every message of the poison queue once. A matching message is sent back to the content
+ * Receives every message of the poison queue once. A matching message is sent back to the work
  * queue with its throttle count reset, its ledger row set `queued`, and only then deleted from the
  * poison queue: a crash in between duplicates a message rather than losing it, and the ledger and
  * the deterministic output names absorb the duplicate. Every other message is left where it was
@@ -87,11 +89,11 @@ const SCAN_LEASE_S = 600;
 export async function redrivePoison(filter: RedriveFilter, deps: RedriveDeps): Promise<RedriveReport> {
   const dryRun = deps.dryRun ?? false;
   const streams = new Map<string, RedriveStream>();
-  const stream = (tenantId: string, contentType: string) => {
-    const key = `${tenantId}|${contentType}`;
+  const streamOf = ({ source, tenantId, stream }: WorkMessage) => {
+    const key = `${source}|${tenantId}|${stream}`;
     let found = streams.get(key);
     if (!found) {
-      found = { tenantId, contentType, redriven: 0, left: 0 };
+      found = { source, tenantId, stream, redriven: 0, left: 0 };
       streams.set(key, found);
     }
     return found;
@@ -114,15 +116,16 @@ export async function redrivePoison(filter: RedriveFilter, deps: RedriveDeps): P
       // Only messages this run has seen: the scan went round the whole queue.
       if (fresh.length === 0) break;
       for (const item of fresh) {
-        const parsed = parseContentMessage(decodeMessage(item.messageText), deps.apiBaseUrl);
+        const parsed = parseWorkMessage(decodeMessage(item.messageText), deps.feedOf);
         if (!parsed.ok) {
           invalid.push({ messageId: item.messageId, reason: parsed.reason });
           held.set(item.messageId, item.popReceipt);
           continue;
         }
         const message = parsed.message;
-        const counts = stream(message.tenantId, message.contentType);
-        const matches = (!tenantId || message.tenantId === tenantId) && (!filter.contentType || message.contentType === filter.contentType);
+        const counts = streamOf(message);
+        const matches =
+          (!filter.source || message.source === filter.source) && (!tenantId || message.tenantId === tenantId) && (!filter.stream || message.stream === filter.stream);
         if (!matches || dryRun) {
           if (matches) counts.redriven += 1;
           else counts.left += 1;
@@ -139,7 +142,7 @@ export async function redrivePoison(filter: RedriveFilter, deps: RedriveDeps): P
     // Best effort, also after an error: a message not released reappears when its lease lapses.
     await Promise.allSettled([...held].map(([messageId, popReceipt]) => deps.poison.updateMessage(messageId, popReceipt, undefined, 0)));
   }
-  const list = [...streams.values()].sort((a, b) => a.tenantId.localeCompare(b.tenantId) || a.contentType.localeCompare(b.contentType));
+  const list = [...streams.values()].sort((a, b) => a.source.localeCompare(b.source) || a.tenantId.localeCompare(b.tenantId) || a.stream.localeCompare(b.stream));
   return {
     dryRun,
     streams: list,
@@ -148,12 +151,7 @@ export async function redrivePoison(filter: RedriveFilter, deps: RedriveDeps): P
   };
 }
 
-function ledgerKeys(message: ContentMessage) {
-  return {
-    tenantId: message.tenantId,
-    contentType: message.contentType,
-    contentId: message.contentId,
-    contentCreated: new Date(message.contentCreated),
-    contentExpiration: new Date(message.contentExpiration),
-  };
+function ledgerKeys(message: WorkMessage): LedgerKeys {
+  const { source, tenantId, stream, workId } = message;
+  return { source, tenantId, stream, workId, created: new Date(message.created), ...(message.expires ? { expires: new Date(message.expires) } : {}) };
 }

@@ -1,27 +1,30 @@
-import type { Readable } from "node:stream";
-import { ManagementApiError } from "../sources/o365-audit/errors.js";
-import type { ManagementApiClient } from "../sources/o365-audit/client.js";
-import { normalizeToLine, type NormalizeContext } from "../sources/o365-audit/normalize/normalize.js";
-import { claimFor, type ClaimRequest, type RecordClaims } from "../state/claims.js";
-import type { ContentLedger, LedgerEntry } from "../state/ledger.js";
-import { contentOutputPath, failedContentPath } from "../sinks/layout.js";
+import type { SourceSession } from "../sources/source.js";
+import type { ClaimRequest, RecordClaims } from "../state/claims.js";
+import type { LedgerEntry, WorkLedger } from "../state/ledger.js";
+import { failedWorkPath, workOutputPath } from "../sinks/layout.js";
 import type { OutputSink, OutputWriter } from "../sinks/sink.js";
 import type { Logger } from "../util/log.js";
-import type { ContentMessage } from "./message.js";
-import { InvalidContentError, streamRecords } from "./records.js";
+import type { WorkMessage } from "./message.js";
+import { InvalidContentError } from "./records.js";
 
 /**
- * The queue worker's logic: download one content blob as a stream, normalize record by record,
- * write gzip NDJSON under a deterministic name, then mark the ledger row done.
+ * The queue worker's logic, for any feed: fetch one work item's records as they arrive, normalize
+ * record by record, claim each record (the first work item to claim it writes it), write gzip NDJSON
+ * under a deterministic name, then mark the ledger row done.
  */
+export interface WorkedFeed {
+  name: string;
+  dataset: string;
+  session: Pick<SourceSession<unknown>, "fetch" | "raw" | "recordKey" | "toLine" | "failure">;
+}
+
 export interface WorkerDeps {
-  api: Pick<ManagementApiClient, "openContent">;
-  ledger: ContentLedger;
+  feed: WorkedFeed;
+  ledger: WorkLedger;
   claims: Pick<RecordClaims, "claim">;
   sink: OutputSink;
   /** Puts the message back on the queue, invisible for delayMs (throttling must not burn a dequeue). */
-  requeue: (message: ContentMessage, delayMs: number) => Promise<void>;
-  normalizeContext: NormalizeContext;
+  requeue: (message: WorkMessage, delayMs: number) => Promise<void>;
   log: Logger;
   now: () => number;
   random?: () => number;
@@ -41,33 +44,34 @@ const CLAIM_BATCH = 500;
 const THROTTLE_BASE_MS = 15_000;
 const THROTTLE_MAX_MS = 15 * 60_000;
 
-export async function processContent(message: ContentMessage, deps: WorkerDeps): Promise<WorkOutcome> {
-  const { tenantId, contentType, contentId } = message;
+export async function processWork(message: WorkMessage, deps: WorkerDeps): Promise<WorkOutcome> {
+  const { feed } = deps;
+  const { tenantId, stream, workId } = message;
   const started = deps.now();
-  const where = { tenantId, contentType, contentId };
-  const known = await deps.ledger.get(tenantId, contentType, contentId);
+  const where = { source: feed.name, tenantId, stream, workId };
+  const known = await deps.ledger.get(tenantId, stream, workId);
   // A poisoned row whose message is back was re-driven: it waits like a queued one.
   if (known && known.state !== "queued" && known.state !== "poisoned") return { status: "skipped", reason: `ledger says ${known.state}` };
 
   const base: LedgerEntry = {
+    source: feed.name,
     tenantId,
-    contentType,
-    contentId,
+    stream,
+    workId,
     state: "queued",
-    contentCreated: new Date(message.contentCreated),
-    contentExpiration: new Date(message.contentExpiration),
+    created: new Date(message.created),
+    ...(message.expires ? { expires: new Date(message.expires) } : {}),
     attempts: (known?.attempts ?? 0) + 1,
   };
 
-  if (Date.parse(message.contentExpiration) <= deps.now()) return expire(base, deps, "contentExpiration has passed");
+  if (message.expires !== undefined && Date.parse(message.expires) <= deps.now()) return expire(base, deps, "the work's expiration has passed");
 
   let writer: OutputWriter | undefined;
-  let body: Readable | undefined;
-  const output = contentOutputPath(tenantId, contentType, contentId, message.contentCreated);
+  const output = workOutputPath({ dataset: feed.dataset, ...message });
   try {
-    body = await deps.api.openContent(tenantId, message.contentUri, contentType);
     writer = await deps.sink.open(output);
-    const counts = await writeRecords(streamRecords(body), writer, message, deps);
+    // Read at once: a loop that stops early (an error, a failed claim) closes the records' connection on its way out.
+    const counts = await writeRecords(await feed.session.fetch(message), writer, message, deps);
     const { bytes } = counts.written > 0 ? await writer.commit() : (await writer.abort(new Error("no records to write")), { bytes: 0 });
     writer = undefined;
     await deps.ledger.finish({
@@ -82,44 +86,44 @@ export async function processContent(message: ContentMessage, deps: WorkerDeps):
       output: counts.written > 0 ? output : "",
       error: "",
     });
-    deps.log.info("content written", { ...where, records: counts.written, duplicates: counts.duplicates, bytes, output });
+    deps.log.info("work written", { ...where, records: counts.written, duplicates: counts.duplicates, bytes, output });
     return { status: "done", records: counts.written, duplicates: counts.duplicates, pipelineErrors: counts.pipelineErrors, bytes, output: counts.written > 0 ? output : undefined };
   } catch (error) {
-    body?.destroy(); // a download not read to the end must not hold its connection
     await writer?.abort(error instanceof Error ? error : new Error(String(error)));
-    if (error instanceof ManagementApiError) {
-      if (error.errorClass === "throttled") {
-        const delayMs = throttleDelay(message.throttled, error.retryAfterMs, deps.random ?? Math.random, deps.throttleBaseMs);
-        // Without a status nothing was sent: the tenant was held for another request's throttling, which
-        // says nothing about this message, so its own backoff (without Retry-After) does not grow.
-        const throttled = message.throttled + (error.status === undefined ? 0 : 1);
-        await deps.requeue({ ...message, throttled }, delayMs);
-        deps.log.info("content download throttled; message re-enqueued", { ...where, delayMs });
-        return { status: "throttled", delayMs };
-      }
-      if (error.errorClass === "expired") return expire(base, deps, error.message);
-      if (error.errorClass === "notFound") return fail(base, deps, error.message, undefined);
-    }
     if (error instanceof InvalidContentError) {
-      return fail(base, deps, error.message, async () => {
+      const raw = feed.session.raw;
+      return fail(base, deps, error.message, raw && (async () => {
         // Keep the raw bytes for replay; a second download is cheaper than holding every blob in memory.
-        const raw = await deps.api.openContent(tenantId, message.contentUri, contentType);
-        const path = failedContentPath(tenantId, contentType, contentId);
-        await deps.sink.putRaw(path, raw, { tenantId, contentType, contentId, contentUri: message.contentUri, error: error.message });
+        const path = failedWorkPath({ dataset: feed.dataset, tenantId, stream, workId });
+        await deps.sink.putRaw(path, await raw(message), { source: feed.name, tenantId, stream, workId, error: error.message });
         return path;
-      });
+      }));
     }
+    const failure = feed.session.failure(error);
+    if (failure?.errorClass === "throttled") {
+      const delayMs = throttleDelay(message.throttled, failure.retryAfterMs, deps.random ?? Math.random, deps.throttleBaseMs);
+      // Refused at the gate, nothing was sent: the tenant was held for another request's throttling, which
+      // says nothing about this message, so its own backoff (without Retry-After) does not grow.
+      const throttled = message.throttled + (failure.sent ? 1 : 0);
+      await deps.requeue({ ...message, throttled }, delayMs);
+      deps.log.info("work throttled; message re-enqueued", { ...where, delayMs });
+      return { status: "throttled", delayMs };
+    }
+    if (failure?.errorClass === "expired") return expire(base, deps, (error as Error).message);
+    if (failure?.errorClass === "notFound") return fail(base, deps, (error as Error).message, undefined);
     throw error; // transient or unknown: the queue retries it, then moves it to the poison queue
   }
 }
 
-async function writeRecords(records: AsyncIterable<unknown>, writer: OutputWriter, message: ContentMessage, deps: WorkerDeps) {
+async function writeRecords(records: AsyncIterable<unknown>, writer: OutputWriter, message: WorkMessage, deps: WorkerDeps) {
+  const { session } = deps.feed;
   const counts = { written: 0, duplicates: 0, pipelineErrors: 0 };
   const now = deps.now();
+  const owner = `${message.stream}/${message.workId}`;
   let batch: { line: string; claim: ClaimRequest | undefined }[] = [];
   const flush = async () => {
     const claims = batch.flatMap((item) => (item.claim ? [item.claim] : []));
-    const owned = claims.length > 0 ? await deps.claims.claim(message.tenantId, message.contentId, claims) : new Set<string>();
+    const owned = claims.length > 0 ? await deps.claims.claim(message.tenantId, owner, claims) : new Set<string>();
     for (const { line, claim } of batch) {
       if (claim && !owned.has(claim.recordId)) {
         counts.duplicates += 1;
@@ -131,9 +135,9 @@ async function writeRecords(records: AsyncIterable<unknown>, writer: OutputWrite
     batch = [];
   };
   for await (const record of records) {
-    const { line, pipelineError } = normalizeToLine(record, deps.normalizeContext);
+    const { line, pipelineError } = session.toLine(record, message);
     if (pipelineError) counts.pipelineErrors += 1;
-    batch.push({ line, claim: claimFor(record, now) });
+    batch.push({ line, claim: session.recordKey(record, now) });
     if (batch.length >= CLAIM_BATCH) await flush();
   }
   await flush();
@@ -149,10 +153,11 @@ export function throttleDelay(times: number, retryAfterMs: number | undefined, r
 
 async function expire(base: LedgerEntry, deps: WorkerDeps, reason: string): Promise<WorkOutcome> {
   await deps.ledger.finish({ ...base, state: "expired", finishedAt: new Date(deps.now()), error: reason });
-  deps.log.warn("content expired before it could be downloaded; its records are lost at the source", {
+  deps.log.warn("work expired before it could be fetched; its records are lost at the source", {
+    source: base.source,
     tenantId: base.tenantId,
-    contentType: base.contentType,
-    contentId: base.contentId,
+    stream: base.stream,
+    workId: base.workId,
     reason,
   });
   return { status: "expired" };
@@ -161,6 +166,6 @@ async function expire(base: LedgerEntry, deps: WorkerDeps, reason: string): Prom
 async function fail(base: LedgerEntry, deps: WorkerDeps, reason: string, keepRaw: (() => Promise<string>) | undefined): Promise<WorkOutcome> {
   const rawPath = keepRaw ? await keepRaw() : undefined;
   await deps.ledger.finish({ ...base, state: "failed", finishedAt: new Date(deps.now()), error: reason, output: rawPath ?? "" });
-  deps.log.error("content failed", { tenantId: base.tenantId, contentType: base.contentType, contentId: base.contentId, reason, rawPath });
+  deps.log.error("work failed", { source: base.source, tenantId: base.tenantId, stream: base.stream, workId: base.workId, reason, rawPath });
   return { status: "failed", reason };
 }

@@ -1,6 +1,7 @@
 /**
- * Output layout: `{tenantId}/{contentType}/{yyyy}/{MM}/{dd}/{HH}/{contentId}.ndjson.gz`, by contentCreated (UTC).
- * Names are safe to type in a shell without quoting: Microsoft's content ids separate their parts
+ * Output layout: `{dataset}/{tenantId}/{stream}/{yyyy}/{MM}/{dd}/{HH}/{workId}.ndjson.gz`, by the work's
+ * `created` (UTC). The dataset leads, so a consumer (Elastic Agent's Azure Blob Storage input) routes each
+ * file to its data stream by prefix. Names are safe to type in a shell without quoting: Microsoft's content ids separate their parts
  * with `$` (`…$…$audit_sharepoint$…`), which a shell would expand, so `$` is written as `+`; anything
  * else outside a safe set (a literal `+` included, so the mapping stays one-to-one) is %-escaped, so
  * a forged id can never climb out of its folder.
@@ -10,15 +11,24 @@ export function safeSegment(value: string): string {
   return escaped.replace(/^\.+/, (dots) => "%2e".repeat(dots.length));
 }
 
-export function contentOutputPath(tenantId: string, contentType: string, contentId: string, contentCreated: string): string {
-  const iso = new Date(contentCreated).toISOString();
-  const [yyyy, MM, dd, HH] = [iso.slice(0, 4), iso.slice(5, 7), iso.slice(8, 10), iso.slice(11, 13)];
-  return `${safeSegment(tenantId)}/${safeSegment(contentType)}/${yyyy}/${MM}/${dd}/${HH}/${safeSegment(contentId)}.ndjson.gz`;
+export interface OutputRef {
+  dataset: string;
+  tenantId: string;
+  stream: string;
+  workId: string;
+  /** ISO date-time: the hour folder. */
+  created: string;
 }
 
-/** Raw copy of a content blob that could not be parsed, for replay once the cause is fixed. */
-export function failedContentPath(tenantId: string, contentType: string, contentId: string): string {
-  return `failed/${safeSegment(tenantId)}/${safeSegment(contentType)}/${safeSegment(contentId)}.json`;
+export function workOutputPath({ dataset, tenantId, stream, workId, created }: OutputRef): string {
+  const iso = new Date(created).toISOString();
+  const [yyyy, MM, dd, HH] = [iso.slice(0, 4), iso.slice(5, 7), iso.slice(8, 10), iso.slice(11, 13)];
+  return `${safeSegment(dataset)}/${safeSegment(tenantId)}/${safeSegment(stream)}/${yyyy}/${MM}/${dd}/${HH}/${safeSegment(workId)}.ndjson.gz`;
+}
+
+/** Raw copy of a work item's content that could not be parsed, for replay once the cause is fixed. */
+export function failedWorkPath({ dataset, tenantId, stream, workId }: Omit<OutputRef, "created">): string {
+  return `failed/${safeSegment(dataset)}/${safeSegment(tenantId)}/${safeSegment(stream)}/${safeSegment(workId)}.json`;
 }
 
 /** A queue message that failed validation, kept with the reason. */

@@ -3,11 +3,12 @@ import pLimit from "p-limit";
 import { ensureTable, statusOf, tableKey } from "./storage.js";
 
 /**
- * Record claims: Microsoft sometimes delivers the same audit record (same Id) in two content blobs.
- * The first blob to claim a record owns it; the other skips it. A claim names its blob, so a retry
- * of the same blob finds its own claims and writes the records again (idempotent, nothing lost).
+ * Record claims: an API may deliver the same record twice (the audit feed: one Id in two content
+ * blobs; time-window feeds: a row in two overlapping windows). The first work item to claim a record
+ * owns it; the other skips it. A claim names its work item, so a retry of the same item finds its own
+ * claims and writes the records again (idempotent, nothing lost).
  *
- * A claim is keyed by the record alone: its tenant, its Id and its own creation hour, never the blob
+ * A claim is keyed by the record alone: its tenant, its key and its own hour, never the work item
  * that carries it, so two copies meet however far apart Microsoft delivers them. Claims live in one
  * table per UTC day of the record's time (`{prefix}{yyyyMMdd}`); whole tables past the retention are
  * dropped, which costs one call instead of one delete per record.
@@ -27,27 +28,27 @@ const DAY_MS = 24 * HOUR_MS;
  * whole-day rounding.
  */
 export const CLAIM_RETENTION_DAYS = 15;
+/** Keys longer than this are not claimed: a row key holds at most 1 KiB once escaped. */
+const MAX_RECORD_ID = 512;
 /** A record claiming to come from further ahead than this has a bogus clock. */
 const FUTURE_TOLERANCE_MS = DAY_MS;
 
 /**
- * The claim of one record, from the record alone. None for a record without an Id (nothing to match
- * copies by) or whose own time is outside what the claims can hold: older than the retention (its
- * table would be dropped before a copy could meet it) or in the future (a bogus clock must not
- * create tables no purge reaches for years). Such records are written unclaimed: never lost, and
- * no copy of them can come while the API still lists content.
+ * The claim of one record, from its own key and its own time (ISO, at least to the hour). None for a
+ * record without a key (nothing to match copies by) or whose time is outside what the claims can hold:
+ * older than the retention (its table would be dropped before a copy could meet it) or in the future
+ * (a bogus clock must not create tables no purge reaches for years). Such records are written
+ * unclaimed: never lost, and no copy of them can come while the API still lists them.
  */
-export function claimFor(record: unknown, now: number): ClaimRequest | undefined {
-  if (record === null || typeof record !== "object") return undefined;
-  const { Id: id, CreationTime: created } = record as { Id?: unknown; CreationTime?: unknown };
-  if (typeof id !== "string" || id === "" || id.length > 256) return undefined;
-  if (typeof created !== "string" || !/^\d{4}-\d{2}-\d{2}T\d{2}/.test(created)) return undefined;
-  const hour = created.slice(0, 13);
+export function claimOf(recordId: unknown, time: unknown, now: number): ClaimRequest | undefined {
+  if (typeof recordId !== "string" || recordId === "" || recordId.length > MAX_RECORD_ID) return undefined;
+  if (typeof time !== "string" || !/^\d{4}-\d{2}-\d{2}T\d{2}/.test(time)) return undefined;
+  const hour = time.slice(0, 13);
   const hourMs = Date.parse(`${hour}:00:00Z`);
   // The oldest hour whose day table the purge keeps for at least one more day.
   const oldest = Math.floor(now / DAY_MS) * DAY_MS - (CLAIM_RETENTION_DAYS - 1) * DAY_MS;
   if (Number.isNaN(hourMs) || hourMs < oldest || hourMs > now + FUTURE_TOLERANCE_MS) return undefined;
-  return { recordId: id, hour };
+  return { recordId, hour };
 }
 
 const BATCH = 100; // the Table service's limit for one transaction
@@ -62,8 +63,8 @@ export class RecordClaims {
     private readonly service: TableServiceClient,
   ) {}
 
-  /** Returns the ids this blob owns (now or from an earlier attempt of the same blob). */
-  async claim(tenantId: string, contentId: string, requests: ClaimRequest[]): Promise<Set<string>> {
+  /** Returns the ids `owner` (a work item: `{stream}/{workId}`) owns, now or from an earlier attempt of the same item. */
+  async claim(tenantId: string, owner: string, requests: ClaimRequest[]): Promise<Set<string>> {
     const owned = new Set<string>();
     const groups = new Map<string, { day: string; partitionKey: string; requests: Map<string, ClaimRequest> }>();
     for (const request of requests) {
@@ -81,7 +82,7 @@ export class RecordClaims {
     // Transactions of different chunks are independent: a few at once hide the round trips.
     const limit = pLimit(PARALLEL_TRANSACTIONS);
     await Promise.all(chunks.map(({ table, partitionKey, chunk }) => limit(async () => {
-      const actions: TransactionAction[] = chunk.map((r) => ["create", { partitionKey, rowKey: tableKey(r.recordId), contentId }]);
+      const actions: TransactionAction[] = chunk.map((r) => ["create", { partitionKey, rowKey: tableKey(r.recordId), owner }]);
       try {
         await table.submitTransaction(actions);
         for (const r of chunk) owned.add(r.recordId);
@@ -90,7 +91,7 @@ export class RecordClaims {
         if (statusOf(error) !== 409 && statusOf(error) !== 400) throw error;
         await Promise.all(
           chunk.map(async (r) => {
-            if (await claimOne(table, partitionKey, r.recordId, contentId)) owned.add(r.recordId);
+            if (await claimOne(table, partitionKey, r.recordId, owner)) owned.add(r.recordId);
           }),
         );
       }
@@ -126,13 +127,13 @@ export class RecordClaims {
   }
 }
 
-async function claimOne(table: TableClient, partitionKey: string, recordId: string, contentId: string): Promise<boolean> {
+async function claimOne(table: TableClient, partitionKey: string, recordId: string, owner: string): Promise<boolean> {
   try {
-    await table.createEntity({ partitionKey, rowKey: tableKey(recordId), contentId });
+    await table.createEntity({ partitionKey, rowKey: tableKey(recordId), owner });
     return true;
   } catch (error) {
     if (statusOf(error) !== 409) throw error;
-    const existing = await table.getEntity<{ contentId: string }>(partitionKey, tableKey(recordId));
-    return existing.contentId === contentId;
+    const existing = await table.getEntity<{ owner: string }>(partitionKey, tableKey(recordId));
+    return existing.owner === owner;
   }
 }

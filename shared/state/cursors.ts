@@ -2,7 +2,8 @@ import type { TableClient } from "@azure/data-tables";
 import { statusOf, tableKey } from "./storage.js";
 
 /**
- * Per tenant and content type, the end of the last listing window whose pages were all enqueued.
+ * Per tenant and stream, the end of the last listing window whose work was all enqueued. Streams are
+ * unique across feeds, so (tenant, stream) is the key; the row also names its feed, for status.
  * Writes are guarded by the row's ETag so that two overlapping listers never move a cursor back.
  */
 export interface Cursor {
@@ -15,6 +16,7 @@ export interface Cursor {
 interface CursorEntity {
   partitionKey: string;
   rowKey: string;
+  source?: string;
   cursor: string;
   lastListedAt?: string;
   lastError?: string;
@@ -35,9 +37,9 @@ export type AdvanceResult = { moved: true; etag: string } | { moved: false; stor
 export class CursorStore {
   constructor(private readonly table: TableClient) {}
 
-  async read(tenantId: string, contentType: string): Promise<Cursor> {
+  async read(tenantId: string, stream: string): Promise<Cursor> {
     try {
-      return toCursor(await this.table.getEntity<CursorEntity>(tableKey(tenantId), tableKey(contentType)));
+      return toCursor(await this.table.getEntity<CursorEntity>(tableKey(tenantId), tableKey(stream)));
     } catch (error) {
       if (statusOf(error) === 404) return { cursorMs: undefined, etag: undefined, lastError: undefined, lastListedAt: undefined };
       throw error;
@@ -48,12 +50,13 @@ export class CursorStore {
    * Moves the cursor to `toMs` unless the stored one is already there or further.
    * On an ETag conflict it re-reads and decides again, so concurrent runs converge on the furthest cursor.
    */
-  async advance(tenantId: string, contentType: string, toMs: number, etag: string | undefined, now: number): Promise<AdvanceResult> {
+  async advance(source: string, tenantId: string, stream: string, toMs: number, etag: string | undefined, now: number): Promise<AdvanceResult> {
     let currentEtag = etag;
     for (let attempt = 0; attempt < 10; attempt += 1) {
       const entity: CursorEntity = {
         partitionKey: tableKey(tenantId),
-        rowKey: tableKey(contentType),
+        rowKey: tableKey(stream),
+        source,
         cursor: new Date(toMs).toISOString(),
         lastListedAt: new Date(now).toISOString(),
         lastError: "",
@@ -66,26 +69,26 @@ export class CursorStore {
       } catch (error) {
         const status = statusOf(error);
         if (status !== 412 && status !== 409) throw error;
-        const stored = await this.read(tenantId, contentType);
+        const stored = await this.read(tenantId, stream);
         if (stored.cursorMs !== undefined && stored.cursorMs >= toMs) return { moved: false, storedMs: stored.cursorMs };
         currentEtag = stored.etag;
       }
     }
-    throw new Error(`cursor ${tenantId}/${contentType}: too many concurrent updates`);
+    throw new Error(`cursor ${tenantId}/${stream}: too many concurrent updates`);
   }
 
   /** The last listing error, for the status endpoint; it does not move the cursor. */
-  async recordError(tenantId: string, contentType: string, message: string, now: number): Promise<void> {
+  async recordError(source: string, tenantId: string, stream: string, message: string, now: number): Promise<void> {
     await this.table.upsertEntity(
-      { partitionKey: tableKey(tenantId), rowKey: tableKey(contentType), lastError: message.slice(0, 1000), lastErrorAt: new Date(now).toISOString() },
+      { partitionKey: tableKey(tenantId), rowKey: tableKey(stream), source, lastError: message.slice(0, 1000), lastErrorAt: new Date(now).toISOString() },
       "Merge",
     );
   }
 
   /** Every cursor row, for the status endpoint. */
-  async *all(): AsyncGenerator<{ tenantId: string; contentType: string } & Cursor> {
+  async *all(): AsyncGenerator<{ source: string | undefined; tenantId: string; stream: string } & Cursor> {
     for await (const entity of this.table.listEntities<CursorEntity>()) {
-      yield { tenantId: entity.partitionKey, contentType: entity.rowKey, ...toCursor(entity) };
+      yield { source: entity.source, tenantId: entity.partitionKey, stream: entity.rowKey, ...toCursor(entity) };
     }
   }
 }

@@ -2,21 +2,23 @@ import { odata, type TableClient, type TransactionAction } from "@azure/data-tab
 import { statusOf, tableKey } from "./storage.js";
 
 /**
- * The content ledger: one row per content blob listed in the last days, keyed by tenant, content
- * type and contentId. The lister writes `queued` after enqueueing (so a crash in between re-enqueues
- * rather than loses); the worker moves the row to `done`, `failed` or `expired`. A message whose last
+ * The work ledger: one row per work item listed in the last days (a content blob, a time window),
+ * keyed by tenant, stream and work id. The lister writes `queued` after enqueueing (so a crash in
+ * between re-enqueues rather than loses); the worker moves the row to `done`, `failed` or `expired`. A message whose last
  * allowed attempt failed is `poisoned` (it sits in `<queue>-poison`) until `redrive` makes it `queued`
  * again. Rows the API can no longer list are purged by the lister.
  */
 export type LedgerState = "queued" | "done" | "failed" | "expired" | "poisoned";
 
 export interface LedgerEntry {
+  /** The feed, for status and re-drive (the keys below are unique without it: streams are unique across feeds). */
+  source: string;
   tenantId: string;
-  contentType: string;
-  contentId: string;
+  stream: string;
+  workId: string;
   state: LedgerState;
-  contentCreated: Date;
-  contentExpiration?: Date;
+  created: Date;
+  expires?: Date;
   enqueuedAt?: Date;
   finishedAt?: Date;
   poisonedAt?: Date;
@@ -30,12 +32,9 @@ export interface LedgerEntry {
   error?: string;
 }
 
-interface LedgerEntity extends Omit<LedgerEntry, "tenantId" | "contentType" | "contentId"> {
+interface LedgerEntity extends LedgerEntry {
   partitionKey: string;
   rowKey: string;
-  tenantId: string;
-  contentType: string;
-  contentId: string;
 }
 
 /** A row as the ledger's callers see it: without the table's own keys and bookkeeping. */
@@ -43,16 +42,16 @@ function toEntry({ partitionKey: _p, rowKey: _r, etag: _e, timestamp: _t, ...ent
   return entry as LedgerEntry;
 }
 
-export const ledgerPartition = (tenantId: string, contentType: string) => tableKey(`${tenantId}_${contentType}`);
+export const ledgerPartition = (tenantId: string, stream: string) => tableKey(`${tenantId}_${stream}`);
 
 /**
- * How long a row is kept, by its contentCreated: the lister only asks about content the API still
- * lists (7 days back, plus its one-hour slack), so an older row answers nothing any more. Shorter
+ * How long a row is kept, by its `created`: the lister only asks about work it may list again (the
+ * audit feed's content: 7 days back, plus its one-hour slack), so an older row answers nothing any more. Shorter
  * than the record claims' retention, which must outlive the latest copy of a record, not the listing.
  */
 export const LEDGER_RETENTION_DAYS = 8;
 
-type LedgerKeys = Pick<LedgerEntry, "tenantId" | "contentType" | "contentId" | "contentCreated" | "contentExpiration">;
+export type LedgerKeys = Pick<LedgerEntry, "source" | "tenantId" | "stream" | "workId" | "created" | "expires">;
 
 /** The Table service's limit for one transaction. */
 const TRANSACTION_LIMIT = 100;
@@ -64,28 +63,28 @@ const MAX_CONFLICTS = 5;
 const POISONABLE: ReadonlySet<LedgerState> = new Set(["queued", "poisoned"]);
 const REDRIVABLE: ReadonlySet<LedgerState> = new Set(["poisoned"]);
 
-export class ContentLedger {
+export class WorkLedger {
   constructor(private readonly table: TableClient) {}
 
   /**
-   * Ids of the content already ledgered whose contentCreated falls in [from, to]:
-   * one query per listing window instead of one read per listed blob.
+   * Ids of the work already ledgered whose `created` falls in [from, to]:
+   * one query per listing window instead of one read per listed item.
    */
-  async knownIds(tenantId: string, contentType: string, from: number, to: number): Promise<Set<string>> {
+  async knownIds(tenantId: string, stream: string, from: number, to: number): Promise<Set<string>> {
     const ids = new Set<string>();
-    const filter = odata`PartitionKey eq ${ledgerPartition(tenantId, contentType)} and contentCreated ge ${new Date(from)} and contentCreated le ${new Date(to)}`;
-    for await (const entity of this.table.listEntities<{ contentId: string }>({ queryOptions: { filter, select: ["contentId"] } })) {
-      ids.add(entity.contentId);
+    const filter = odata`PartitionKey eq ${ledgerPartition(tenantId, stream)} and created ge ${new Date(from)} and created le ${new Date(to)}`;
+    for await (const entity of this.table.listEntities<{ workId: string }>({ queryOptions: { filter, select: ["workId"] } })) {
+      ids.add(entity.workId);
     }
     return ids;
   }
 
-  /** Records freshly enqueued content; an existing row (another lister got there first) is left as it is. */
-  async recordQueued(entry: Pick<LedgerEntry, "tenantId" | "contentType" | "contentId" | "contentCreated" | "contentExpiration">, now: number): Promise<boolean> {
+  /** Records freshly enqueued work; an existing row (another lister got there first) is left as it is. */
+  async recordQueued(entry: LedgerKeys, now: number): Promise<boolean> {
     try {
       await this.table.createEntity<LedgerEntity>({
         ...this.keys(entry),
-        ...entry,
+        ...stripUndefined(entry),
         state: "queued",
         enqueuedAt: new Date(now),
       });
@@ -96,23 +95,23 @@ export class ContentLedger {
     }
   }
 
-  async get(tenantId: string, contentType: string, contentId: string): Promise<LedgerEntry | undefined> {
+  async get(tenantId: string, stream: string, workId: string): Promise<LedgerEntry | undefined> {
     try {
-      return toEntry(await this.table.getEntity<LedgerEntity>(ledgerPartition(tenantId, contentType), tableKey(contentId)));
+      return toEntry(await this.table.getEntity<LedgerEntity>(ledgerPartition(tenantId, stream), tableKey(workId)));
     } catch (error) {
       if (statusOf(error) === 404) return undefined;
       throw error;
     }
   }
 
-  /** Final (or failed) outcome of a blob; upsert, because a message may arrive before its ledger row. */
+  /** Final (or failed) outcome of a work item; upsert, because a message may arrive before its ledger row. */
   async finish(entry: LedgerEntry): Promise<void> {
     await this.table.upsertEntity<LedgerEntity>({ ...this.keys(entry), ...stripUndefined(entry) }, "Merge");
   }
 
   /**
    * The message's last allowed attempt failed: it goes to the poison queue, and the row says so
-   * unless the blob already has an outcome (a duplicate message of finished content). Returns
+   * unless the item already has an outcome (a duplicate message of finished work). Returns
    * whether the row is now `poisoned`.
    */
   async markPoisoned(entry: LedgerKeys, error: string, now: number): Promise<boolean> {
@@ -126,15 +125,14 @@ export class ContentLedger {
   }
 
   /**
-   * Deletes one stream's rows past the retention: content the API can no longer list, so no listing
-   * asks about it again. One query for the keys, then transactions of up to 100 deletes (one
+   * Deletes one stream's rows past the retention: work no listing asks about again. One query for the keys, then transactions of up to 100 deletes (one
    * partition). Run after each listing, it finds only the rows that aged out since the last one.
    * Returns how many rows went.
    */
-  async purge(tenantId: string, contentType: string, now: number): Promise<number> {
-    const partitionKey = ledgerPartition(tenantId, contentType);
+  async purge(tenantId: string, stream: string, now: number): Promise<number> {
+    const partitionKey = ledgerPartition(tenantId, stream);
     const cutoff = new Date(now - LEDGER_RETENTION_DAYS * 86_400_000);
-    const filter = odata`PartitionKey eq ${partitionKey} and contentCreated lt ${cutoff}`;
+    const filter = odata`PartitionKey eq ${partitionKey} and created lt ${cutoff}`;
     let actions: TransactionAction[] = [];
     let deleted = 0;
     const flush = async () => {
@@ -154,8 +152,8 @@ export class ContentLedger {
     for await (const entity of this.table.listEntities<LedgerEntity>(filter ? { queryOptions: { filter } } : {})) yield toEntry(entity);
   }
 
-  private keys(entry: Pick<LedgerEntry, "tenantId" | "contentType" | "contentId">) {
-    return { partitionKey: ledgerPartition(entry.tenantId, entry.contentType), rowKey: tableKey(entry.contentId) };
+  private keys(entry: Pick<LedgerEntry, "tenantId" | "stream" | "workId">) {
+    return { partitionKey: ledgerPartition(entry.tenantId, entry.stream), rowKey: tableKey(entry.workId) };
   }
 
   /**
@@ -185,7 +183,7 @@ export class ContentLedger {
         if (statusOf(error) !== 409 && statusOf(error) !== 412) throw error;
       }
     }
-    throw new Error(`ledger row ${entry.tenantId}/${entry.contentType}/${entry.contentId} kept changing; gave up after ${MAX_CONFLICTS} attempts`);
+    throw new Error(`ledger row ${entry.tenantId}/${entry.stream}/${entry.workId} kept changing; gave up after ${MAX_CONFLICTS} attempts`);
   }
 }
 

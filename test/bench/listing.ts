@@ -1,3 +1,4 @@
+import type { O365AuditConfig } from "../../shared/sources/o365-audit/settings.js";
 import { parseSettings } from "../../shared/config/settings.js";
 import { startAzurite } from "../../shared/local/azurite.js";
 import { createRuntime } from "../../shared/runtime.js";
@@ -39,8 +40,8 @@ export async function benchListing({ tenants, latencyMs, concurrency }: ListingB
     O365_API_BASE_URL: sim.apiBaseUrl,
     O365_LOGIN_BASE_URL: sim.loginBaseUrl,
     O365_INITIAL_LOOKBACK: "3h",
-    O365_LIST_CONCURRENCY: String(concurrency),
-    O365_LIST_BUDGET: "10m",
+    LIST_CONCURRENCY: String(concurrency),
+    LIST_BUDGET: "10m",
     DataStorage: azurite.connectionString,
   });
   const runtime = await createRuntime(settings, { trustedCa: sim.ca, now: () => clock });
@@ -56,7 +57,7 @@ export async function benchListing({ tenants, latencyMs, concurrency }: ListingB
     const steady = await wall();
     return {
       tenants,
-      streams: tenants * settings.contentTypes.length,
+      streams: tenants * (settings.sources.get("o365-audit") as O365AuditConfig).contentTypes.length,
       concurrency,
       apiLatencyMs: latencyMs,
       firstRun: { durationMs: first.durationMs, enqueued: first.enqueued, failedStreams: first.failedStreams, deferredStreams: first.deferredStreams },

@@ -1,8 +1,11 @@
 import { createReadStream } from "node:fs";
 import { TableClient, TableServiceClient } from "@azure/data-tables";
-import { processContent } from "../../shared/pipeline/worker.js";
+import { processWork } from "../../shared/pipeline/worker.js";
+import { streamRecords } from "../../shared/pipeline/records.js";
+import { normalizeToLine } from "../../shared/sources/o365-audit/normalize/normalize.js";
+import { auditRecordKey } from "../../shared/sources/o365-audit/recordKey.js";
 import { RecordClaims } from "../../shared/state/claims.js";
-import { ContentLedger } from "../../shared/state/ledger.js";
+import { WorkLedger } from "../../shared/state/ledger.js";
 import { ensureTable } from "../../shared/state/storage.js";
 import { FileSink } from "../../shared/sinks/file.js";
 import { silentLogger } from "../../shared/util/log.js";
@@ -14,20 +17,32 @@ const table = (name: string) => TableClient.fromConnectionString(connectionStrin
 const ledgerTable = table("benchledger");
 await ensureTable(ledgerTable);
 const started = performance.now();
-const outcome = await processContent(
+const context = { tenantNames: new Map<string, string>(), preserveOriginal: false, now: Date.now };
+const outcome = await processWork(
   {
-    v: 1,
+    v: 2,
+    source: "o365-audit",
     tenantId: TENANT,
-    contentType: "Audit.General",
-    contentId: `bench${Date.now()}`,
-    contentUri: `https://manage.office.com/api/v1.0/${TENANT}/activity/feed/audit/bench`,
-    contentCreated: new Date().toISOString(),
-    contentExpiration: new Date(Date.now() + 86_400_000).toISOString(),
+    stream: "Audit.General",
+    workId: `bench${Date.now()}`,
+    created: new Date().toISOString(),
+    expires: new Date(Date.now() + 86_400_000).toISOString(),
     throttled: 0,
+    item: { contentUri: `https://manage.office.com/api/v1.0/${TENANT}/activity/feed/audit/bench` },
   },
   {
-    api: { openContent: async () => createReadStream(blob) },
-    ledger: new ContentLedger(ledgerTable),
+    // The audit feed's session with its blob read from a file: the worker's path without the network.
+    feed: {
+      name: "o365-audit",
+      dataset: "o365.audit",
+      session: {
+        fetch: async () => streamRecords(createReadStream(blob)),
+        recordKey: auditRecordKey,
+        toLine: (record) => normalizeToLine(record, context),
+        failure: () => undefined,
+      },
+    },
+    ledger: new WorkLedger(ledgerTable),
     // In memory, every record is its blob's own: the worker's path without the store's round trips
     // (Azurite's batch transactions would make a 250 MB run take most of an hour).
     claims:
@@ -36,7 +51,6 @@ const outcome = await processContent(
         : new RecordClaims("benchrecords", table, TableServiceClient.fromConnectionString(connectionString, { allowInsecureConnection: true })),
     sink: new FileSink(outDir),
     requeue: async () => undefined,
-    normalizeContext: { tenantNames: new Map(), preserveOriginal: false, now: Date.now },
     log: silentLogger,
     now: Date.now,
   },

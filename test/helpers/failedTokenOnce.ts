@@ -8,17 +8,19 @@ import { RequestGate } from "../../shared/http/gate.js";
 import { createCredentialFactory } from "../../shared/entra/auth.js";
 import { ManagementApiClient } from "../../shared/sources/o365-audit/client.js";
 import type { ManagementApiError } from "../../shared/sources/o365-audit/errors.js";
+import { auditConfig } from "./simulator.js";
 
 const settings = parseSettings(process.env);
+const audit = auditConfig(settings);
 const client = new ManagementApiClient({
-  apiBaseUrl: settings.apiBaseUrl,
-  publisherId: settings.publisherId,
-  credentialFor: createCredentialFactory(settings),
+  apiBaseUrl: audit.apiBaseUrl,
+  publisherId: audit.publisherId,
+  credentialFor: createCredentialFactory(audit.entra, { requestTimeoutMs: settings.requestTimeoutMs }),
   dispatcher: new Agent(),
   timeoutMs: settings.requestTimeoutMs,
   gate: new RequestGate(),
   maxThrottleRetries: 0,
   maxTransientRetries: 0,
 });
-const failure = (await client.listSubscriptions(settings.tenantIds[0] as string).catch((error: unknown) => error)) as ManagementApiError;
+const failure = (await client.listSubscriptions(audit.entra.tenantIds[0] as string).catch((error: unknown) => error)) as ManagementApiError;
 process.stdout.write(`${failure.errorClass}\n`);

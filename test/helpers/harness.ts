@@ -49,7 +49,7 @@ let counter = 0;
 export function isolatedEnv(): Record<string, string> {
   counter += 1;
   const id = `${process.pid.toString(36)}${Date.now().toString(36)}${counter}`.replace(/[^a-z0-9]/g, "").slice(-14);
-  return { STATE_TABLE_PREFIX: `t${id}`, O365_CONTENT_QUEUE: `q${id}`, OUTPUT_CONTAINER: `c${id}` };
+  return { STATE_TABLE_PREFIX: `t${id}`, WORK_QUEUE: `q${id}`, OUTPUT_CONTAINER: `c${id}` };
 }
 
 export interface Collector {
@@ -93,7 +93,7 @@ export async function collector(
   const poller = (semantics: Partial<QueueSemantics> = {}) =>
     new QueuePoller(
       runtime.queue.client,
-      runtime.storage.queues.getQueueClient(`${settings.contentQueue}-poison`),
+      runtime.storage.queues.getQueueClient(`${settings.workQueue}-poison`),
       { ...TEST_SEMANTICS, maxDequeueCount, ...semantics },
       async (payload, info) => {
         await runtime.handleMessage(payload, info.id, log, info.dequeueCount);

@@ -4,6 +4,7 @@ import { RequestGate } from "../../shared/http/gate.js";
 import { createCredentialFactory } from "../../shared/entra/auth.js";
 import { ManagementApiClient, type ManagementApiClientOptions, type RequestEvent } from "../../shared/sources/o365-audit/client.js";
 import { startSimulator, type Simulator, type SimulatorOptions } from "../../shared/simulator/server.js";
+import type { O365AuditConfig } from "../../shared/sources/o365-audit/settings.js";
 
 export const TENANT_A = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
 export const TENANT_B = "1b2c3d4e-5f6a-4b7c-9d8e-0f1a2b3c4d5e";
@@ -26,6 +27,11 @@ export async function simulator(options: Partial<SimulatorOptions> & Pick<Simula
   });
 }
 
+/** The audit feed's own settings, from the parsed whole. */
+export function auditConfig(settings: Settings): O365AuditConfig {
+  return settings.sources.get("o365-audit") as O365AuditConfig;
+}
+
 export function settingsFor(sim: Simulator, env: Record<string, string> = {}): Settings {
   return parseSettings({
     O365_TENANT_IDS: TENANT_A,
@@ -44,6 +50,7 @@ export function settingsFor(sim: Simulator, env: Record<string, string> = {}): S
  */
 export function clientFor(sim: Simulator, overrides: Partial<ManagementApiClientOptions> & { settings?: Settings; assertionSource?: () => Promise<string> } = {}) {
   const settings = overrides.settings ?? settingsFor(sim);
+  const audit = auditConfig(settings);
   const events: RequestEvent[] = [];
   const sleeps: number[] = [];
   const waits: number[] = [];
@@ -56,9 +63,9 @@ export function clientFor(sim: Simulator, overrides: Partial<ManagementApiClient
     },
   });
   const client = new ManagementApiClient({
-    apiBaseUrl: settings.apiBaseUrl,
-    publisherId: settings.publisherId,
-    credentialFor: createCredentialFactory(settings, { trustedCa: sim.ca, ...(overrides.assertionSource ? { assertionSource: overrides.assertionSource } : {}) }),
+    apiBaseUrl: audit.apiBaseUrl,
+    publisherId: audit.publisherId,
+    credentialFor: createCredentialFactory(audit.entra, { requestTimeoutMs: settings.requestTimeoutMs, trustedCa: sim.ca, ...(overrides.assertionSource ? { assertionSource: overrides.assertionSource } : {}) }),
     dispatcher: new Agent({ connect: { ca: sim.ca } }),
     timeoutMs: 10_000,
     gate,

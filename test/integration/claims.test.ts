@@ -1,15 +1,16 @@
-import { Readable } from "node:stream";
 import { TableClient, TableServiceClient } from "@azure/data-tables";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import type { ContentMessage } from "../../shared/pipeline/message.js";
-import { processContent, type WorkerDeps } from "../../shared/pipeline/worker.js";
+import type { WorkMessage } from "../../shared/pipeline/message.js";
+import { processWork, type WorkerDeps } from "../../shared/pipeline/worker.js";
 import { FileSink } from "../../shared/sinks/file.js";
+import { normalizeToLine } from "../../shared/sources/o365-audit/normalize/normalize.js";
+import { auditRecordKey } from "../../shared/sources/o365-audit/recordKey.js";
 import { RecordClaims } from "../../shared/state/claims.js";
-import { ContentLedger } from "../../shared/state/ledger.js";
+import { WorkLedger } from "../../shared/state/ledger.js";
 import { ensureTable } from "../../shared/state/storage.js";
 import { isolatedEnv, recordingLogger, walk } from "../helpers/harness.js";
 
@@ -22,7 +23,7 @@ const H = 3_600_000;
 const RECORD_TIME = Date.parse("2026-03-02T10:15:00Z");
 
 let outputDir: string;
-let deps: Omit<WorkerDeps, "api" | "now">;
+let deps: Omit<WorkerDeps, "feed" | "now">;
 
 beforeAll(async () => {
   const prefix = isolatedEnv().STATE_TABLE_PREFIX;
@@ -32,11 +33,10 @@ beforeAll(async () => {
   await ensureTable(ledgerTable);
   outputDir = await mkdtemp(join(tmpdir(), "audit-intake-claims-"));
   deps = {
-    ledger: new ContentLedger(ledgerTable),
+    ledger: new WorkLedger(ledgerTable),
     claims: new RecordClaims(`${prefix}records`, tableFor, TableServiceClient.fromConnectionString(connection, { allowInsecureConnection: true })),
     sink: new FileSink(outputDir),
     requeue: async () => undefined,
-    normalizeContext: { tenantNames: new Map(), preserveOriginal: false, now: Date.now },
     log: recordingLogger(),
   };
 });
@@ -51,18 +51,28 @@ function record(id: string, at: number): Record<string, unknown> {
 
 /** Processes one blob created at `created` carrying `records`, with the clock at `created` + 10 min. */
 async function deliver(contentId: string, created: number, records: Record<string, unknown>[]) {
-  const message: ContentMessage = {
-    v: 1,
+  const message: WorkMessage = {
+    v: 2,
+    source: "o365-audit",
     tenantId: TENANT,
-    contentType: "Audit.AzureActiveDirectory",
-    contentId,
-    contentUri: `https://manage.office.com/api/v1.0/${TENANT}/activity/feed/audit/${contentId}`,
-    contentCreated: new Date(created).toISOString(),
-    contentExpiration: new Date(created + 7 * 24 * H).toISOString(),
+    stream: "Audit.AzureActiveDirectory",
+    workId: contentId,
+    created: new Date(created).toISOString(),
+    expires: new Date(created + 7 * 24 * H).toISOString(),
     throttled: 0,
+    item: { contentUri: `https://manage.office.com/api/v1.0/${TENANT}/activity/feed/audit/${contentId}` },
   };
-  const api = { openContent: async () => Readable.from([Buffer.from(JSON.stringify(records))]) };
-  return processContent(message, { ...deps, api, now: () => created + 10 * 60_000 });
+  const context = { tenantNames: new Map<string, string>(), preserveOriginal: false, now: Date.now };
+  // The audit feed's own record key and mapping, with the blob's records served from memory.
+  const session = {
+    fetch: async () => (async function* () {
+      yield* records;
+    })(),
+    recordKey: auditRecordKey,
+    toLine: (record: unknown) => normalizeToLine(record, context),
+    failure: () => undefined,
+  };
+  return processWork(message, { ...deps, feed: { name: "o365-audit", dataset: "o365.audit", session }, now: () => created + 10 * 60_000 });
 }
 
 async function writtenIds(): Promise<string[]> {

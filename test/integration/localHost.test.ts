@@ -33,8 +33,8 @@ describe("local host (npm start)", () => {
     const code = await runLocalHost({ cwd, env: {}, once: true, summaryJson: "summary.json", print: (l) => lines.push(l) });
     const summary = JSON.parse(await readFile(join(cwd, "summary.json"), "utf8")) as RunSummary;
     expect(code).toBe(0);
-    expect(summary.contentListed).toBeGreaterThan(100);
-    expect(summary.enqueued).toBe(summary.contentListed);
+    expect(summary.workListed).toBeGreaterThan(100);
+    expect(summary.enqueued).toBe(summary.workListed);
     expect(summary.processed + summary.expired).toBe(summary.enqueued);
     expect(summary.failed + summary.poisoned + summary.rejectedMessages).toBe(0);
     expect(summary.recordsWritten).toBeGreaterThan(1000);
@@ -42,7 +42,7 @@ describe("local host (npm start)", () => {
     expect(summary.unlisted).toEqual([]);
     const files = (await walk(join(cwd, "output", "demo"))).filter((f) => f.endsWith(".ndjson.gz"));
     expect(files.length).toBe(summary.processed);
-    expect(lines.join("\n")).toMatch(/Management API simulator/);
+    expect(lines.join("\n")).toMatch(/collecting from the simulator/);
     expect(lines.join("\n")).toMatch(/Summary written to/);
     expect(lines.join("\n")).not.toContain(process.env.O365_CLIENT_SECRET ?? "never-set");
   }, 180_000);
@@ -94,7 +94,7 @@ describe("local host (npm start)", () => {
         // Nothing answers here: every token request fails before any content is listed.
         O365_LOGIN_BASE_URL: "https://127.0.0.1:9",
         O365_API_BASE_URL: "https://127.0.0.1:9",
-        O365_REQUEST_TIMEOUT: "2s",
+        REQUEST_TIMEOUT: "2s",
       },
       once: true,
       summaryJson: "summary.json",
@@ -103,7 +103,7 @@ describe("local host (npm start)", () => {
     const summary = JSON.parse(await readFile(join(cwd, "summary.json"), "utf8")) as RunSummary;
     expect(code).toBe(1);
     expect(summary.unlistedStreams).toBe(2);
-    expect(summary.unlisted.map((s) => s.contentType).sort()).toEqual(["Audit.Exchange", "DLP.All"]);
+    expect(summary.unlisted.map((s) => s.stream).sort()).toEqual(["Audit.Exchange", "DLP.All"]);
     for (const stream of summary.unlisted) {
       expect(stream.tenantId).toBe(tenant);
       expect(stream.fix).not.toBe("");

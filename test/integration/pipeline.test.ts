@@ -1,10 +1,10 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { failedContentPath } from "../../shared/sinks/layout.js";
+import { failedWorkPath } from "../../shared/sinks/layout.js";
 import type { Simulator } from "../../shared/simulator/server.js";
 import { cleanupAfterEach, Clock, type Collector, collector, tally } from "../helpers/harness.js";
-import { simulator, TENANT_A, TENANT_B, TENANT_C, tenants } from "../helpers/simulator.js";
+import { auditConfig, simulator, TENANT_A, TENANT_B, TENANT_C, tenants } from "../helpers/simulator.js";
 
 const MIN = 60_000;
 const H = 60 * MIN;
@@ -75,16 +75,16 @@ describe("full collection cycle on Azurite and the simulator", () => {
     const expiredBlobs = sim.blobs.filter((b) => b.expired);
     const corruptBlobs = sim.blobs.filter((b) => b.corrupt && !b.expired);
     expect(ledger).toHaveLength(sim.blobs.length);
-    expect(ledger.filter((e) => e.state === "expired").map((e) => e.contentId).sort()).toEqual(expiredBlobs.map((b) => b.contentId).sort());
-    expect(ledger.filter((e) => e.state === "failed").map((e) => e.contentId).sort()).toEqual(corruptBlobs.map((b) => b.contentId).sort());
+    expect(ledger.filter((e) => e.state === "expired").map((e) => e.workId).sort()).toEqual(expiredBlobs.map((b) => b.contentId).sort());
+    expect(ledger.filter((e) => e.state === "failed").map((e) => e.workId).sort()).toEqual(corruptBlobs.map((b) => b.contentId).sort());
     expect(ledger.filter((e) => e.state === "queued")).toEqual([]);
     for (const blob of corruptBlobs) {
-      expect(existsSync(join(c.outputDir, failedContentPath(blob.tenantId, blob.contentType, blob.contentId)))).toBe(true);
+      expect(existsSync(join(c.outputDir, failedWorkPath({ dataset: "o365.audit", tenantId: blob.tenantId, stream: blob.contentType, workId: blob.contentId })))).toBe(true);
     }
-    // Expired content is reported with tenant, content type and contentId.
+    // Expired content is reported with feed, tenant, stream (content type) and work id (contentId).
     const expiredWarnings = c.log.lines.filter((l) => l.level === "warn" && /expired/.test(l.message));
-    expect(expiredWarnings.map((l) => l.properties?.contentId).sort()).toEqual(expiredBlobs.map((b) => b.contentId).sort());
-    expect(expiredWarnings.every((l) => l.properties?.tenantId && l.properties?.contentType)).toBe(true);
+    expect(expiredWarnings.map((l) => l.properties?.workId).sort()).toEqual(expiredBlobs.map((b) => b.contentId).sort());
+    expect(expiredWarnings.every((l) => l.properties?.source === "o365-audit" && l.properties?.tenantId && l.properties?.stream)).toBe(true);
 
     const stats = c.runtime.stats;
     expect(sim.stats.throttled).toBeGreaterThan(0);
@@ -130,16 +130,16 @@ describe("full collection cycle on Azurite and the simulator", () => {
     expect(sim.stats.throttled / sim.stats.apiRequests).toBeGreaterThan(0.1);
     console.info(
       `heavy throttling: ${sim.blobs.length} blobs, ${expected.size} records, ${sim.stats.apiRequests} API requests, ` +
-        `${sim.stats.throttled} throttled (Retry-After 1 s), ${stats.throttledContent} downloads re-enqueued, ` +
+        `${sim.stats.throttled} throttled (Retry-After 1 s), ${stats.throttledWork} downloads re-enqueued, ` +
         `${sim.stats.earlyRequests} requests inside a Retry-After ${JSON.stringify(sim.stats.earlyRequestsByTenant)}`,
     );
-    expect(stats.throttledContent).toBeGreaterThan(0); // downloads were re-enqueued, not held
+    expect(stats.throttledWork).toBeGreaterThan(0); // downloads were re-enqueued, not held
     expect(sim.stats.earlyRequests).toBe(0);
   });
 
   it("surfaces a tenant's configuration error once, with the fix, while the other tenants are collected", async () => {
     const unknown = "9f9f9f9f-9f9f-4f9f-8f9f-9f9f9f9f9f9f"; // not consented: the token endpoint does not know it
-    const { clock, sim, c } = await setup({ tenantIds: [TENANT_A], env: { O365_TENANT_IDS: `${TENANT_A},${unknown}`, O365_LIST_CONCURRENCY: "1" } });
+    const { clock, sim, c } = await setup({ tenantIds: [TENANT_A], env: { O365_TENANT_IDS: `${TENANT_A},${unknown}`, LIST_CONCURRENCY: "1" } });
     await collectUntil(c, clock, T0 + 40 * MIN);
     const errors = c.log.lines.filter((l) => l.level === "error" && l.properties?.tenantId === unknown);
     expect(errors).toHaveLength(1);
@@ -156,12 +156,11 @@ describe("full collection cycle on Azurite and the simulator", () => {
     const { sim, c } = await setup({ tenantIds: [TENANT_A], faults: { tokenErrorRate: 1 } });
     const summary = await c.runtime.list(c.log);
     // Every content type was tried (none skipped as misconfigured), each retried, each left for the next run.
-    expect(summary.streams.map((s) => [s.contentType, s.errorClass, s.error?.startsWith("skipped")])).toEqual(
-      c.settings.contentTypes.map((contentType) => [contentType, "transient", false]),
-    );
-    expect(c.runtime.stats.apiRequests).toBe(c.settings.contentTypes.length * 5); // each stream: one attempt and 4 retries
+    const { contentTypes } = auditConfig(c.settings);
+    expect(summary.streams.map((s) => [s.stream, s.errorClass, s.error?.startsWith("skipped")])).toEqual(contentTypes.map((contentType) => [contentType, "transient", false]));
+    expect(c.runtime.stats.apiRequests).toBe(contentTypes.length * 5); // each stream: one attempt and 4 retries
     expect(c.log.lines.filter((l) => l.level === "error")).toEqual([]);
-    expect(c.log.lines.filter((l) => /the cursor stays and the next run retries/.test(l.message))).toHaveLength(c.settings.contentTypes.length);
+    expect(c.log.lines.filter((l) => /the cursor stays and the next run retries/.test(l.message))).toHaveLength(contentTypes.length);
     const cursor = await c.runtime.cursors.read(TENANT_A, "Audit.Exchange");
     expect(cursor.cursorMs).toBeUndefined();
     expect(cursor.lastError).toMatch(/AADSTS90033/);
@@ -213,7 +212,7 @@ describe("full collection cycle on Azurite and the simulator", () => {
     const { clock, sim, c } = await setup({ tenantIds: [TENANT_A, TENANT_B], faults: { lateRate: 0.2, lateDelayMs: 30 * MIN } });
     const twin = await collector(sim, clock, { O365_TENANT_IDS: [TENANT_A, TENANT_B].join(","), O365_INITIAL_LOOKBACK: "1d" }, {
       outputDir: c.outputDir,
-      names: { STATE_TABLE_PREFIX: c.settings.tables.cursors.replace(/cursors$/, ""), O365_CONTENT_QUEUE: c.settings.contentQueue, OUTPUT_CONTAINER: "unused" },
+      names: { STATE_TABLE_PREFIX: c.settings.tables.cursors.replace(/cursors$/, ""), WORK_QUEUE: c.settings.workQueue, OUTPUT_CONTAINER: "unused" },
     });
     cleanups.push(() => twin.close());
     for (; clock.ms <= T0 + 3 * H; clock.advance(20 * MIN)) {

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, inject, it, vi } from "vitest";
 import { runRedrive } from "../../shared/cli/redrive.js";
-import { decodeMessage } from "../../shared/pipeline/contentQueue.js";
+import { decodeMessage } from "../../shared/pipeline/workQueue.js";
 import type { LedgerEntry } from "../../shared/state/ledger.js";
 import { LEDGER_RETENTION_DAYS } from "../../shared/state/ledger.js";
 import { cleanupAfterEach, Clock, type Collector, collector } from "../helpers/harness.js";
@@ -32,7 +32,7 @@ async function ledgerStates(c: Collector): Promise<Map<string, LedgerEntry["stat
 
 /** The poison queue's visible messages, decoded: peek sees only what another reader could take now. */
 async function visiblePoison(c: Collector): Promise<string[]> {
-  const poison = c.runtime.storage.queues.getQueueClient(`${c.settings.contentQueue}-poison`);
+  const poison = c.runtime.storage.queues.getQueueClient(`${c.settings.workQueue}-poison`);
   return (await poison.peekMessages({ numberOfMessages: 32 })).peekedMessageItems.map((m) => decodeMessage(m.messageText));
 }
 
@@ -46,18 +46,18 @@ describe("redrive (audit-intake redrive)", () => {
     expect(ofB).toBeGreaterThan(0);
     sim.faults.serverErrorRate = 1;
     expect((await c.drain()).poisoned).toBe(ofA + ofB);
-    const poison = c.runtime.storage.queues.getQueueClient(`${c.settings.contentQueue}-poison`);
+    const poison = c.runtime.storage.queues.getQueueClient(`${c.settings.workQueue}-poison`);
     await poison.sendMessage(Buffer.from("not our envelope").toString("base64"));
     sim.faults.serverErrorRate = 0; // the cause is fixed
 
     // The command reads local.settings.json in its working directory, under the environment.
     const cwd = await mkdtemp(join(tmpdir(), "audit-intake-redrive-"));
     cleanups.push(() => rm(cwd, { recursive: true, force: true }));
-    await writeFile(join(cwd, "local.settings.json"), JSON.stringify({ IsEncrypted: false, Values: { O365_TENANT_IDS: `${TENANT_A},${TENANT_B}`, O365_CLIENT_ID: CLIENT_ID, O365_CLIENT_SECRET: SECRET, O365_CONTENT_QUEUE: "not-this-one" } }));
+    await writeFile(join(cwd, "local.settings.json"), JSON.stringify({ IsEncrypted: false, Values: { O365_TENANT_IDS: `${TENANT_A},${TENANT_B}`, O365_CLIENT_ID: CLIENT_ID, O365_CLIENT_SECRET: SECRET, WORK_QUEUE: "not-this-one" } }));
     const env = {
       DataStorage: inject("azurite"),
       O365_API_BASE_URL: sim.apiBaseUrl,
-      O365_CONTENT_QUEUE: c.settings.contentQueue,
+      WORK_QUEUE: c.settings.workQueue,
       STATE_TABLE_PREFIX: c.settings.tables.ledger.replace(/ledger$/, ""),
     };
     const redrive = async (options: { tenantId?: string; dryRun?: boolean }) => {
@@ -103,7 +103,7 @@ describe("redrive (audit-intake redrive)", () => {
     sim.faults.serverErrorRate = 1;
     await c.drain();
     sim.faults.serverErrorRate = 0;
-    const poison = c.runtime.storage.queues.getQueueClient(`${c.settings.contentQueue}-poison`);
+    const poison = c.runtime.storage.queues.getQueueClient(`${c.settings.workQueue}-poison`);
     const { receivedMessageItems } = await poison.receiveMessages({ numberOfMessages: 32 });
     expect(receivedMessageItems).toHaveLength(sim.blobs.length);
     for (const item of receivedMessageItems) await c.runtime.queue.client.sendMessage(item.messageText);
@@ -124,12 +124,13 @@ describe("redrive (audit-intake redrive)", () => {
 });
 
 describe("ledger retention in the lister", () => {
-  const old = (contentId: string, ageMs: number, contentType = "Audit.SharePoint"): LedgerEntry => ({
+  const old = (workId: string, ageMs: number, stream = "Audit.SharePoint"): LedgerEntry => ({
+    source: "o365-audit",
     tenantId: TENANT_A,
-    contentType,
-    contentId,
+    stream,
+    workId,
     state: "done",
-    contentCreated: new Date(T0 - ageMs),
+    created: new Date(T0 - ageMs),
   });
 
   it("deletes a listed stream's rows past retention and keeps recent ones and unlisted streams'", async () => {
@@ -141,7 +142,7 @@ describe("ledger retention in the lister", () => {
     const summary = await c.runtime.list(c.log);
     expect(summary.failedStreams).toBe(0);
     const ids = new Set<string>();
-    for await (const entry of c.runtime.ledger.entries()) ids.add(entry.contentId);
+    for await (const entry of c.runtime.ledger.entries()) ids.add(entry.workId);
     expect(ids.has("aged-1") || ids.has("aged-2")).toBe(false);
     expect(ids.has("young")).toBe(true);
     expect(ids.has("other-stream")).toBe(true); // Audit.Exchange is not listed here

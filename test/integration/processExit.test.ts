@@ -16,7 +16,7 @@ describe("process lifetime", () => {
         O365_CLIENT_SECRET: SECRET,
         O365_LOGIN_BASE_URL: `https://127.0.0.1:${port}`,
         O365_API_BASE_URL: `https://127.0.0.1:${port}`,
-        O365_REQUEST_TIMEOUT: "30s", // what a timer left behind would keep the process alive for
+        REQUEST_TIMEOUT: "30s", // what a timer left behind would keep the process alive for
         DataStorage: "UseDevelopmentStorage=true",
       },
       stdio: ["ignore", "pipe", "inherit"],

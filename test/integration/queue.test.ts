@@ -1,9 +1,9 @@
 import { readFile } from "node:fs/promises";
 import { gunzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
-import { encodeMessage } from "../../shared/pipeline/contentQueue.js";
+import { encodeMessage } from "../../shared/pipeline/workQueue.js";
 import { startStatusServer } from "../../shared/local/statusServer.js";
-import { contentOutputPath, safeSegment } from "../../shared/sinks/layout.js";
+import { safeSegment, workOutputPath } from "../../shared/sinks/layout.js";
 import type { Status } from "../../shared/status/status.js";
 import { cleanupAfterEach, Clock, collector, walk } from "../helpers/harness.js";
 import { simulator, TENANT_A, tenants } from "../helpers/simulator.js";
@@ -23,7 +23,7 @@ async function setup(env: Record<string, string> = {}, options: { maxDequeueCoun
 }
 
 async function poisonTexts(c: Awaited<ReturnType<typeof setup>>["c"]): Promise<string[]> {
-  const poison = c.runtime.storage.queues.getQueueClient(`${c.settings.contentQueue}-poison`);
+  const poison = c.runtime.storage.queues.getQueueClient(`${c.settings.workQueue}-poison`);
   const peeked = await poison.peekMessages({ numberOfMessages: 32 });
   return peeked.peekedMessageItems.map((m) => Buffer.from(m.messageText, "base64").toString("utf8"));
 }
@@ -31,7 +31,7 @@ async function poisonTexts(c: Awaited<ReturnType<typeof setup>>["c"]): Promise<s
 describe("queue worker semantics (host.json: batch, visibility, maxDequeueCount → poison)", () => {
   it("keeps an invalid message with its reason instead of retrying it", async () => {
     const { c } = await setup();
-    await c.runtime.queue.client.sendMessage(Buffer.from('{"v":1,"tenantId":"nope"}').toString("base64"));
+    await c.runtime.queue.client.sendMessage(Buffer.from('{"v":2,"source":"o365-audit","tenantId":"../x"}').toString("base64"));
     await c.runtime.queue.client.sendMessage(Buffer.from("not json at all").toString("base64"));
     const poller = await c.drain();
     expect(poller.failures).toBe(0);
@@ -39,7 +39,7 @@ describe("queue worker semantics (host.json: batch, visibility, maxDequeueCount 
     const kept = (await walk(c.outputDir)).filter((f) => f.includes("/rejected/") && !f.endsWith(".meta.json"));
     expect(kept).toHaveLength(2);
     const reasons = await Promise.all(kept.map(async (f) => JSON.parse(await readFile(`${f}.meta.json`, "utf8")).reason as string));
-    expect(reasons.sort()).toEqual([expect.stringMatching(/message is not JSON/), expect.stringMatching(/tenantId: expected a tenant GUID/)].sort());
+    expect(reasons.sort()).toEqual([expect.stringMatching(/message is not JSON/), expect.stringMatching(/tenantId: expected a tenant id/)].sort());
     expect(c.log.lines.filter((l) => l.level === "error" && /rejected/.test(l.message))).toHaveLength(2);
   });
 
@@ -53,7 +53,7 @@ describe("queue worker semantics (host.json: batch, visibility, maxDequeueCount 
     expect(poller.poisoned).toBe(enqueued);
     const texts = await poisonTexts(c);
     expect(texts).toHaveLength(Math.min(32, enqueued));
-    expect(JSON.parse(texts[0]!)).toMatchObject({ v: 1, tenantId: TENANT_A });
+    expect(JSON.parse(texts[0]!)).toMatchObject({ v: 2, source: "o365-audit", tenantId: TENANT_A });
     const entries = [];
     for await (const entry of c.runtime.ledger.entries()) entries.push(entry);
     expect(entries).toHaveLength(enqueued);
@@ -65,7 +65,7 @@ describe("queue worker semantics (host.json: batch, visibility, maxDequeueCount 
     const status = await c.runtime.status();
     expect(status.totals).toMatchObject({ poisoned: enqueued, backlog: 0, failed: 0 });
     expect(status.streams.map((s) => s.poisoned).reduce((a, b) => a + b, 0)).toBe(enqueued);
-    expect(c.log.lines.filter((l) => l.level === "error" && /content poisoned/.test(l.message))).toHaveLength(enqueued);
+    expect(c.log.lines.filter((l) => l.level === "error" && /work poisoned/.test(l.message))).toHaveLength(enqueued);
   });
 
   it("never poisons a message because of throttling: it is re-enqueued with a delay instead", async () => {
@@ -76,7 +76,7 @@ describe("queue worker semantics (host.json: batch, visibility, maxDequeueCount 
     sim.faults.retryAfterSeconds = 0;
     const poller = await c.drain({ maxDequeueCount: 1 });
     expect(poller.poisoned).toBe(0);
-    expect(c.runtime.stats.throttledContent).toBeGreaterThan(0);
+    expect(c.runtime.stats.throttledWork).toBeGreaterThan(0);
     expect(c.runtime.stats.processed).toBe(c.runtime.stats.enqueued);
     expect(new Set(await c.outputIds())).toEqual(sim.expectedRecordIds());
   });
@@ -97,17 +97,17 @@ describe("queue worker semantics (host.json: batch, visibility, maxDequeueCount 
 
   it("bounds one tenant's parallel downloads per instance, deferring the rest without losing any", async () => {
     for (const [limit, expectBounded] of [["2", true], ["16", false]] as const) {
-      const { sim, c } = await setup({ O365_MAX_DOWNLOADS_PER_TENANT: limit });
+      const { sim, c } = await setup({ WORK_MAX_PER_TENANT: limit });
       sim.faults.latencyMs = 150;
       await c.runtime.list(c.log);
       await c.drain();
       expect(new Set(await c.outputIds())).toEqual(sim.expectedRecordIds());
       if (expectBounded) {
         expect(sim.stats.maxConcurrentDownloads).toBeLessThanOrEqual(2);
-        expect(c.runtime.stats.deferredContent).toBeGreaterThan(0);
+        expect(c.runtime.stats.deferredWork).toBeGreaterThan(0);
       } else {
         expect(sim.stats.maxConcurrentDownloads).toBeGreaterThan(2);
-        expect(c.runtime.stats.deferredContent).toBe(0);
+        expect(c.runtime.stats.deferredWork).toBe(0);
       }
     }
   }, 120_000);
@@ -119,7 +119,9 @@ describe("queue worker semantics (host.json: batch, visibility, maxDequeueCount 
     const container = c.runtime.storage.blobs.getContainerClient(c.settings.output.kind === "blob" ? c.settings.output.container : "");
     const names: string[] = [];
     for await (const blob of container.listBlobsFlat()) names.push(blob.name);
-    const expectedNames = sim.blobs.map((b) => contentOutputPath(b.tenantId, b.contentType, b.contentId, new Date(b.contentCreated).toISOString()));
+    const expectedNames = sim.blobs.map((b) =>
+      workOutputPath({ dataset: "o365.audit", tenantId: b.tenantId, stream: b.contentType, workId: b.contentId, created: new Date(b.contentCreated).toISOString() }),
+    );
     expect(names.sort()).toEqual(expectedNames.sort());
 
     const first = sim.blobs[0]!;
@@ -129,16 +131,17 @@ describe("queue worker semantics (host.json: batch, visibility, maxDequeueCount 
 
     // Re-deliver one message as if the queue had retried it after the ledger write was lost.
     const message = {
-      v: 1 as const,
+      v: 2 as const,
+      source: "o365-audit",
       tenantId: first.tenantId,
-      contentType: first.contentType,
-      contentId: first.contentId,
-      contentUri: `${sim.apiBaseUrl}/api/v1.0/${first.tenantId}/activity/feed/audit/${first.contentId}`,
-      contentCreated: new Date(first.contentCreated).toISOString(),
-      contentExpiration: new Date(first.contentCreated + 7 * 24 * H).toISOString(),
+      stream: first.contentType,
+      workId: first.contentId,
+      created: new Date(first.contentCreated).toISOString(),
+      expires: new Date(first.contentCreated + 7 * 24 * H).toISOString(),
       throttled: 0,
+      item: { contentUri: `${sim.apiBaseUrl}/api/v1.0/${first.tenantId}/activity/feed/audit/${first.contentId}` },
     };
-    await c.runtime.ledger.finish({ tenantId: first.tenantId, contentType: first.contentType, contentId: first.contentId, state: "queued", contentCreated: new Date(first.contentCreated) });
+    await c.runtime.ledger.finish({ source: "o365-audit", tenantId: first.tenantId, stream: first.contentType, workId: first.contentId, state: "queued", created: new Date(first.contentCreated) });
     await c.runtime.queue.client.sendMessage(encodeMessage(message));
     await c.drain();
     const after: string[] = [];
@@ -149,7 +152,7 @@ describe("queue worker semantics (host.json: batch, visibility, maxDequeueCount 
 });
 
 describe("status (GET /api/status)", () => {
-  it("reports cursor, lag, backlog, failed and expired per tenant and content type, locally over HTTP too", async () => {
+  it("reports cursor, lag, backlog, failed and expired per feed, tenant and stream, locally over HTTP too", async () => {
     const clock = new Clock(T0);
     const sim = await simulator({ tenants: tenants([TENANT_A]), from: T0 - 4 * H, to: T0, blobIntervalMs: 20 * MIN, contentTypes: ["Audit.SharePoint", "DLP.All"], now: clock.now, seed: 5, faults: { expiredRate: 0.2, corruptRate: 0.1 } });
     cleanups.push(() => sim.stop());
@@ -157,7 +160,10 @@ describe("status (GET /api/status)", () => {
     cleanups.push(() => c.close());
 
     const before = await c.runtime.status();
-    expect(before.streams.map((s) => [s.contentType, s.cursor, s.backlog])).toEqual([["Audit.SharePoint", null, 0], ["DLP.All", null, 0]]);
+    expect(before.streams.map((s) => [s.source, s.stream, s.cursor, s.backlog])).toEqual([
+      ["o365-audit", "Audit.SharePoint", null, 0],
+      ["o365-audit", "DLP.All", null, 0],
+    ]);
 
     await c.runtime.list(c.log);
     const listed = await c.runtime.status();

@@ -9,7 +9,7 @@ const H = 60 * MIN;
 const T0 = Date.now();
 const cleanups = cleanupAfterEach();
 
-describe("telemetry (metrics with tenant and contentType dimensions)", () => {
+describe("telemetry (metrics with source, tenant and stream dimensions)", () => {
   it("counts listing, outcomes, records, bytes, API requests and throttling, and records lag", async () => {
     const exporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
     const reader = new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 3_600_000 });
@@ -42,7 +42,7 @@ describe("telemetry (metrics with tenant and contentType dimensions)", () => {
         .reduce((n, p) => n + (p.value as number), 0);
 
     const blobs = (tenant: string, type: string) => sim.blobs.filter((b) => b.tenantId === tenant && b.contentType === type);
-    expect(sum(METRIC_NAMES.listed, { tenant: TENANT_A, contentType: "DLP.All" })).toBe(blobs(TENANT_A, "DLP.All").length);
+    expect(sum(METRIC_NAMES.listed, { source: "o365-audit", tenant: TENANT_A, stream: "DLP.All" })).toBe(blobs(TENANT_A, "DLP.All").length);
     expect(sum(METRIC_NAMES.enqueued)).toBe(sim.blobs.length);
     expect(sum(METRIC_NAMES.expired)).toBe(sim.blobs.filter((b) => b.expired).length);
     expect(sum(METRIC_NAMES.processed)).toBe(sim.blobs.filter((b) => !b.expired).length);
@@ -50,15 +50,16 @@ describe("telemetry (metrics with tenant and contentType dimensions)", () => {
     expect(sum(METRIC_NAMES.bytes)).toBe(c.runtime.stats.bytesWritten);
     expect(sum(METRIC_NAMES.requests)).toBe(sim.stats.apiRequests);
     expect(sum(METRIC_NAMES.throttled)).toBe(sim.stats.throttled);
-    // Every API request but subscriptions/list is for a content type.
-    expect(points(METRIC_NAMES.requests).every((p) => p.attributes.contentType !== undefined || p.attributes.operation === "subscriptions")).toBe(true);
-    expect(sum(METRIC_NAMES.requests, { tenant: TENANT_B, contentType: "DLP.All", operation: "content" })).toBeGreaterThan(0);
+    // Every point names its feed; every API request but subscriptions/list is for a stream (a content type).
+    expect(metrics.flatMap((m) => m.dataPoints as { attributes: Record<string, unknown> }[]).every((p) => p.attributes.source === "o365-audit")).toBe(true);
+    expect(points(METRIC_NAMES.requests).every((p) => p.attributes.stream !== undefined || p.attributes.operation === "subscriptions")).toBe(true);
+    expect(sum(METRIC_NAMES.requests, { tenant: TENANT_B, stream: "DLP.All", operation: "content" })).toBeGreaterThan(0);
     expect(sim.stats.throttled).toBeGreaterThan(0);
 
     const lag = points(METRIC_NAMES.lag) as unknown as { attributes: Record<string, unknown>; value: { count: number; min?: number; max?: number } }[];
     const cursorLag = lag.filter((p) => p.attributes.of === "cursor");
-    const contentLag = lag.filter((p) => p.attributes.of === "content");
-    expect(cursorLag.map((p) => `${p.attributes.tenant}|${p.attributes.contentType}`).sort()).toEqual(
+    const contentLag = lag.filter((p) => p.attributes.of === "work");
+    expect(cursorLag.map((p) => `${p.attributes.tenant}|${p.attributes.stream}`).sort()).toEqual(
       [TENANT_A, TENANT_B].flatMap((t) => [`${t}|Audit.Exchange`, `${t}|DLP.All`]).sort(),
     );
     expect(contentLag.reduce((n, p) => n + p.value.count, 0)).toBe(sim.blobs.filter((b) => !b.expired).length);

@@ -1,18 +1,22 @@
 import { describe, expect, it } from "vitest";
-import { contentOutputPath, failedContentPath, safeSegment } from "../../shared/sinks/layout.js";
+import { failedWorkPath, safeSegment, workOutputPath } from "../../shared/sinks/layout.js";
 import { parseDuration } from "../../shared/config/duration.js";
 
 describe("output layout", () => {
-  it("names output deterministically by tenant, content type and contentCreated hour", () => {
-    const path = contentOutputPath("t1", "Audit.Exchange", "2015$a$audit_exchange$Audit_Exchange$na01", "2026-02-03T04:59:59.999Z");
-    expect(path).toBe("t1/Audit.Exchange/2026/02/03/04/2015+a+audit_exchange+Audit_Exchange+na01.ndjson.gz");
-    expect(contentOutputPath("t1", "Audit.Exchange", "2015$a$audit_exchange$Audit_Exchange$na01", "2026-02-03T04:59:59.999Z")).toBe(path);
+  it("names output deterministically by dataset, tenant, stream and the work's hour", () => {
+    const ref = { dataset: "o365.audit", tenantId: "t1", stream: "Audit.Exchange", workId: "2015$a$audit_exchange$Audit_Exchange$na01", created: "2026-02-03T04:59:59.999Z" };
+    const path = workOutputPath(ref);
+    expect(path).toBe("o365.audit/t1/Audit.Exchange/2026/02/03/04/2015+a+audit_exchange+Audit_Exchange+na01.ndjson.gz");
+    expect(workOutputPath({ ...ref })).toBe(path);
+    expect(workOutputPath({ dataset: "microsoft_exchange_online_message_trace.log", tenantId: "t1", stream: "MessageTrace", workId: "20260203T040000Z-20260203T050000Z", created: "2026-02-03T04:00:00Z" })).toBe(
+      "microsoft_exchange_online_message_trace.log/t1/MessageTrace/2026/02/03/04/20260203T040000Z-20260203T050000Z.ndjson.gz",
+    );
   });
 
   it("escapes anything that could leave its folder", () => {
     expect(safeSegment("../x/y")).toBe("%2e%2e%2fx%2fy");
     expect(safeSegment("a b?c")).toBe("a%20b%3fc");
-    expect(failedContentPath("t", "DLP.All", "..")).toBe("failed/t/DLP.All/%2e%2e.json");
+    expect(failedWorkPath({ dataset: "o365.audit", tenantId: "t", stream: "DLP.All", workId: ".." })).toBe("failed/o365.audit/t/DLP.All/%2e%2e.json");
   });
 
   it("writes names a shell takes without quoting, one name per id", () => {

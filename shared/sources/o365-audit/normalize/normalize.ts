@@ -71,9 +71,9 @@ export function normalize(record: unknown, context: NormalizeContext): EcsDocume
 }
 
 
-/** normalize() and JSON in one step, as the worker writes it. */
-export function normalizeToLine(record: unknown, context: NormalizeContext): { line: string; pipelineError: boolean } {
-  return documentLine(record, context, normalize, pipelineErrorDocument);
+/** normalize() and JSON in one step, as the worker writes it; `finish` adds what the pipeline stamps on every document. */
+export function normalizeToLine(record: unknown, context: NormalizeContext, finish?: (doc: EcsDocument) => EcsDocument): { line: string; pipelineError: boolean } {
+  return documentLine(record, context, normalize, pipelineErrorDocument, finish);
 }
 
 /** The same for every document: shared rather than allocated per record (documents are serialized, not changed). */

@@ -1,14 +1,14 @@
 import type { QueueClient } from "@azure/storage-queue";
-import type { ContentMessage } from "./message.js";
+import type { WorkMessage } from "./message.js";
 
 /**
- * The content queue. Messages are base64 JSON, which is what the Functions queue trigger
- * expects with host.json's default `messageEncoding`.
+ * The work queue, one for every feed. Messages are base64 JSON, which is what the Functions queue
+ * trigger expects with host.json's default `messageEncoding`.
  */
 /** The queue service's longest visibility delay. */
 const MAX_VISIBILITY_DELAY_S = 7 * 24 * 3600 - 1;
 
-export function encodeMessage(message: ContentMessage): string {
+export function encodeMessage(message: WorkMessage): string {
   return Buffer.from(JSON.stringify(message), "utf8").toString("base64");
 }
 
@@ -16,7 +16,7 @@ export function decodeMessage(text: string): string {
   return Buffer.from(text, "base64").toString("utf8");
 }
 
-export class ContentQueue {
+export class WorkQueue {
   constructor(readonly client: QueueClient) {}
 
   get name(): string {
@@ -27,7 +27,7 @@ export class ContentQueue {
     await this.client.createIfNotExists();
   }
 
-  async send(message: ContentMessage, delayMs = 0): Promise<void> {
+  async send(message: WorkMessage, delayMs = 0): Promise<void> {
     const visibilityTimeout = Math.min(MAX_VISIBILITY_DELAY_S, Math.ceil(delayMs / 1000));
     await this.client.sendMessage(encodeMessage(message), visibilityTimeout > 0 ? { visibilityTimeout } : {});
   }

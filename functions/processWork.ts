@@ -2,8 +2,8 @@ import { app, type InvocationContext } from "@azure/functions";
 import { getRuntime } from "../shared/runtime.js";
 import { invocationLogger } from "./logger.js";
 
-/** Queue: download one content blob, normalize it, write it. Invalid messages are kept with the reason, not retried. */
-export async function processContent(queueEntry: unknown, context: InvocationContext): Promise<void> {
+/** Queue: fetch one work item of any feed, normalize it, write it. Invalid messages are kept with the reason, not retried. */
+export async function processWork(queueEntry: unknown, context: InvocationContext): Promise<void> {
   const runtime = await getRuntime();
   const messageId = String(context.triggerMetadata?.id ?? context.invocationId);
   // The host moves the message to the poison queue after its last failure; shared/ marks the ledger first.
@@ -11,8 +11,8 @@ export async function processContent(queueEntry: unknown, context: InvocationCon
   await runtime.handleMessage(queueEntry, messageId, invocationLogger(context), Number.isFinite(dequeueCount) ? dequeueCount : undefined);
 }
 
-app.storageQueue("processContent", {
-  queueName: "%O365_CONTENT_QUEUE%",
+app.storageQueue("processWork", {
+  queueName: "%WORK_QUEUE%",
   connection: "DataStorage",
-  handler: processContent,
+  handler: processWork,
 });
