@@ -9,7 +9,7 @@ import { ManagementApiError } from "../../shared/sources/o365-audit/errors.js";
 import type { ContentItem } from "../../shared/sources/o365-audit/schemas.js";
 import type { Simulator } from "../../shared/simulator/server.js";
 import { closedPort } from "../helpers/ports.js";
-import { clientFor, settingsFor, simulator, TENANT_A, TENANT_B, tenants } from "../helpers/simulator.js";
+import { auditConfig, clientFor, settingsFor, simulator, TENANT_A, TENANT_B, tenants } from "../helpers/simulator.js";
 
 const H = 3_600_000;
 const now = Date.now();
@@ -170,7 +170,7 @@ describe("Management Activity API client (against the simulator)", () => {
     await once(silent, "listening");
     try {
       const { port } = silent.address() as AddressInfo;
-      const hanging = clientFor(sim, { settings: settingsFor(sim, { O365_LOGIN_BASE_URL: `https://127.0.0.1:${port}`, O365_REQUEST_TIMEOUT: "1s" }), maxTransientRetries: 0 });
+      const hanging = clientFor(sim, { settings: settingsFor(sim, { O365_LOGIN_BASE_URL: `https://127.0.0.1:${port}`, REQUEST_TIMEOUT: "1s" }), maxTransientRetries: 0 });
       await expect(listAll(hanging.client)).rejects.toMatchObject({ errorClass: "transient", message: expect.stringMatching(/\(ETIMEDOUT\)/) });
     } finally {
       silent.close();
@@ -202,7 +202,7 @@ describe("Management Activity API client (against the simulator)", () => {
   it("authenticates secretless: a managed identity's token as the federated client assertion", async () => {
     sim = await simulator({ from: now - 2 * H, to: now, clientSecret: undefined, federatedAssertion: "mi-token-for-token-exchange" });
     const settings = settingsFor(sim, { O365_CLIENT_SECRET: "", O365_FEDERATED_IDENTITY_CLIENT_ID: "7b0c2d4e-1a3f-4e5d-9c8b-6a7f8e9d0c1b" });
-    expect(settings.auth).toEqual({ kind: "federated", managedIdentityClientId: "7b0c2d4e-1a3f-4e5d-9c8b-6a7f8e9d0c1b" });
+    expect(auditConfig(settings).entra.auth).toEqual({ kind: "federated", managedIdentityClientId: "7b0c2d4e-1a3f-4e5d-9c8b-6a7f8e9d0c1b" });
     let asked = 0;
     const { client } = clientFor(sim, { settings, assertionSource: async () => ((asked += 1), "mi-token-for-token-exchange") });
     expect((await listAll(client, { start: now - 2 * H, end: now })).flat().length).toBeGreaterThan(0);

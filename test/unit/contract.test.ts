@@ -2,6 +2,8 @@ import { readFile } from "node:fs/promises";
 import { beforeEach, describe, expect, it, vi } from "vitest";
 import { hostJsonSchema } from "../../shared/config/hostJson.js";
 import { parseSettings, SETTING_NAMES } from "../../shared/config/settings.js";
+import { SOURCES } from "../../shared/sources/registry.js";
+import { auditConfig } from "../helpers/simulator.js";
 
 /** Settings the Functions host itself reads (not our code): allowed in the sample, not in the schema. */
 const HOST_ONLY_SETTINGS = ["FUNCTIONS_WORKER_RUNTIME"];
@@ -27,22 +29,32 @@ describe("function registration matches host.json and the settings", () => {
     vi.resetModules();
   });
 
-  it("registers the lister on the O365_LIST_SCHEDULE timer", async () => {
-    await import("../../functions/listContent.js");
-    expect(registrations.timer).toHaveLength(1);
-    const [name, options] = registrations.timer[0]!;
-    expect(name).toBe("listContent");
+  it("registers the audit feed's lister on the O365_LIST_SCHEDULE timer", async () => {
+    await import("../../functions/list.js");
+    const audit = registrations.timer.find(([name]) => name === "list-o365-audit");
+    expect(audit).toBeDefined();
+    const [, options] = audit!;
     expect(options).toMatchObject({ schedule: "%O365_LIST_SCHEDULE%", runOnStartup: false, useMonitor: true });
     expect(typeof options.handler).toBe("function");
   });
 
-  it("registers the worker on the O365_CONTENT_QUEUE queue of the DataStorage connection", async () => {
-    await import("../../functions/processContent.js");
+  it("registers one lister timer per registered feed, on the feed's own schedule setting", async () => {
+    await import("../../functions/list.js");
+    expect(registrations.timer.map(([name, options]) => [name, options.schedule])).toEqual(SOURCES.map((source) => [`list-${source.name}`, `%${source.scheduleSetting}%`]));
+    // Each timer's %NAME% must be a setting the schema knows, or the host cannot start the function.
+    expect(SETTING_NAMES).toEqual(expect.arrayContaining(SOURCES.map((source) => source.scheduleSetting)));
+    // Function names: letters, digits, '-' and '_', starting with a letter, at most 127 characters.
+    for (const [name] of registrations.timer) expect(name).toMatch(/^[A-Za-z][A-Za-z0-9_-]{0,126}$/);
+  });
+
+  it("registers the worker on the WORK_QUEUE queue of the DataStorage connection", async () => {
+    await import("../../functions/processWork.js");
+    expect(registrations.storageQueue).toHaveLength(1);
     const [name, options] = registrations.storageQueue[0]!;
-    expect(name).toBe("processContent");
-    expect(options).toMatchObject({ queueName: "%O365_CONTENT_QUEUE%", connection: "DataStorage" });
+    expect(name).toBe("processWork");
+    expect(options).toMatchObject({ queueName: "%WORK_QUEUE%", connection: "DataStorage" });
     // %NAME% placeholders and the connection prefix must be settings the schema knows.
-    expect(SETTING_NAMES).toEqual(expect.arrayContaining(["O365_LIST_SCHEDULE", "O365_CONTENT_QUEUE", "DataStorage", "DataStorage__accountName"]));
+    expect(SETTING_NAMES).toEqual(expect.arrayContaining(["O365_LIST_SCHEDULE", "WORK_QUEUE", "DataStorage", "DataStorage__accountName"]));
   });
 
   it("serves GET /api/status behind a function key", async () => {
@@ -70,9 +82,14 @@ describe("local.settings.sample.json", () => {
     const values = (await json("local.settings.sample.json")).Values as Record<string, string>;
     const settings = parseSettings({ ...values, O365_CLIENT_SECRET: "filled-in" });
     const defaults = parseSettings({ O365_TENANT_IDS: values.O365_TENANT_IDS, O365_CLIENT_ID: values.O365_CLIENT_ID, O365_CLIENT_SECRET: "x", DataStorage: "UseDevelopmentStorage=true" });
-    for (const key of ["listSchedule", "initialLookbackMs", "relistOverlapMs", "listConcurrency", "listBudgetMs", "requestTimeoutMs", "contentQueue", "tables", "contentTypes", "cloud"] as const) {
-      expect(settings[key]).toEqual(defaults[key]);
+    for (const key of ["listConcurrency", "listBudgetMs", "requestTimeoutMs", "maxWorkPerTenant", "workQueue", "tables", "namespace", "enabledSources"] as const) {
+      expect({ [key]: settings[key] }).toEqual({ [key]: defaults[key] });
     }
+    const [audit, auditDefaults] = [auditConfig(settings), auditConfig(defaults)];
+    for (const key of ["enabled", "listSchedule", "initialLookbackMs", "relistOverlapMs", "contentTypes"] as const) {
+      expect({ [key]: audit[key] }).toEqual({ [key]: auditDefaults[key] });
+    }
+    expect(audit.entra.cloud).toEqual(auditDefaults.entra.cloud);
     // The one local difference: output goes to files in output/, where a user finds it after the run,
     // not to a container of the emulator.
     expect(settings.output).toEqual({ kind: "file", dir: "output" });

@@ -1,0 +1,204 @@
+import { Readable } from "node:stream";
+import { describe, expect, it } from "vitest";
+import type { WorkMessage } from "../../shared/pipeline/message.js";
+import { InvalidContentError } from "../../shared/pipeline/records.js";
+import { processWork, type WorkedFeed, type WorkerDeps } from "../../shared/pipeline/worker.js";
+import type { OutputSink, OutputWriter } from "../../shared/sinks/sink.js";
+import type { Failure } from "../../shared/sources/source.js";
+import type { ClaimRequest } from "../../shared/state/claims.js";
+import type { LedgerEntry, WorkLedger } from "../../shared/state/ledger.js";
+import { recordingLogger } from "../helpers/harness.js";
+
+/**
+ * The worker against an in-memory feed, ledger, claims and sink: what it writes where, and what it
+ * does with each class of failure, for any feed.
+ */
+
+const NOW = Date.parse("2026-03-01T12:00:00.000Z");
+const T = "tenant-a";
+
+type Rec = { id?: string; n: number };
+
+function message(overrides: Partial<WorkMessage> = {}): WorkMessage {
+  return { v: 2, source: "fake-feed", tenantId: T, stream: "Stream.One", workId: "20260301$w1", created: "2026-03-01T09:30:00.000Z", throttled: 0, item: { any: "thing" }, ...overrides };
+}
+
+/** A feed that yields `records` (or throws `error` when fetching), one NDJSON line per record. */
+function fakeFeed(options: { records?: Rec[]; error?: unknown; raw?: boolean } = {}) {
+  const fetched: WorkMessage[] = [];
+  const session: WorkedFeed["session"] = {
+    async fetch(work) {
+      fetched.push(work as WorkMessage);
+      if (options.error !== undefined) throw options.error;
+      return (async function* () {
+        for (const record of options.records ?? []) yield record;
+      })();
+    },
+    recordKey: (record) => ((record as Rec).id ? { recordId: (record as Rec).id as string, hour: "2026-03-01T09" } : undefined),
+    toLine: (record) => ({ line: JSON.stringify(record), pipelineError: (record as Rec).n < 0 }),
+    failure: (error) => (error as { failure?: Failure }).failure,
+    ...(options.raw ? { raw: async () => Readable.from([Buffer.from("raw bytes")]) } : {}),
+  };
+  return { feed: { name: "fake-feed", dataset: "fake.dataset", session } satisfies WorkedFeed, fetched };
+}
+
+function failing(failure: Failure): Error {
+  return Object.assign(new Error(`api said ${failure.errorClass}`), { failure });
+}
+
+function setup(feed: WorkedFeed, known?: Partial<LedgerEntry>) {
+  const finished: LedgerEntry[] = [];
+  const outputs = new Map<string, string[]>();
+  const aborted: string[] = [];
+  const raw: { path: string; metadata: Record<string, string> }[] = [];
+  const requeued: { message: WorkMessage; delayMs: number }[] = [];
+  /** Record ids claimed by an earlier work item: duplicates here. */
+  const claimedElsewhere = new Set<string>(["dup"]);
+  const claimCalls: { tenantId: string; owner: string; requests: ClaimRequest[] }[] = [];
+  const sink: OutputSink = {
+    location: "memory",
+    async open(path) {
+      const lines: string[] = [];
+      const writer: OutputWriter = {
+        write: async (line) => void lines.push(line),
+        commit: async () => (outputs.set(path, lines), { bytes: lines.join("\n").length }),
+        abort: async () => void aborted.push(path),
+      };
+      return writer;
+    },
+    async putRaw(path, _body, metadata) {
+      raw.push({ path, metadata });
+    },
+  };
+  const log = recordingLogger();
+  const deps: WorkerDeps = {
+    feed,
+    ledger: {
+      get: async (tenantId: string, stream: string, workId: string) => (known ? ({ source: feed.name, tenantId, stream, workId, state: "queued", created: new Date(0), ...known } as LedgerEntry) : undefined),
+      finish: async (entry: LedgerEntry) => void finished.push(entry),
+    } as unknown as WorkLedger,
+    claims: {
+      claim: async (tenantId, owner, requests) => {
+        claimCalls.push({ tenantId, owner, requests });
+        return new Set(requests.map((r) => r.recordId).filter((id) => !claimedElsewhere.has(id)));
+      },
+    },
+    sink,
+    requeue: async (next, delayMs) => void requeued.push({ message: next, delayMs }),
+    log,
+    now: () => NOW,
+    random: () => 0.5,
+  };
+  return { deps, finished, outputs, aborted, raw, requeued, claimCalls, log };
+}
+
+describe("processing a work item of any feed", () => {
+  it("writes its records under {dataset}/{tenantId}/{stream}/yyyy/MM/dd/HH/{workId}.ndjson.gz and marks the row done", async () => {
+    const { feed } = fakeFeed({ records: [{ id: "r1", n: 1 }, { n: 2 }, { id: "r3", n: -1 }] });
+    const { deps, outputs, finished } = setup(feed);
+    const outcome = await processWork(message(), deps);
+    const path = "fake.dataset/tenant-a/Stream.One/2026/03/01/09/20260301+w1.ndjson.gz";
+    expect(outcome).toEqual({ status: "done", records: 3, duplicates: 0, pipelineErrors: 1, bytes: expect.any(Number), output: path });
+    expect(outputs.get(path)).toEqual(['{"id":"r1","n":1}', '{"n":2}', '{"id":"r3","n":-1}']);
+    expect(finished).toEqual([
+      expect.objectContaining({ source: "fake-feed", tenantId: T, stream: "Stream.One", workId: "20260301$w1", state: "done", records: 3, pipelineErrors: 1, output: path, attempts: 1, error: "" }),
+    ]);
+    expect(finished[0]).not.toHaveProperty("expires");
+  });
+
+  it("writes a record another work item claimed first only once: there", async () => {
+    const { feed } = fakeFeed({ records: [{ id: "dup", n: 1 }, { id: "r2", n: 2 }] });
+    const { deps, outputs, claimCalls } = setup(feed);
+    const outcome = await processWork(message(), deps);
+    expect(outcome).toMatchObject({ status: "done", records: 1, duplicates: 1 });
+    expect([...outputs.values()]).toEqual([['{"id":"r2","n":2}']]);
+    expect(claimCalls.map((c) => [c.tenantId, c.owner])).toEqual([[T, "Stream.One/20260301$w1"]]);
+  });
+
+  it("leaves no output when there is nothing to write, and still marks the row done", async () => {
+    const { feed } = fakeFeed({ records: [] });
+    const { deps, outputs, aborted, finished } = setup(feed);
+    expect(await processWork(message(), deps)).toMatchObject({ status: "done", records: 0, output: undefined });
+    expect(outputs.size).toBe(0);
+    expect(aborted).toHaveLength(1);
+    expect(finished[0]).toMatchObject({ state: "done", output: "" });
+  });
+
+  it.each(["done", "failed", "expired"] as const)("skips work the ledger says is %s, fetching nothing", async (state) => {
+    const { feed, fetched } = fakeFeed({ records: [{ n: 1 }] });
+    const { deps, finished } = setup(feed, { state });
+    expect(await processWork(message(), deps)).toEqual({ status: "skipped", reason: `ledger says ${state}` });
+    expect(fetched).toEqual([]);
+    expect(finished).toEqual([]);
+  });
+
+  it("processes a poisoned row's message (re-driven) and counts the attempt", async () => {
+    const { feed } = fakeFeed({ records: [{ n: 1 }] });
+    const { deps, finished } = setup(feed, { state: "poisoned", attempts: 5 });
+    expect(await processWork(message(), deps)).toMatchObject({ status: "done" });
+    expect(finished[0]).toMatchObject({ state: "done", attempts: 6 });
+  });
+
+  it("expires work past its expiry without fetching it; work without one never expires by date", async () => {
+    const { feed, fetched } = fakeFeed({ records: [{ n: 1 }] });
+    const past = setup(feed);
+    expect(await processWork(message({ expires: new Date(NOW - 1).toISOString() }), past.deps)).toEqual({ status: "expired" });
+    expect(fetched).toEqual([]);
+    expect(past.finished[0]).toMatchObject({ state: "expired", expires: new Date(NOW - 1) });
+    const windowed = setup(feed);
+    expect(await processWork(message({ created: "2020-01-01T00:00:00.000Z" }), windowed.deps)).toMatchObject({ status: "done" });
+  });
+
+  describe("failures, as the feed classes them", () => {
+    it("puts throttled work back with the API's Retry-After, counting the throttle", async () => {
+      const { feed } = fakeFeed({ error: failing({ errorClass: "throttled", fix: "", retryAfterMs: 30_000, sent: true }) });
+      const { deps, requeued, finished } = setup(feed);
+      expect(await processWork(message({ throttled: 2 }), deps)).toEqual({ status: "throttled", delayMs: 30_500 });
+      expect(requeued).toEqual([{ message: message({ throttled: 3 }), delayMs: 30_500 }]);
+      expect(finished).toEqual([]);
+    });
+
+    it("does not count a throttle that was refused at the gate before anything was sent", async () => {
+      const { feed } = fakeFeed({ error: failing({ errorClass: "throttled", fix: "", sent: false }) });
+      const { deps, requeued } = setup(feed);
+      await processWork(message({ throttled: 2 }), deps);
+      expect(requeued.map((r) => r.message.throttled)).toEqual([2]);
+    });
+
+    it("marks expired and not-found work final, without retrying it", async () => {
+      for (const [errorClass, state] of [["expired", "expired"], ["notFound", "failed"]] as const) {
+        const { feed } = fakeFeed({ error: failing({ errorClass, fix: "", sent: true }) });
+        const { deps, finished, requeued } = setup(feed);
+        expect((await processWork(message(), deps)).status).toBe(state);
+        expect(finished).toEqual([expect.objectContaining({ source: "fake-feed", state, error: `api said ${errorClass}` })]);
+        expect(requeued).toEqual([]);
+      }
+    });
+
+    it("rethrows what the feed does not know, or calls transient, for the queue to retry", async () => {
+      for (const error of [new Error("socket hang up"), failing({ errorClass: "transient", fix: "", sent: true })]) {
+        const { feed } = fakeFeed({ error });
+        const { deps, finished } = setup(feed);
+        await expect(processWork(message(), deps)).rejects.toBe(error);
+        expect(finished).toEqual([]);
+      }
+    });
+
+    it("keeps the raw bytes of content that cannot be parsed under failed/, when the feed can fetch them again", async () => {
+      const { feed } = fakeFeed({ error: new InvalidContentError("not a JSON array"), raw: true });
+      const { deps, raw, finished } = setup(feed);
+      expect(await processWork(message(), deps)).toEqual({ status: "failed", reason: "not a JSON array" });
+      const path = "failed/fake.dataset/tenant-a/Stream.One/20260301+w1.json";
+      expect(raw).toEqual([{ path, metadata: { source: "fake-feed", tenantId: T, stream: "Stream.One", workId: "20260301$w1", error: "not a JSON array" } }]);
+      expect(finished[0]).toMatchObject({ state: "failed", output: path, error: "not a JSON array" });
+    });
+
+    it("fails such content without a copy when the feed has no raw bytes to give", async () => {
+      const { feed } = fakeFeed({ error: new InvalidContentError("bad page") });
+      const { deps, raw, finished } = setup(feed);
+      expect(await processWork(message(), deps)).toEqual({ status: "failed", reason: "bad page" });
+      expect(raw).toEqual([]);
+      expect(finished[0]).toMatchObject({ state: "failed", output: "" });
+    });
+  });
+});
