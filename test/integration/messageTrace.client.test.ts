@@ -1,13 +1,18 @@
 import { Agent } from "undici";
 import { afterEach, describe, expect, it } from "vitest";
+import { z } from "zod";
 import { ApiError } from "../../shared/http/errors.js";
 import { RequestGate } from "../../shared/http/gate.js";
 import { createCredentialFactory } from "../../shared/entra/auth.js";
 import { UntrustedUrlError } from "../../shared/http/errors.js";
 import type { Simulator, SimulatorRoute } from "../../shared/simulator/server.js";
-import { graphBudget, type MessageTrace, MessageTraceClient, type MessageTraceClientOptions, MESSAGE_TRACES_PATH } from "../../shared/sources/message-trace/client.js";
-import { generateMessageTraces, type MessageTraceRoute, type MessageTraceRouteOptions, messageTraceRoute, traceAt } from "../../shared/sources/message-trace/simulator.js";
-import { settingsFor, simulator, TENANT_A, TENANT_B, tenants } from "../helpers/simulator.js";
+import type { RequestEvent, Work } from "../../shared/sources/source.js";
+import { silentLogger } from "../../shared/util/log.js";
+import { graphBudget, MessageTraceClient, type MessageTraceClientOptions, MESSAGE_TRACES_PATH } from "../../shared/sources/message-trace/client.js";
+import { type MessageTraceConfig, messageTraceSettings, readMessageTrace } from "../../shared/sources/message-trace/settings.js";
+import { type GraphMessageTrace, generateMessageTraces, type MessageTraceRoute, type MessageTraceRouteOptions, messageTraceRoute, traceAt } from "../../shared/sources/message-trace/simulator.js";
+import { type MessageTraceItem, messageTraceSource } from "../../shared/sources/message-trace/source.js";
+import { CLIENT_ID, SECRET, simulator, TENANT_A, TENANT_B, tenants } from "../helpers/simulator.js";
 
 const H = 3_600_000;
 const DAY = 24 * H;
@@ -29,15 +34,29 @@ afterEach(async () => {
   sim = undefined;
 });
 
+/** The feed's settings for the simulator: both tenants, its login host and Graph origin. */
+function configFor(sim: Simulator, env: Record<string, string> = {}): MessageTraceConfig {
+  return readMessageTrace(
+    z.object(messageTraceSettings).parse({
+      O365_TENANT_IDS: `${TENANT_A},${TENANT_B}`,
+      O365_CLIENT_ID: CLIENT_ID,
+      O365_CLIENT_SECRET: SECRET,
+      O365_LOGIN_BASE_URL: sim.loginBaseUrl,
+      MESSAGE_TRACE_ENABLED: "true",
+      MESSAGE_TRACE_GRAPH_BASE_URL: sim.apiBaseUrl,
+      ...env,
+    }),
+  );
+}
+
 /** The simulator with Graph's message-trace route (plus any routes given before it), and a client of it. */
 async function graph(routeOptions: Partial<MessageTraceRouteOptions> = {}, client: Partial<MessageTraceClientOptions> = {}, before: SimulatorRoute[] = []) {
   const mt: MessageTraceRoute = messageTraceRoute({ traces: TRACES, now: () => NOW, ...routeOptions });
   sim = await simulator({ tenants: tenants([TENANT_A, TENANT_B]), from: NOW - H, to: NOW, blobIntervalMs: H, contentTypes: ["Audit.Exchange"], routes: [...before, mt.route] });
-  const settings = settingsFor(sim, { O365_TENANT_IDS: `${TENANT_A},${TENANT_B}` });
   const sleeps: number[] = [];
   const messageTraces = new MessageTraceClient({
     graphBaseUrl: sim.apiBaseUrl,
-    credentialFor: createCredentialFactory(settings, { trustedCa: sim.ca }),
+    credentialFor: createCredentialFactory(configFor(sim).entra, { requestTimeoutMs: 10_000, trustedCa: sim.ca }),
     dispatcher: new Agent({ connect: { ca: sim.ca } }),
     timeoutMs: 10_000,
     gate: new RequestGate(undefined, graphBudget),
@@ -52,8 +71,9 @@ async function graph(routeOptions: Partial<MessageTraceRouteOptions> = {}, clien
 }
 
 async function listAll(client: MessageTraceClient, tenantId: string, window: { start: number; end: number }) {
-  const pages: MessageTrace[][] = [];
-  for await (const page of client.listMessageTraces(tenantId, window)) pages.push(page);
+  const pages: GraphMessageTrace[][] = [];
+  // The client passes rows on unchecked; these are the simulator's own.
+  for await (const page of client.listMessageTraces(tenantId, window)) pages.push(page as GraphMessageTrace[]);
   return pages;
 }
 
@@ -198,5 +218,81 @@ describe("Graph message-trace client against the simulator", () => {
     expect((error as ApiError).fix).toContain("New-MgServicePrincipal -AppId 8bd644d1-64a1-4d4b-ae52-2e0cbf64e373");
     expect((error as ApiError).fix).toContain("hours");
     await expect(listAll(client, TENANT_A, { start: NOW - H, end: NOW })).resolves.toBeDefined();
+  });
+});
+
+describe("the message-trace feed's session against the simulator", () => {
+  /** A session of the feed on the simulator (pages of 50), the requests it reports, and the windows' work. */
+  async function session(routeOptions: Partial<MessageTraceRouteOptions> = {}) {
+    const mt = messageTraceRoute({ traces: TRACES, now: () => NOW, ...routeOptions });
+    sim = await simulator({ tenants: tenants([TENANT_A, TENANT_B]), from: NOW - H, to: NOW, blobIntervalMs: H, contentTypes: ["Audit.Exchange"], routes: [mt.route] });
+    const events: RequestEvent[] = [];
+    const config = configFor(sim, { MESSAGE_TRACE_PAGE_SIZE: "50", MESSAGE_TRACE_LOCAL_DOMAINS: "tenant0.onmicrosoft.com" });
+    const opened = await messageTraceSource.open(config, {
+      dispatcher: new Agent({ connect: { ca: sim.ca } }),
+      gate: new RequestGate(undefined, graphBudget),
+      requestTimeoutMs: 10_000,
+      trustedCa: sim.ca,
+      onRequest: (event) => events.push(event),
+      sleep: async () => {},
+      now: () => NOW,
+      namespace: "default",
+      userAgent: "audit-intake-test",
+    });
+    const workOf = async (tenantId: string, window: { start: number; end: number }) => {
+      const works: Work<MessageTraceItem>[] = [];
+      for await (const page of opened.list({ tenantId, stream: "MessageTrace" }, window, silentLogger)) works.push(...page);
+      return works;
+    };
+    return { mt, session: opened, events, workOf };
+  }
+
+  async function all(rows: AsyncIterable<unknown>): Promise<unknown[]> {
+    const out: unknown[] = [];
+    for await (const row of rows) out.push(row);
+    return out;
+  }
+
+  it("plans a first run as windows, lists each as one work item without a request, and fetches every row of each window", async () => {
+    const { mt, session: s, events, workOf } = await session();
+    const plan = s.plan({ tenantId: TENANT_A, stream: "MessageTrace" }, undefined, NOW);
+    expect(plan.windows.length).toBeGreaterThan(1);
+    const works = (await Promise.all(plan.windows.map((window) => workOf(TENANT_A, window)))).flat();
+    expect(works).toHaveLength(plan.windows.length);
+    expect(mt.stats.requests).toBe(0); // the lister sends Graph nothing
+
+    const rows = (await Promise.all(works.map(async (work) => all(await s.fetch(work))))).flat() as GraphMessageTrace[];
+    // A row on the boundary of two windows comes in both (ge/le); its claim makes it one record.
+    const keys = new Set(rows.map((row) => s.recordKey(row, NOW)?.recordId));
+    const first = plan.windows[0]!.start;
+    const last = plan.windows.at(-1)!.end;
+    const expected = TRACES.filter((t) => t.tenantId === TENANT_A && t.visibleAt <= NOW && t.received >= first && t.received <= last).map((t) => traceAt(t, NOW));
+    expect([...keys].sort()).toEqual(expected.map((r) => `${r.id}|${r.recipientAddress}|${r.status}`).sort());
+    expect(events.length).toBe(mt.stats.requests);
+    expect(mt.stats.requests).toBeGreaterThan(works.length); // some windows took more than one page
+    expect(events.every((e) => e.tenantId === TENANT_A && e.stream === "MessageTrace" && e.operation === "messageTraces" && !e.throttled)).toBe(true);
+
+    const lines = rows.map((row) => s.toLine(row, works[0]!));
+    expect(lines.every((l) => !l.pipelineError)).toBe(true);
+    const doc = JSON.parse(lines[0]!.line) as { data_stream: unknown; email: { direction?: string } };
+    expect(doc.data_stream).toEqual({ type: "logs", dataset: "microsoft_exchange_online_message_trace.log", namespace: "default" });
+    expect(doc.email.direction).toBeDefined();
+  });
+
+  it("reads a tenant without Microsoft's service principal as a configuration failure with its fix", async () => {
+    const { session: s, events, workOf } = await session({ withoutServicePrincipal: [TENANT_B] });
+    const [work] = await workOf(TENANT_B, { start: NOW - 2 * H, end: NOW - H });
+    const error = await failure(all(await s.fetch(work!)));
+    expect(s.failure(error)).toMatchObject({ errorClass: "configuration", code: "InvalidAuthenticationToken", sent: true });
+    expect(s.failure(error)?.fix).toContain("New-MgServicePrincipal");
+    expect(events).toEqual([{ tenantId: TENANT_B, stream: "MessageTrace", operation: "messageTraces", throttled: false }]);
+  });
+
+  it("goes back on the queue when Graph throttles: one request, reported throttled, with Graph's Retry-After", async () => {
+    const { session: s, events, workOf } = await session({ throttleRate: 1, retryAfterSeconds: 30 });
+    const [work] = await workOf(TENANT_A, { start: NOW - 2 * H, end: NOW - H });
+    const error = await failure(all(await s.fetch(work!)));
+    expect(s.failure(error)).toMatchObject({ errorClass: "throttled", retryAfterMs: 30_000, sent: true });
+    expect(events).toEqual([{ tenantId: TENANT_A, stream: "MessageTrace", operation: "messageTraces", throttled: true }]);
   });
 });

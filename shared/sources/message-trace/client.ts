@@ -5,6 +5,7 @@ import { z } from "zod";
 import { ApiError, UntrustedUrlError } from "../../http/errors.js";
 import type { RequestBudget, RequestGate } from "../../http/gate.js";
 import { jitteredBackoff, parseRetryAfter, readBody, sendThroughGate, tokenFor } from "../../http/send.js";
+import type { RequestEvent } from "../source.js";
 
 /**
  * Client of Microsoft Graph's Exchange Online message trace, `GET /v1.0/admin/exchange/tracing/messageTraces`
@@ -12,6 +13,10 @@ import { jitteredBackoff, parseRetryAfter, readBody, sendThroughGate, tokenFor }
  * items newest first, the next page at `@odata.nextLink`, to be followed as it is.
  */
 export const MESSAGE_TRACES_PATH = "/v1.0/admin/exchange/tracing/messageTraces";
+
+/** The feed's one stream per tenant, as cursors, status and metrics name it. */
+export const MESSAGE_TRACE_STREAM = "MessageTrace";
+const OPERATION = "messageTraces";
 
 /**
  * Exchange accepts at most 100 message-trace requests per tenant in a running 5-minute window
@@ -40,26 +45,12 @@ const MAX_PAGE_SIZE = 5000;
 const MAX_ERROR_BODY = 64 * 1024;
 
 /**
- * An `exchangeMessageTrace` (learn.microsoft.com/graph/api/resources/exchangemessagetrace). What the
- * pipeline relies on is required (the row's key: id, recipientAddress, status; and when it was received);
- * the rest may be null or missing and is passed on to the normalizer as it came.
+ * A page of `exchangeMessageTrace` items (learn.microsoft.com/graph/api/resources/exchangemessagetrace).
+ * Rows are passed on as they came: one malformed row must not fail its page (and with it every other row
+ * of the window), so the normalizer reads each and writes one it cannot map as a pipeline_error document.
  */
-export const messageTraceSchema = z.looseObject({
-  id: z.string().min(1),
-  recipientAddress: z.string().min(1),
-  status: z.string().min(1),
-  receivedDateTime: z.iso.datetime({ offset: true }),
-  senderAddress: z.string().nullish(),
-  messageId: z.string().nullish(),
-  subject: z.string().nullish(),
-  size: z.number().nullish(),
-  fromIP: z.string().nullish(),
-  toIP: z.string().nullish(),
-});
-export type MessageTrace = z.infer<typeof messageTraceSchema>;
-
 const pageSchema = z.looseObject({
-  value: z.array(messageTraceSchema),
+  value: z.array(z.unknown()),
   "@odata.nextLink": z.string().optional(),
 });
 
@@ -88,6 +79,8 @@ export interface MessageTraceClientOptions {
   sleep?: (ms: number) => Promise<void>;
   random?: () => number;
   userAgent?: string;
+  /** Every request that reached Graph (an answer, or a failure after it was sent), for the request and throttling metrics. */
+  onRequest?: (event: RequestEvent) => void;
 }
 
 export class MessageTraceClient {
@@ -107,7 +100,7 @@ export class MessageTraceClient {
   }
 
   /** Every page of the rows received in the window (both ends included, as `ge`/`le` say), following `@odata.nextLink`. */
-  async *listMessageTraces(tenantId: string, window: MessageTraceWindow): AsyncGenerator<MessageTrace[]> {
+  async *listMessageTraces(tenantId: string, window: MessageTraceWindow): AsyncGenerator<unknown[]> {
     let url: URL | undefined = new URL(MESSAGE_TRACES_PATH, this.origin);
     url.searchParams.set("$filter", `receivedDateTime ge ${new Date(window.start).toISOString()} and receivedDateTime le ${new Date(window.end).toISOString()}`);
     url.searchParams.set("$top", String(this.options.pageSize ?? MAX_PAGE_SIZE));
@@ -138,6 +131,9 @@ export class MessageTraceClient {
   }
 
   private send(tenantId: string, url: URL): Promise<Readable> {
+    // Set once an attempt has passed the gate: a failed token request or a refusal at the gate sent nothing to Graph.
+    let sent = false;
+    const report = (throttled: boolean) => this.options.onRequest?.({ tenantId, stream: MESSAGE_TRACE_STREAM, operation: OPERATION, throttled });
     return sendThroughGate<Readable, ApiError>(
       {
         gate: this.options.gate,
@@ -150,8 +146,10 @@ export class MessageTraceClient {
       },
       {
         attempt: async (pass) => {
+          sent = false;
           const token = await tokenFor(this.options.credentialFor(tenantId), this.scope, tenantId, (failure, cause) => new ApiError(failure.errorClass, failure.status, "token", failure.message, undefined, undefined, { cause }));
           await pass();
+          sent = true;
           const response = await request(url, {
             method: "GET",
             dispatcher: this.options.dispatcher,
@@ -160,10 +158,14 @@ export class MessageTraceClient {
             headers: { authorization: `Bearer ${token}`, accept: "application/json", "user-agent": this.options.userAgent ?? "audit-intake" },
           });
           if (response.statusCode < 200 || response.statusCode >= 300) throw await toError(response);
+          report(false);
           return response.body;
         },
         toFailure: (error) => (error instanceof ApiError ? error : networkError(error)),
         refused: (error) => new ApiError("throttled", undefined, undefined, `messageTraces: throttled, ${error.message}`, undefined, Math.ceil(error.waitMs), { cause: error }),
+        onFailure: (failure) => {
+          if (sent) report(failure.errorClass === "throttled");
+        },
       },
     );
   }

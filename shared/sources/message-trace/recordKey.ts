@@ -1,0 +1,27 @@
+import { z } from "zod";
+import { type ClaimRequest, claimOf } from "../../state/claims.js";
+
+/**
+ * What a Graph row's claim is made of (learn.microsoft.com/graph/api/resources/exchangemessagetrace): `id`
+ * is the message's trace, shared by its recipients, so a row is one message × one recipient × one status.
+ */
+const keySchema = z.looseObject({
+  id: z.string().min(1),
+  recipientAddress: z.string().min(1),
+  status: z.string().min(1),
+  receivedDateTime: z.string(),
+});
+
+/**
+ * A message-trace row's claim: `{id}|{recipientAddress}|{status}` in the hour it was received. A row
+ * re-read in the overlap is the same record and is written once; a row whose status moved on (pending,
+ * then delivered) is a new one. The recipient is kept as Graph wrote it: its documentation says nothing
+ * of its case, and lowercasing could merge two rows into one record, while keeping it can at worst write
+ * a row twice. None for a row without all four parts: it is written unclaimed.
+ */
+export function messageTraceRecordKey(row: unknown, now: number): ClaimRequest | undefined {
+  const parsed = keySchema.safeParse(row);
+  if (!parsed.success) return undefined;
+  const { id, recipientAddress, status, receivedDateTime } = parsed.data;
+  return claimOf(`${id}|${recipientAddress}|${status}`, receivedDateTime, now);
+}
