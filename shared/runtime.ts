@@ -9,7 +9,7 @@ import { type ItemCheck, parseWorkMessage, type WorkMessage } from "./pipeline/m
 import { markIfLastAttempt } from "./pipeline/poison.js";
 import { processWork, type WorkedFeed, type WorkOutcome } from "./pipeline/worker.js";
 import { WorkQueue } from "./pipeline/workQueue.js";
-import { type AnySource, SOURCES } from "./sources/registry.js";
+import { type AnySource, SOURCES, sourceNamed } from "./sources/registry.js";
 import type { RequestEvent, SourceSession, StreamRef } from "./sources/source.js";
 import { RecordClaims } from "./state/claims.js";
 import { CursorStore } from "./state/cursors.js";
@@ -300,6 +300,14 @@ export async function createRuntime(settings: Settings, options: RuntimeOptions 
     async handleMessage(payload, messageId, log, dequeueCount) {
       const parsed = parseWorkMessage(payload, feedOf);
       if (!parsed.ok) {
+        const { envelope } = parsed;
+        if (envelope && !feeds.has(envelope.source) && sourceNamed(envelope.source)) {
+          // A feed switched off here (for now, or on this instance only) keeps its work: the message fails
+          // like any other, ends in the poison queue with its row marked, and `redrive` brings it back.
+          const error = new Error(parsed.reason);
+          await markIfLastAttempt(envelope, error, { dequeueCount, maxDequeueCount }, { ledger, log, now });
+          throw error;
+        }
         await runtime.reject(messageId, payload, parsed.reason, log);
         return { status: "rejected", reason: parsed.reason };
       }

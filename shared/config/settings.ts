@@ -68,33 +68,42 @@ export const SETTING_NAMES = Object.keys(settingsSchema.shape) as string[];
 const SHARED_NAMESPACES = ["APPLICATIONINSIGHTS_", "AzureWebJobsStorage", "DataStorage"];
 
 /**
- * Prefixes under which every name is expected to be a setting (O365_, STATE_, OUTPUT_, GEOIP_),
- * derived from the schema so that a feed's new settings bring their prefix with them.
+ * Prefixes under which every name is ours: each feed's (O365_, MESSAGE_TRACE_) and the pipeline's
+ * distinctive ones. Under the pipeline's plainer words (WORK_, LIST_, REQUEST_) a shell may well hold
+ * names of its own (WORK_DIR, REQUEST_METHOD), so there only a near miss of a setting is a typo.
  */
-const OWN_PREFIXES = [
-  ...new Set(
-    SETTING_NAMES.filter((name) => !SHARED_NAMESPACES.some((namespace) => name.startsWith(namespace)))
-      .map((name) => name.slice(0, name.indexOf("_") + 1).toUpperCase())
-      .filter(Boolean),
-  ),
-];
+const OWN_PREFIXES = [...new Set([...SOURCES.map((source) => source.settingsPrefix), "STATE_TABLE_", "OUTPUT_", "GEOIP_"])];
+
+/** Names of earlier versions, and what they are called now. */
+const RENAMED: Readonly<Record<string, string>> = {
+  O365_CONTENT_QUEUE: "WORK_QUEUE",
+  O365_MAX_DOWNLOADS_PER_TENANT: "WORK_MAX_PER_TENANT",
+  O365_LIST_CONCURRENCY: "LIST_CONCURRENCY",
+  O365_LIST_BUDGET: "LIST_BUDGET",
+  O365_REQUEST_TIMEOUT: "REQUEST_TIMEOUT",
+};
 
 /**
  * A name under one of our prefixes that the schema does not read is a typo (O365_TENANT_ID,
- * OUTPUT_KND, o365_tenant_ids): ignoring it would run with a default the operator meant to change.
- * Its value is never shown: a misspelt secret is still a secret.
+ * OUTPUT_KND, o365_tenant_ids) or a name of an earlier version: ignoring it would run with a default
+ * the operator meant to change. Its value is never shown: a misspelt secret is still a secret.
  */
 function unknownNames(env: Env): SettingsProblem[] {
   return Object.keys(env).flatMap((name) => {
+    if (env[name] === undefined || SETTING_NAMES.includes(name)) return [];
+    const renamed = RENAMED[name.toUpperCase()];
+    if (renamed) return [{ setting: name, message: `not a setting; renamed to ${renamed}` }];
     const prefix = OWN_PREFIXES.find((p) => name.toUpperCase().startsWith(p));
-    if (!prefix || env[name] === undefined || SETTING_NAMES.includes(name)) return [];
     const suggestion = closestSetting(name);
+    if (!prefix) return suggestion && firstWord(suggestion) === firstWord(name.toUpperCase()) ? [{ setting: name, message: `not a setting; did you mean ${suggestion}?` }] : [];
     const hint = suggestion
       ? `did you mean ${suggestion}?`
       : `the ${prefix} settings are ${SETTING_NAMES.filter((s) => s.toUpperCase().startsWith(prefix)).join(", ")}`;
     return [{ setting: name, message: `not a setting; ${hint}` }];
   });
 }
+
+const firstWord = (name: string) => name.slice(0, name.indexOf("_") + 1);
 
 /** The setting nearest to a misspelt name, if near enough to be the likely intent. */
 function closestSetting(name: string): string | undefined {

@@ -5,11 +5,14 @@ import { createServer } from "node:net";
 import { join } from "node:path";
 import { z } from "zod";
 import { startSimulator, type Simulator } from "../simulator/server.js";
+import { generateMessageTraces, messageTraceRoute } from "../sources/message-trace/simulator.js";
 
 /**
  * What `npm start` runs against when no tenant is configured: the simulator with three demo
  * tenants, a few hours of content behind and a day ahead (published as the clock reaches it),
- * and light versions of every fault, so the first run shows the collector coping with them.
+ * and light versions of every fault, so the first run shows the collector coping with them. It
+ * serves every feed: the Management Activity API's audit content and Graph's message traces; one
+ * demo tenant has no message-trace service principal, so the demo shows how that is reported.
  *
  * The demo is an epoch kept in `.local/demo/epoch.json` (seed, content span, port): a restarted
  * demo serves exactly the content it served before, so messages left on the queue by a stopped
@@ -41,7 +44,18 @@ export interface Demo {
 }
 
 /** What the demo sets; the operator's values of these give way to it. */
-export const DEMO_SETTINGS = ["O365_TENANT_IDS", "O365_TENANT_NAMES", "O365_CLIENT_ID", "O365_CLIENT_SECRET", "O365_API_BASE_URL", "O365_LOGIN_BASE_URL"] as const;
+export const DEMO_SETTINGS = [
+  "O365_TENANT_IDS",
+  "O365_TENANT_NAMES",
+  "O365_CLIENT_ID",
+  "O365_CLIENT_SECRET",
+  "O365_API_BASE_URL",
+  "O365_LOGIN_BASE_URL",
+  "MESSAGE_TRACE_ENABLED",
+  "MESSAGE_TRACE_GRAPH_BASE_URL",
+] as const;
+/** The demo tenant without the message-trace service principal (its audit feed works). */
+const WITHOUT_SERVICE_PRINCIPAL = DEMO_TENANTS[2] as (typeof DEMO_TENANTS)[number];
 /** The other ways to authenticate, which would conflict with the demo's secret: they give way too. */
 export const DEMO_YIELDS = ["O365_CLIENT_CERTIFICATE_PATH", "O365_CLIENT_CERTIFICATE", "O365_CLIENT_CERTIFICATE_PASSWORD", "O365_FEDERATED_IDENTITY_CLIENT_ID"] as const;
 /** On storage the demo does not own, it keeps to names of its own, apart from real state. */
@@ -90,7 +104,26 @@ export async function prepareDemo(localDir: string, now = Date.now()): Promise<D
 export async function startDemo(state: DemoState): Promise<Demo> {
   const { epoch } = state;
   const secret = randomBytes(24).toString("base64url");
+  // Mail flow over the same span as the audit content: late rows and statuses that settle after the fact.
+  const traces = messageTraceRoute({
+    traces: generateMessageTraces({
+      tenants: DEMO_TENANTS,
+      from: epoch.from,
+      to: epoch.to,
+      messageIntervalMs: 2 * 60_000,
+      seed: epoch.seed,
+      lateRate: 0.05,
+      lateDelayMs: 20 * 60_000,
+      unsettledRate: 0.2,
+      settleDelayMs: 10 * 60_000,
+    }),
+    withoutServicePrincipal: [WITHOUT_SERVICE_PRINCIPAL.id],
+    throttleRate: 0.02,
+    retryAfterSeconds: 2,
+    seed: epoch.seed,
+  });
   const simulator = await startSimulator({
+    routes: [traces.route],
     tenants: DEMO_TENANTS,
     clientId: DEMO_CLIENT_ID,
     clientSecret: secret,
@@ -120,7 +153,7 @@ export async function startDemo(state: DemoState): Promise<Demo> {
   }
   return {
     simulator,
-    description: `${DEMO_TENANTS.length} demo tenants, light faults`,
+    description: `${DEMO_TENANTS.length} demo tenants, light faults; audit logs and message traces; ${WITHOUT_SERVICE_PRINCIPAL.domain} lacks the message-trace service principal, to show how that is reported`,
     env: {
       O365_TENANT_IDS: DEMO_TENANTS.map((t) => t.id).join(","),
       O365_TENANT_NAMES: DEMO_TENANTS.map((t) => `${t.id}=${t.domain}`).join(","),
@@ -128,6 +161,8 @@ export async function startDemo(state: DemoState): Promise<Demo> {
       O365_CLIENT_SECRET: secret,
       O365_API_BASE_URL: simulator.apiBaseUrl,
       O365_LOGIN_BASE_URL: simulator.loginBaseUrl,
+      MESSAGE_TRACE_ENABLED: "true",
+      MESSAGE_TRACE_GRAPH_BASE_URL: simulator.apiBaseUrl,
     },
   };
 }

@@ -30,7 +30,8 @@ export interface ItemCheck {
   refuse(work: Work<unknown>): string | undefined;
 }
 
-export type MessageParse = { ok: true; message: WorkMessage } | { ok: false; reason: string };
+/** A refusal carries the envelope when the envelope itself was valid (the item or the feed was not). */
+export type MessageParse = { ok: true; message: WorkMessage } | { ok: false; reason: string; envelope?: WorkMessage };
 
 export function toMessage(source: string, work: Work<unknown>): WorkMessage {
   const { tenantId, stream, workId, created, expires, item } = work;
@@ -55,12 +56,12 @@ export function parseWorkMessage(payload: unknown, feedOf: (name: string) => Ite
   const envelope = workMessageSchema.safeParse(value);
   if (!envelope.success) return { ok: false, reason: describe(envelope.error) };
   const feed = feedOf(envelope.data.source);
-  if (typeof feed === "string") return { ok: false, reason: `source: ${feed}` };
+  if (typeof feed === "string") return { ok: false, reason: `source: ${feed}`, envelope: envelope.data };
   const item = feed.item.safeParse(envelope.data.item);
-  if (!item.success) return { ok: false, reason: describe(item.error, "item") };
+  if (!item.success) return { ok: false, reason: describe(item.error, "item"), envelope: envelope.data };
   const message: WorkMessage = { ...envelope.data, item: item.data };
   const refusal = feed.refuse(message);
-  return refusal === undefined ? { ok: true, message } : { ok: false, reason: refusal };
+  return refusal === undefined ? { ok: true, message } : { ok: false, reason: refusal, envelope: envelope.data };
 }
 
 function describe(error: z.ZodError, prefix?: string): string {

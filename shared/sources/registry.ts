@@ -1,3 +1,4 @@
+import { messageTraceSource } from "./message-trace/source.js";
 import { o365AuditSource } from "./o365-audit/source.js";
 import type { Source } from "./source.js";
 
@@ -8,7 +9,7 @@ import type { Source } from "./source.js";
 /** A feed of any settings and item types: the pipeline treats both opaquely, and each feed checks its own. */
 export type AnySource = Source<any, any>;
 
-export const SOURCES: readonly AnySource[] = [o365AuditSource];
+export const SOURCES: readonly AnySource[] = [o365AuditSource, messageTraceSource];
 
 export function sourceNamed(name: string): AnySource | undefined {
   return SOURCES.find((source) => source.name === name);

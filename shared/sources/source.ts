@@ -125,6 +125,8 @@ export interface Source<Config = unknown, Item = unknown> {
   name: string;
   /** Elastic's data-stream dataset for its documents (`o365.audit`): the output's top folder. */
   dataset: string;
+  /** The prefix of its own settings (`O365_`): an unknown name under it is a typo, refused with the nearest name. */
+  settingsPrefix: string;
   /** Its slice of the one settings schema (the names it reads, with their checks and defaults). */
   settings: z.ZodRawShape;
   /** The setting holding its listing schedule (NCRONTAB), which its timer reads as `%NAME%`. */

@@ -39,6 +39,7 @@ function windowWork(tenantId: string, window: TimeWindow): Work<MessageTraceItem
 export const messageTraceSource: Source<MessageTraceConfig, MessageTraceItem> = {
   name: "message-trace",
   dataset: MESSAGE_TRACE_DATASET,
+  settingsPrefix: "MESSAGE_TRACE_",
   settings: messageTraceSettings,
   scheduleSetting: "MESSAGE_TRACE_SCHEDULE",
   problems: messageTraceProblems,

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { GUID } from "../../config/formats.js";
 import { withDataStream } from "../../ecs/document.js";
 import { createCredentialFactory } from "../../entra/auth.js";
 import { CONTENT_TYPES, type ContentType } from "../../entra/clouds.js";
@@ -30,6 +31,7 @@ const isContentType = (stream: string): stream is ContentType => (CONTENT_TYPES 
 export const o365AuditSource: Source<O365AuditConfig, O365AuditItem> = {
   name: "o365-audit",
   dataset: O365_AUDIT_DATASET,
+  settingsPrefix: "O365_",
   settings: o365AuditSettings,
   scheduleSetting: "O365_LIST_SCHEDULE",
   problems: o365AuditProblems,
@@ -63,7 +65,11 @@ export const o365AuditSource: Source<O365AuditConfig, O365AuditItem> = {
       plan: (_ref, cursorMs, now) => planWindows({ now, cursor: cursorMs, initialLookbackMs: config.initialLookbackMs, relistOverlapMs: config.relistOverlapMs }),
       list: (ref, window, log) => listWork(listApi, ref, window, log),
       refuse(work) {
+        // The tenant names the token requested for this message: only a tenant GUID is one of ours.
+        if (!GUID.test(work.tenantId)) return "tenantId: expected a tenant GUID";
         if (!isContentType(work.stream)) return `stream: ${work.stream} is not a content type of the Management Activity API`;
+        // Content the API no longer serves must be recorded as expired, not fetched forever.
+        if (work.expires === undefined) return "expires: required: the content's expiration";
         try {
           assertFeedUrl(config.apiBaseUrl, work.tenantId, work.item.contentUri);
           return undefined;
