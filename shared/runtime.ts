@@ -56,6 +56,8 @@ export interface RuntimeStats {
   expired: number;
   skipped: number;
   throttledWork: number;
+  /** Work put back for a while because the API refused its tenant (consent, permission, setup). */
+  blockedWork: number;
   /** Messages put back because their tenant was at WORK_MAX_PER_TENANT. */
   deferredWork: number;
   rejectedMessages: number;
@@ -117,6 +119,7 @@ export function emptyStats(): RuntimeStats {
     expired: 0,
     skipped: 0,
     throttledWork: 0,
+    blockedWork: 0,
     deferredWork: 0,
     rejectedMessages: 0,
     recordsWritten: 0,
@@ -356,6 +359,9 @@ function countOutcome(stats: RuntimeStats, outcome: WorkOutcome): void {
       break;
     case "throttled":
       stats.throttledWork += 1;
+      break;
+    case "blocked":
+      stats.blockedWork += 1;
       break;
   }
 }

@@ -51,9 +51,10 @@ export const DEMO_SETTINGS = [
   "O365_CLIENT_SECRET",
   "O365_API_BASE_URL",
   "O365_LOGIN_BASE_URL",
-  "MESSAGE_TRACE_ENABLED",
   "MESSAGE_TRACE_GRAPH_BASE_URL",
 ] as const;
+/** What the demo turns on unless the operator said otherwise (MESSAGE_TRACE_ENABLED=false: the audit feed alone). */
+export const DEMO_DEFAULTS: Readonly<Record<string, string>> = { MESSAGE_TRACE_ENABLED: "true" };
 /** The demo tenant without the message-trace service principal (its audit feed works). */
 const WITHOUT_SERVICE_PRINCIPAL = DEMO_TENANTS[2] as (typeof DEMO_TENANTS)[number];
 /** The other ways to authenticate, which would conflict with the demo's secret: they give way too. */
@@ -161,7 +162,6 @@ export async function startDemo(state: DemoState): Promise<Demo> {
       O365_CLIENT_SECRET: secret,
       O365_API_BASE_URL: simulator.apiBaseUrl,
       O365_LOGIN_BASE_URL: simulator.loginBaseUrl,
-      MESSAGE_TRACE_ENABLED: "true",
       MESSAGE_TRACE_GRAPH_BASE_URL: simulator.apiBaseUrl,
     },
   };

@@ -5,11 +5,11 @@ import { dirname, join, resolve } from "node:path";
 import functions from "@azure/functions";
 import { readQueueSemantics } from "../config/hostJson.js";
 import { readLocalSettings } from "../config/localSettings.js";
-import { parseSettings, SettingsError, validateSettings } from "../config/settings.js";
+import { parseSettings, SETTING_NAMES, SettingsError, validateSettings } from "../config/settings.js";
 import { configureSharedRuntime, getRuntime, resetSharedRuntime, type RuntimeStats, type UnlistedStream } from "../runtime.js";
 import { consoleLogger, type Logger } from "../util/log.js";
 import { connectionString, DEVELOPMENT_PORTS, startAzurite } from "./azurite.js";
-import { DEMO_SETTINGS, DEMO_STORAGE_NAMES, DEMO_YIELDS, isDemo, prepareDemo, startDemo } from "./demo.js";
+import { DEMO_DEFAULTS, DEMO_SETTINGS, DEMO_STORAGE_NAMES, DEMO_YIELDS, isDemo, prepareDemo, startDemo } from "./demo.js";
 import { startStatusServer } from "./statusServer.js";
 import { runOnSchedule } from "./schedule.js";
 import { Progress } from "./progress.js";
@@ -129,6 +129,7 @@ export async function runLocalHost(options: LocalHostOptions): Promise<number> {
       cleanups.push(simulator.simulator.stop);
       for (const name of [...DEMO_SETTINGS, ...DEMO_YIELDS]) delete env[name];
       Object.assign(env, simulator.env);
+      for (const [name, value] of Object.entries(DEMO_DEFAULTS)) env[name] ??= value;
       trustedCa = simulator.simulator.ca;
       print(`Nothing configured: collecting from the simulator at ${simulator.simulator.apiBaseUrl} (${simulator.description})`);
     }
@@ -140,6 +141,8 @@ export async function runLocalHost(options: LocalHostOptions): Promise<number> {
     if (env.OUTPUT_DIR) env.OUTPUT_DIR = resolve(options.cwd, env.OUTPUT_DIR);
 
     const settings = parseSettings(env);
+    // The runtime reads process.env, as on Azure: it gets exactly this run's settings, none left by an earlier run.
+    for (const name of SETTING_NAMES) if (env[name] === undefined) delete process.env[name];
     for (const [key, value] of Object.entries(env)) if (value !== undefined) process.env[key] = value;
     configureSharedRuntime({ signal: stop.signal, ...(trustedCa ? { trustedCa } : {}) });
     cleanups.push(resetSharedRuntime);

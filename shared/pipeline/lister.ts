@@ -13,7 +13,7 @@ import { toMessage, type WorkMessage } from "./message.js";
  */
 export interface ListedFeed {
   name: string;
-  session: Pick<SourceSession<unknown>, "streams" | "plan" | "list" | "failure">;
+  session: Pick<SourceSession<unknown>, "streams" | "verify" | "plan" | "list" | "failure">;
 }
 
 export interface ListerDeps {
@@ -97,6 +97,7 @@ export async function listStream(feed: ListedFeed, ref: StreamRef, deadline: num
   const { tenantId, stream } = ref;
   const result: StreamResult = { source: feed.name, tenantId, stream, listed: 0, enqueued: 0, cursorMs: undefined };
   try {
+    await feed.session.verify?.(ref, deps.now());
     const cursor = await deps.cursors.read(tenantId, stream);
     result.cursorMs = cursor.cursorMs;
     let etag = cursor.etag;

@@ -37,12 +37,16 @@ export type WorkOutcome =
   | { status: "skipped"; reason: string }
   | { status: "expired" }
   | { status: "throttled"; delayMs: number }
+  /** The API refused the tenant (consent, permission, setup): the item waits on the queue for the fix. */
+  | { status: "blocked"; delayMs: number; reason: string; fix: string }
   | { status: "failed"; reason: string };
 
 /** Records settled against the claims table at once: bounded memory, few round trips. */
 const CLAIM_BATCH = 500;
 const THROTTLE_BASE_MS = 15_000;
 const THROTTLE_MAX_MS = 15 * 60_000;
+/** How often an item whose tenant the API refuses tries again: the fix is an operator's, minutes away at best. */
+export const BLOCKED_RETRY_MS = 15 * 60_000;
 
 export async function processWork(message: WorkMessage, deps: WorkerDeps): Promise<WorkOutcome> {
   const { feed } = deps;
@@ -108,6 +112,14 @@ export async function processWork(message: WorkMessage, deps: WorkerDeps): Promi
       await deps.requeue({ ...message, throttled }, delayMs);
       deps.log.info("work throttled; message re-enqueued", { ...where, delayMs });
       return { status: "throttled", delayMs };
+    }
+    if (failure?.errorClass === "configuration") {
+      // Retrying soon would only fail again, and failing into the poison queue would leave the fix without
+      // its work: the item waits on the queue (its row stays queued, counted as backlog) until the fix.
+      const reason = (error as Error).message;
+      await deps.requeue(message, BLOCKED_RETRY_MS);
+      deps.log.error("work blocked by the tenant's configuration; it waits on the queue for the fix", { ...where, error: reason, fix: failure.fix, retryInMs: BLOCKED_RETRY_MS });
+      return { status: "blocked", delayMs: BLOCKED_RETRY_MS, reason, fix: failure.fix };
     }
     if (failure?.errorClass === "expired") return expire(base, deps, (error as Error).message);
     if (failure?.errorClass === "notFound") return fail(base, deps, (error as Error).message, undefined);

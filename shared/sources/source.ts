@@ -96,6 +96,12 @@ export interface SourceDeps {
 export interface SourceSession<Item> {
   /** The (tenant, stream) pairs this feed collects. */
   streams(): StreamRef[];
+  /**
+   * Checks, before the stream is listed, that the API will serve its tenant at all, for a feed whose
+   * listing sends it nothing: a refusal (no consent) is then reported once by the lister with its fix,
+   * and no work is queued that could only fail.
+   */
+  verify?(ref: StreamRef, now: number): Promise<void>;
   /** The windows to list from the cursor (undefined: never listed). */
   plan(ref: StreamRef, cursorMs: number | undefined, now: number): ListingPlan;
   /** The work of one window, page by page. */

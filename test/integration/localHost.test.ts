@@ -1,15 +1,22 @@
 import { copyFile, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, relative, sep } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { DEMO_TENANTS } from "../../shared/local/demo.js";
 import { runLocalHost, type RunSummary } from "../../shared/local/host.js";
 import { gunzipSync } from "node:zlib";
 import { walk } from "../helpers/harness.js";
 
+/** Each written record's own key: an audit record's Id; a message-trace row's (id, recipient, status). */
 async function outputIds(dir: string): Promise<string[]> {
   const ids: string[] = [];
   for (const file of (await walk(dir)).filter((f) => f.endsWith(".ndjson.gz"))) {
-    for (const line of gunzipSync(await readFile(file)).toString("utf8").split("\n")) if (line) ids.push((JSON.parse(line) as { event: { id: string } }).event.id);
+    for (const line of gunzipSync(await readFile(file)).toString("utf8").split("\n")) {
+      if (!line) continue;
+      const doc = JSON.parse(line) as { event: { id?: string }; microsoft?: { online_message_trace?: Record<string, string> } };
+      const trace = doc.microsoft?.online_message_trace;
+      ids.push(trace ? `${trace.MessageTraceId}|${trace.RecipientAddress}|${trace.Status}` : String(doc.event.id));
+    }
   }
   return ids;
 }
@@ -32,16 +39,28 @@ describe("local host (npm start)", () => {
     const lines: string[] = [];
     const code = await runLocalHost({ cwd, env: {}, once: true, summaryJson: "summary.json", print: (l) => lines.push(l) });
     const summary = JSON.parse(await readFile(join(cwd, "summary.json"), "utf8")) as RunSummary;
-    expect(code).toBe(0);
+    // One demo tenant lacks the message-trace service principal, on purpose: its stream is the one not listed.
+    expect(code).toBe(1);
     expect(summary.workListed).toBeGreaterThan(100);
     expect(summary.enqueued).toBe(summary.workListed);
     expect(summary.processed + summary.expired).toBe(summary.enqueued);
     expect(summary.failed + summary.poisoned + summary.rejectedMessages).toBe(0);
     expect(summary.recordsWritten).toBeGreaterThan(1000);
     expect(summary.output).toBe(join(cwd, "output", "demo"));
-    expect(summary.unlisted).toEqual([]);
+    expect(summary.unlisted).toEqual([
+      { source: "message-trace", tenantId: DEMO_TENANTS[2]?.id, stream: "MessageTrace", errorClass: "configuration", error: expect.stringMatching(/Service principal-less/), fix: expect.stringMatching(/New-MgServicePrincipal -AppId 8bd644d1-64a1-4d4b-ae52-2e0cbf64e373/) },
+    ]);
+    // Both feeds collected, each under its dataset.
+    expect(Object.keys(summary.sources)).toEqual(["o365-audit", "message-trace"]);
+    expect(summary.sources["o365-audit"]?.recordsWritten).toBeGreaterThan(1000);
+    expect(summary.sources["message-trace"]?.recordsWritten).toBeGreaterThan(100);
+    expect(summary.sources["o365-audit"]!.recordsWritten + summary.sources["message-trace"]!.recordsWritten).toBe(summary.recordsWritten);
+    const datasets = new Set((await walk(join(cwd, "output", "demo"))).filter((f) => f.endsWith(".ndjson.gz")).map((f) => relative(join(cwd, "output", "demo"), f).split(sep)[0]));
+    expect(datasets).toEqual(new Set(["o365.audit", "microsoft_exchange_online_message_trace.log"]));
+    // A file per processed item with records (a quiet message-trace window writes none).
     const files = (await walk(join(cwd, "output", "demo"))).filter((f) => f.endsWith(".ndjson.gz"));
-    expect(files.length).toBe(summary.processed);
+    expect(files.length).toBeGreaterThan(summary.processed / 2);
+    expect(files.length).toBeLessThanOrEqual(summary.processed);
     expect(lines.join("\n")).toMatch(/collecting from the simulator/);
     expect(lines.join("\n")).toMatch(/Summary written to/);
     expect(lines.join("\n")).not.toContain(process.env.O365_CLIENT_SECRET ?? "never-set");
@@ -73,7 +92,8 @@ describe("local host (npm start)", () => {
     const second = await runLocalHost({ cwd, env: {}, once: true, summaryJson: "second.json", print: (l) => again.push(l) });
     const resumed = JSON.parse(await readFile(join(cwd, "second.json"), "utf8")) as RunSummary;
     expect(again.join("\n")).not.toMatch(/new demo begins/);
-    expect({ code: second, failed: resumed.failed, poisoned: resumed.poisoned, rejected: resumed.rejectedMessages }).toEqual({ code: 0, failed: 0, poisoned: 0, rejected: 0 });
+    // Exit code 1 only for the demo tenant without the message-trace service principal.
+    expect({ code: second, failed: resumed.failed, poisoned: resumed.poisoned, rejected: resumed.rejectedMessages, unlisted: resumed.unlistedStreams }).toEqual({ code: 1, failed: 0, poisoned: 0, rejected: 0, unlisted: 1 });
     expect(resumed.stillQueued).toBe(0);
     const ids = await outputIds(join(cwd, "output", "demo"));
     expect(ids.length).toBe(new Set(ids).size);
@@ -117,7 +137,8 @@ describe("local host (npm start)", () => {
     const lines: string[] = [];
     const code = await runLocalHost({
       cwd,
-      env: { AzureWebJobsStorage: "UseDevelopmentStorage=true", DataStorage: "UseDevelopmentStorage=true", OUTPUT_KIND: "file", OUTPUT_DIR: "output", O365_CONTENT_TYPES: "DLP.All" },
+      // The audit feed alone (one content type): this is about storage, and exit code 0 needs every stream listed.
+      env: { AzureWebJobsStorage: "UseDevelopmentStorage=true", DataStorage: "UseDevelopmentStorage=true", OUTPUT_KIND: "file", OUTPUT_DIR: "output", O365_CONTENT_TYPES: "DLP.All", MESSAGE_TRACE_ENABLED: "false" },
       once: true,
       summaryJson: "summary.json",
       print: (l) => lines.push(l),

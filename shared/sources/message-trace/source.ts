@@ -27,14 +27,21 @@ function windowWork(tenantId: string, window: TimeWindow): Work<MessageTraceItem
     stream: MESSAGE_TRACE_STREAM,
     workId: `${compactTime(window.start)}-${compactTime(window.end)}`,
     created: start,
+    // Graph keeps 90 days: a window still queued past that is lost at the source, and the worker says so.
+    expires: new Date(window.start + MAX_AGE_MS).toISOString(),
     item: { start, end: new Date(window.end).toISOString() },
   };
 }
 
+/** The probe's window: the last minute the plan would reach, always inside Graph's limits. */
+const PROBE_MS = 60_000;
+
 /**
  * Exchange Online message trace from Microsoft Graph: one stream per tenant; each listing window is one
- * work item, whose rows the worker reads page by page. The lister sends Graph nothing: every request of
- * the feed is the worker's, so the tenant's small quota (100 per 5 minutes) is spent where it is budgeted.
+ * work item, whose rows the worker reads page by page. The lister sends Graph one request per tenant and
+ * listing (`verify`: one row of the last minute), so that a tenant Graph refuses (no service principal, no
+ * consent) is reported once by the lister with its fix and gets no work queued, as the audit feed's does;
+ * every other request is the worker's, within the tenant's budget of the 100 per 5 minutes.
  */
 export const messageTraceSource: Source<MessageTraceConfig, MessageTraceItem> = {
   name: "message-trace",
@@ -51,20 +58,19 @@ export const messageTraceSource: Source<MessageTraceConfig, MessageTraceItem> = 
   async open(config, deps): Promise<SourceSession<MessageTraceItem>> {
     // The worker's client: it waits out a short hold at the tenant's gate and goes back on the queue for a
     // longer one or a 429, rather than holding its slot.
-    const client = new MessageTraceClient({
+    const common = {
       graphBaseUrl: config.graphBaseUrl,
       credentialFor: createCredentialFactory(config.entra, { requestTimeoutMs: deps.requestTimeoutMs, ...(deps.trustedCa ? { trustedCa: deps.trustedCa } : {}) }),
       dispatcher: deps.dispatcher,
       timeoutMs: deps.requestTimeoutMs,
       gate: deps.gate,
-      maxGateWaitMs: 5_000,
-      maxThrottleRetries: 0,
-      maxTransientRetries: 3,
-      pageSize: config.pageSize,
       userAgent: deps.userAgent,
       onRequest: deps.onRequest,
       ...(deps.sleep ? { sleep: deps.sleep } : {}),
-    });
+    };
+    const client = new MessageTraceClient({ ...common, maxGateWaitMs: 5_000, maxThrottleRetries: 0, maxTransientRetries: 3, pageSize: config.pageSize });
+    // The lister's probe waits at the gate and retries a throttled answer in place, as the audit feed's lister does.
+    const probe = new MessageTraceClient({ ...common, maxThrottleRetries: 2, maxTransientRetries: 2, pageSize: 1 });
     const contexts = new Map<string, MessageTraceContext>();
     /** A tenant's own domain (O365_TENANT_NAMES) is local mail too, beside MESSAGE_TRACE_LOCAL_DOMAINS. */
     const contextOf = (tenantId: string): MessageTraceContext => {
@@ -94,14 +100,17 @@ export const messageTraceSource: Source<MessageTraceConfig, MessageTraceItem> = 
           initialLookbackMs: config.initialLookbackMs,
           windowMs: config.windowMs,
         }),
+      async verify(ref, now) {
+        const end = Math.floor((now - config.delayMs) / 1000) * 1000;
+        const pages = probe.listMessageTraces(ref.tenantId, { start: end - PROBE_MS, end });
+        await pages.next();
+        await pages.return(undefined);
+      },
       async *list(ref, window) {
         yield [windowWork(ref.tenantId, window)];
       },
-      // The item schema holds the 10 days per query; what it cannot know is how old a window has become.
-      refuse: (work) =>
-        Date.parse(work.item.start) < deps.now() - MAX_AGE_MS
-          ? `item.start: ${work.item.start} is more than 90 days ago, beyond what Graph keeps: the rows of this window are lost at the source`
-          : undefined,
+      // The item schema holds Graph's limits on one query; the window's age is its expiry.
+      refuse: () => undefined,
       async fetch(work) {
         return rows(client, work);
       },
