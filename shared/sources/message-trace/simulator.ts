@@ -151,6 +151,8 @@ export interface MessageTraceRouteStats {
   requests: number;
   /** Requests answered 429, by the quota or the throttleRate fault. */
   throttled: number;
+  /** Of those, the ones past the tenant's quota of 100 per 5 minutes: a client keeping its budget sends none. */
+  overQuota: number;
   /** Requests that arrived while their tenant was inside a Retry-After this route sent. */
   earlyRequests: number;
   earlyRequestsByTenant: Record<string, number>;
@@ -169,7 +171,7 @@ export function messageTraceRoute(options: MessageTraceRouteOptions): MessageTra
   const missing = new Set((options.withoutServicePrincipal ?? []).map((t) => t.toLowerCase()));
   const prng = new Prng(options.seed ?? 0x6d2b79f5);
   const accepted = new Map<string, number[]>();
-  const stats: MessageTraceRouteStats = { requests: 0, throttled: 0, earlyRequests: 0, earlyRequestsByTenant: {}, scopes: [] };
+  const stats: MessageTraceRouteStats = { requests: 0, throttled: 0, overQuota: 0, earlyRequests: 0, earlyRequestsByTenant: {}, scopes: [] };
 
   /** The quota counts requests accepted in the running window; what is past it waits for the oldest to leave. */
   const quotaWaitMs = (tenantId: string): number => {
@@ -208,7 +210,10 @@ export function messageTraceRoute(options: MessageTraceRouteOptions): MessageTra
     }
     if (missing.has(tenantId)) return json(res, 401, { error: { code: "InvalidAuthenticationToken", message: SERVICE_PRINCIPAL_LESS_MESSAGE } });
     const waitMs = quotaWaitMs(tenantId);
-    if (waitMs > 0) return throttle(res, context, tenantId, Math.ceil(waitMs / 1000));
+    if (waitMs > 0) {
+      stats.overQuota += 1;
+      return throttle(res, context, tenantId, Math.ceil(waitMs / 1000));
+    }
     if ((options.throttleRate ?? 0) > 0 && prng.chance(options.throttleRate ?? 0)) return throttle(res, context, tenantId, options.retryAfterSeconds ?? 1);
     (accepted.get(tenantId) as number[]).push(quotaClock());
     return list(res, url, context, tenantId);
