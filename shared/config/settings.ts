@@ -63,7 +63,7 @@ export const SETTING_NAMES = Object.keys(settingsSchema.shape) as string[];
 /**
  * Names the schema reads but whose namespace is not ours: App Service and the Functions host set
  * other APPLICATIONINSIGHTS_* names, and identity-based connections take `<connection>__<property>`
- * names (e.g. DataStorage__credential) that the Azure SDKs read.
+ * names (e.g. DataStorage__credential) that the Azure SDKs read. No name under them is a typo of ours.
  */
 const SHARED_NAMESPACES = ["APPLICATIONINSIGHTS_", "AzureWebJobsStorage", "DataStorage"];
 
@@ -90,7 +90,7 @@ const RENAMED: Readonly<Record<string, string>> = {
  */
 function unknownNames(env: Env): SettingsProblem[] {
   return Object.keys(env).flatMap((name) => {
-    if (env[name] === undefined || SETTING_NAMES.includes(name)) return [];
+    if (env[name] === undefined || SETTING_NAMES.includes(name) || SHARED_NAMESPACES.some((namespace) => name.startsWith(namespace))) return [];
     const renamed = RENAMED[name.toUpperCase()];
     if (renamed) return [{ setting: name, message: `not a setting; renamed to ${renamed}` }];
     const prefix = OWN_PREFIXES.find((p) => name.toUpperCase().startsWith(p));

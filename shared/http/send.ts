@@ -1,5 +1,6 @@
 import type { Readable } from "node:stream";
 import type { TokenCredential } from "@azure/identity";
+import type { Dispatcher } from "undici";
 import { GateClosedError, type RequestGate } from "./gate.js";
 import { classifyTokenFailure, TokenRequestError } from "./token.js";
 
@@ -9,6 +10,31 @@ import { classifyTokenFailure, TokenRequestError } from "./token.js";
  * backoff), transient failures are retried with backoff, anything else is the caller's to handle.
  * The clients differ only in their error type and what one attempt is.
  */
+/** What every API client of the project is built with; each adds its API's own. */
+export interface ApiClientOptions {
+  credentialFor: (tenantId: string) => TokenCredential;
+  dispatcher: Dispatcher;
+  timeoutMs: number;
+  /**
+   * The process's gate, shared with every other client: the quota is the tenant's, so a throttled
+   * answer holds every request to that tenant, and each request waits while its tenant is held.
+   */
+  gate: RequestGate;
+  /**
+   * The longest a request waits at the gate (default: as long as it takes). Past it the request fails
+   * as throttled with the time left as retryAfterMs; a queue worker re-enqueues instead of waiting.
+   */
+  maxGateWaitMs?: number;
+  /** Throttled answers retried in place before giving up; a queue worker uses 0 and re-enqueues instead. */
+  maxThrottleRetries: number;
+  /** Transient failures (5xx, network, timeouts, token requests without an answer) retried in place. */
+  maxTransientRetries: number;
+  /** Waits between transient retries; throttling waits at the gate. */
+  sleep?: (ms: number) => Promise<void>;
+  random?: () => number;
+  userAgent?: string;
+}
+
 export interface Failure {
   errorClass: string;
   retryAfterMs?: number | undefined;

@@ -320,6 +320,8 @@ describe("settings", () => {
 
     it("leaves alone a shell's own names under the pipeline's plain words, and flags a near miss", () => {
       expect(() => parseSettings({ ...base, WORK_DIR: "/tmp", REQUEST_METHOD: "GET", LIST_COLORS: "auto" })).not.toThrow();
+      // Names of namespaces we share with the host and the SDKs are theirs, however near one of ours.
+      expect(() => parseSettings({ ...base, DataStorage__credential: "managedidentity", APPLICATIONINSIGHTS_ROLE_NAME: "x" })).not.toThrow();
       expect(problems({ ...base, WORK_QUEUES: "q" })).toEqual([{ setting: "WORK_QUEUES", message: "not a setting; did you mean WORK_QUEUE?" }]);
     });
 

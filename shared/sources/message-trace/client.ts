@@ -1,10 +1,9 @@
 import type { Readable } from "node:stream";
-import type { TokenCredential } from "@azure/identity";
 import { type Dispatcher, request } from "undici";
 import { z } from "zod";
 import { ApiError, UntrustedUrlError } from "../../http/errors.js";
-import type { RequestBudget, RequestGate } from "../../http/gate.js";
-import { jitteredBackoff, parseRetryAfter, readBody, sendThroughGate, tokenFor } from "../../http/send.js";
+import type { RequestBudget } from "../../http/gate.js";
+import { type ApiClientOptions, jitteredBackoff, parseRetryAfter, readBody, sendThroughGate, tokenFor } from "../../http/send.js";
 import type { RequestEvent } from "../source.js";
 
 /**
@@ -62,23 +61,11 @@ export interface MessageTraceWindow {
   end: number;
 }
 
-export interface MessageTraceClientOptions {
+export interface MessageTraceClientOptions extends ApiClientOptions {
   /** Graph's origin, `https://graph.microsoft.com` (message trace exists in the global cloud only). */
   graphBaseUrl: string;
-  credentialFor: (tenantId: string) => TokenCredential;
-  dispatcher: Dispatcher;
-  timeoutMs: number;
-  /** The process's gate; its key `graph:{tenantId}` must have GRAPH_MESSAGE_TRACE_BUDGET (see graphBudget). */
-  gate: RequestGate;
-  /** The longest a request waits at the gate; past it, the request fails as throttled with the time left. */
-  maxGateWaitMs?: number;
-  maxThrottleRetries: number;
-  maxTransientRetries: number;
   /** `$top`, 1 to 5000 (default 5000). */
   pageSize?: number;
-  sleep?: (ms: number) => Promise<void>;
-  random?: () => number;
-  userAgent?: string;
   /** Every request that reached Graph (an answer, or a failure after it was sent), for the request and throttling metrics. */
   onRequest?: (event: RequestEvent) => void;
 }

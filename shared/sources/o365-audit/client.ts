@@ -1,10 +1,8 @@
 import type { Readable } from "node:stream";
 import { createGunzip } from "node:zlib";
-import type { TokenCredential } from "@azure/identity";
 import { type Dispatcher, request } from "undici";
 import type { z } from "zod";
-import type { RequestGate } from "../../http/gate.js";
-import { jitteredBackoff, parseRetryAfter, readBody, sendThroughGate, tokenFor } from "../../http/send.js";
+import { type ApiClientOptions, jitteredBackoff, parseRetryAfter, readBody, sendThroughGate, tokenFor } from "../../http/send.js";
 import type { ContentType } from "../../entra/clouds.js";
 import { classify, ManagementApiError } from "./errors.js";
 import { type ContentItem, contentListSchema, errorBodySchema, type Subscription, subscriptionListSchema } from "./schemas.js";
@@ -22,35 +20,14 @@ export interface RequestEvent {
   durationMs: number;
 }
 
-export interface ManagementApiClientOptions {
+export interface ManagementApiClientOptions extends ApiClientOptions {
   apiBaseUrl: string;
   /**
    * Sent as PublisherIdentifier on every call (downloads too) so that quota is counted per publisher;
    * without one, the tenant's own id is sent, as Microsoft recommends for single-tenant use.
    */
   publisherId: string | undefined;
-  credentialFor: (tenantId: string) => TokenCredential;
-  dispatcher: Dispatcher;
-  timeoutMs: number;
-  /**
-   * The process's gate, shared with every other client: the quota is the tenant's, so a throttled
-   * answer holds every request to that tenant, and each request waits while its tenant is held.
-   */
-  gate: RequestGate;
-  /**
-   * The longest a request waits at the gate (default: as long as it takes). Past it the request fails
-   * as throttled with the time left as retryAfterMs; the queue worker uses 0 and re-enqueues instead.
-   */
-  maxGateWaitMs?: number;
-  /** Throttled answers retried in place before giving up; the queue worker uses 0 and re-enqueues instead. */
-  maxThrottleRetries: number;
-  /** Transient failures (5xx, AF50000, network, timeouts, token requests without an answer) retried in place. */
-  maxTransientRetries: number;
-  /** Waits between transient retries; throttling waits at the gate. */
-  sleep?: (ms: number) => Promise<void>;
-  random?: () => number;
   onRequest?: (event: RequestEvent) => void;
-  userAgent?: string;
 }
 
 /** Error bodies are small JSON; anything bigger is not worth reading into memory. */
