@@ -1,5 +1,6 @@
-// audit-intake on Azure: a Flex Consumption Function App that collects Microsoft 365 audit logs
-// with a user-assigned managed identity and no storage keys.
+// audit-intake on Azure: a Flex Consumption Function App that collects security logs from several
+// feeds (Microsoft 365 audit logs; Exchange Online message trace, off unless enabled) with a
+// user-assigned managed identity and no storage keys.
 // Deploy: az deployment group create -g <rg> -f infra/main.bicep -p infra/main.parameters.json -p clientSecret=<secret>
 targetScope = 'resourceGroup'
 
@@ -9,6 +10,7 @@ targetScope = 'resourceGroup'
 param namePrefix string = 'auditintake'
 param location string = resourceGroup().location
 
+// The Entra app registration both Microsoft feeds authenticate as (O365_* settings).
 @description('Comma-separated tenant GUIDs (O365_TENANT_IDS).')
 param tenantIds string
 @description('Optional tenantId=domain pairs (O365_TENANT_NAMES).')
@@ -24,22 +26,54 @@ param clientSecret string = ''
 @secure()
 @description('Certificate of the app registration with its private key, as PEM text (authMode certificate), stored in Key Vault.')
 param clientCertificatePem string = ''
+@description('Microsoft cloud of the tenants. Message trace exists in the global service only (commercial, gcc): the app refuses to start with enableMessageTrace in gcc-high or dod.')
 @allowed(['commercial', 'gcc', 'gcc-high', 'dod'])
 param cloud string = 'commercial'
+
+// The audit feed (Office 365 Management Activity API).
+@description('Collect Microsoft 365 audit logs (O365_AUDIT_ENABLED).')
+param enableO365Audit bool = true
 param publisherId string = ''
 param contentTypes string = 'Audit.AzureActiveDirectory,Audit.Exchange,Audit.SharePoint,Audit.General,DLP.All'
+@description('NCRONTAB of the audit feed\'s timer (list-o365-audit).')
 param listSchedule string = '0 */5 * * * *'
 param initialLookback string = '6d23h55m'
 param relistOverlap string = '1h'
+
+// The message-trace feed (Microsoft Graph). Needs the Graph application permission ExchangeMessageTrace.Read.All
+// and, in each tenant, the service principal of Microsoft's app 8bd644d1-64a1-4d4b-ae52-2e0cbf64e373 (README).
+@description('Collect Exchange Online message trace from Microsoft Graph (MESSAGE_TRACE_ENABLED).')
+param enableMessageTrace bool = false
+@description('The organization\'s own mail domains, comma-separated, for email.direction and user.* (MESSAGE_TRACE_LOCAL_DOMAINS); each tenant\'s tenantNames domain counts too.')
+param messageTraceLocalDomains string = ''
+@description('NCRONTAB of the message-trace feed\'s timer (list-message-trace); set even while the feed is off, as the timer exists either way.')
+param messageTraceSchedule string = '0 */5 * * * *'
+@description('Windows end this far behind now (Graph lists a message a few minutes after it was received).')
+param messageTraceDelay string = '5m'
+@description('How far behind the cursor each listing reads again.')
+param messageTraceOverlap string = '1h'
+@description('How far back the first listing of a tenant reaches (at most 90d).')
+param messageTraceInitialLookback string = '1d'
+@description('The longest window of one work item (at most 10d).')
+param messageTraceWindow string = '1h'
+@description('Rows per Graph page ($top, at most 5000).')
+@minValue(1)
+@maxValue(5000)
+param messageTracePageSize int = 5000
+
+// The pipeline.
 param listConcurrency int = 16
 param listBudget string = '4m'
 param requestTimeout string = '60s'
-@description('Content downloads of one tenant at once, per instance (the API allows about 2,000 requests a minute per tenant).')
+@description('Work items of one tenant of one feed at once, per instance (WORK_MAX_PER_TENANT); past it a message goes back on the queue for a few seconds.')
 @minValue(1)
-param maxDownloadsPerTenant int = 16
-param contentQueue string = 'o365-content'
-param stateTablePrefix string = 'o365'
-param outputContainer string = 'audit-ecs'
+param maxWorkPerTenant int = 16
+@description('The work queue of every feed (WORK_QUEUE); failures go to <name>-poison.')
+param workQueue string = 'intake-work'
+param stateTablePrefix string = 'intake'
+param outputContainer string = 'intake-ecs'
+@description('data_stream.namespace of every document (OUTPUT_NAMESPACE): lowercase letters, digits and underscores.')
+param outputNamespace string = 'default'
 param geoipCityDb string = ''
 param geoipAsnDb string = ''
 
@@ -50,11 +84,15 @@ param instanceMemoryMB int = 2048
 @minValue(1)
 @maxValue(1000)
 param maximumInstanceCount int = 40
-@description('Three listing periods, as an ISO 8601 duration, for the "listing stalled" alert.')
+@description('Three periods of the slowest enabled feed\'s schedule, as an ISO 8601 duration, for the "listing stalled" alert.')
 param stalledAfter string = 'PT15M'
 param alertEmail string = ''
-@description('Collection lag (cursor behind now) that raises an alert, in seconds.')
+@description('Collection lag (a cursor behind now) that raises an alert, per feed and tenant, in seconds.')
 param lagThresholdSeconds int = 3600
+@description('Share of a feed\'s API requests answered "throttled" over an hour that raises an alert, in percent.')
+@minValue(1)
+@maxValue(100)
+param throttledPercentThreshold int = 20
 
 var token = toLower(uniqueString(resourceGroup().id, namePrefix))
 var tags = { application: 'audit-intake' }
@@ -80,7 +118,7 @@ module storage 'modules/storage.bicep' = {
     tags: tags
     deploymentContainerName: deploymentContainerName
     outputContainerName: outputContainer
-    contentQueueName: contentQueue
+    workQueueName: workQueue
     stateTablePrefix: stateTablePrefix
   }
 }
@@ -146,18 +184,28 @@ module functionApp 'modules/functionapp.bicep' = {
       tenantNames: tenantNames
       clientId: clientId
       cloud: cloud
+      enableO365Audit: enableO365Audit
       publisherId: publisherId
       contentTypes: contentTypes
       listSchedule: listSchedule
       initialLookback: initialLookback
       relistOverlap: relistOverlap
+      enableMessageTrace: enableMessageTrace
+      messageTraceSchedule: messageTraceSchedule
+      messageTraceDelay: messageTraceDelay
+      messageTraceOverlap: messageTraceOverlap
+      messageTraceInitialLookback: messageTraceInitialLookback
+      messageTraceWindow: messageTraceWindow
+      messageTraceLocalDomains: messageTraceLocalDomains
+      messageTracePageSize: messageTracePageSize
       listConcurrency: listConcurrency
       listBudget: listBudget
       requestTimeout: requestTimeout
-      maxDownloadsPerTenant: maxDownloadsPerTenant
-      contentQueue: contentQueue
+      maxWorkPerTenant: maxWorkPerTenant
+      workQueue: workQueue
       stateTablePrefix: stateTablePrefix
       outputContainer: outputContainer
+      outputNamespace: outputNamespace
       geoipCityDb: geoipCityDb
       geoipAsnDb: geoipAsnDb
     }
@@ -177,6 +225,9 @@ module alerts 'modules/alerts.bicep' = {
     stalledAfter: stalledAfter
     alertEmail: alertEmail
     lagThresholdSeconds: lagThresholdSeconds
+    throttledPercentThreshold: throttledPercentThreshold
+    enableO365Audit: enableO365Audit
+    enableMessageTrace: enableMessageTrace
   }
 }
 

@@ -1,6 +1,7 @@
 // The Function App on the Flex Consumption plan (Node 22), with identity-based connections only:
-// the host's storage, the data account (queue trigger, cursors, ledger, output), Application
-// Insights and Key Vault are all reached with the user-assigned managed identity.
+// the host's storage, the data account (work queue trigger, cursors, ledger, claims, output),
+// Application Insights and Key Vault are all reached with the user-assigned managed identity.
+// Its functions: one timer per feed (list-o365-audit, list-message-trace), processWork on WORK_QUEUE, status.
 param name string
 param planName string
 param location string
@@ -53,7 +54,7 @@ var appSettings = {
   DataStorage__blobServiceUri: ''
   DataStorage__queueServiceUri: ''
   DataStorage__tableServiceUri: ''
-  // The app.
+  // The Entra app registration both Microsoft feeds authenticate as.
   O365_TENANT_IDS: settings.tenantIds
   O365_TENANT_NAMES: settings.tenantNames
   O365_CLIENT_ID: settings.clientId
@@ -63,22 +64,36 @@ var appSettings = {
   O365_CLIENT_CERTIFICATE: authMode == 'certificate' ? '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${clientCertificateName})' : ''
   O365_CLIENT_CERTIFICATE_PASSWORD: ''
   O365_CLOUD: settings.cloud
-  O365_API_BASE_URL: ''
   O365_LOGIN_BASE_URL: ''
+  // The audit feed (Management Activity API); its timer list-o365-audit reads O365_LIST_SCHEDULE.
+  O365_AUDIT_ENABLED: settings.enableO365Audit ? 'true' : 'false'
+  O365_API_BASE_URL: ''
   O365_PUBLISHER_ID: settings.publisherId
   O365_CONTENT_TYPES: settings.contentTypes
   O365_LIST_SCHEDULE: settings.listSchedule
   O365_INITIAL_LOOKBACK: settings.initialLookback
   O365_RELIST_OVERLAP: settings.relistOverlap
+  // The message-trace feed (Graph); its timer list-message-trace reads MESSAGE_TRACE_SCHEDULE even while the feed is off.
+  MESSAGE_TRACE_ENABLED: settings.enableMessageTrace ? 'true' : 'false'
+  MESSAGE_TRACE_SCHEDULE: settings.messageTraceSchedule
+  MESSAGE_TRACE_DELAY: settings.messageTraceDelay
+  MESSAGE_TRACE_OVERLAP: settings.messageTraceOverlap
+  MESSAGE_TRACE_INITIAL_LOOKBACK: settings.messageTraceInitialLookback
+  MESSAGE_TRACE_WINDOW: settings.messageTraceWindow
+  MESSAGE_TRACE_LOCAL_DOMAINS: settings.messageTraceLocalDomains
+  MESSAGE_TRACE_GRAPH_BASE_URL: ''
+  MESSAGE_TRACE_PAGE_SIZE: string(settings.messageTracePageSize)
+  // The pipeline every feed runs through.
   LIST_CONCURRENCY: string(settings.listConcurrency)
   LIST_BUDGET: settings.listBudget
   REQUEST_TIMEOUT: settings.requestTimeout
-  WORK_MAX_PER_TENANT: string(settings.maxDownloadsPerTenant)
-  WORK_QUEUE: settings.contentQueue
+  WORK_MAX_PER_TENANT: string(settings.maxWorkPerTenant)
+  WORK_QUEUE: settings.workQueue
   STATE_TABLE_PREFIX: settings.stateTablePrefix
   OUTPUT_KIND: 'blob'
   OUTPUT_CONTAINER: settings.outputContainer
   OUTPUT_DIR: ''
+  OUTPUT_NAMESPACE: settings.outputNamespace
   GEOIP_CITY_DB: settings.geoipCityDb
   GEOIP_ASN_DB: settings.geoipAsnDb
 }

@@ -1,12 +1,12 @@
 // One storage account for the Functions host and the app's data: no shared keys, TLS 1.2, no public
-// blobs. The deployment package container, the output container, the content queue and its poison
-// queue, and the cursor and ledger tables (record-claim tables are created per day by the app).
+// blobs. The deployment package container, the output container, the work queue every feed shares and
+// its poison queue, and the cursor and ledger tables (record-claim tables are created per day by the app).
 param name string
 param location string
 param tags object
 param deploymentContainerName string
 param outputContainerName string
-param contentQueueName string
+param workQueueName string
 param stateTablePrefix string
 
 resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
@@ -53,14 +53,14 @@ resource queues 'Microsoft.Storage/storageAccounts/queueServices@2023-05-01' = {
   name: 'default'
 }
 
-resource contentQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
+resource workQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
   parent: queues
-  name: contentQueueName
+  name: workQueueName
 }
 
 resource poisonQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
   parent: queues
-  name: '${contentQueueName}-poison'
+  name: '${workQueueName}-poison'
 }
 
 resource tables 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' = {

@@ -3,7 +3,9 @@ import { createRequire } from "node:module";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { SETTING_NAMES } from "../../shared/config/settings.js";
+import { SETTING_NAMES, settingsSchema } from "../../shared/config/settings.js";
+import { SOURCES } from "../../shared/sources/registry.js";
+import { METRIC_NAMES } from "../../shared/telemetry/metrics.js";
 
 /**
  * The Bicep CLI cannot be installed here, so every .bicep file is parsed with the tree-sitter
@@ -40,6 +42,42 @@ function properties(file: string): [string, string][] {
   return [...walk(trees.get(file) as SyntaxNode)]
     .filter((n) => n.type === "object_property")
     .map((n) => [unquote(n.namedChildren[0]?.text ?? ""), n.namedChildren.at(-1)?.text ?? ""]);
+}
+
+/** The `key: value` nodes of the object a declaration (`var appSettings = {…}`, `module functionApp … = {…}`) holds. */
+function declaration(file: string, type: string, name: string): SyntaxNode {
+  const found = [...walk(trees.get(file) as SyntaxNode)].find((n) => n.type === type && n.namedChildren[0]?.text === name);
+  if (!found) throw new Error(`${file} declares no ${type} ${name}`);
+  return found;
+}
+
+function objectProperties(object: SyntaxNode | undefined): Map<string, SyntaxNode> {
+  return new Map(
+    (object?.namedChildren ?? []).filter((n) => n.type === "object_property").map((n) => [unquote(n.namedChildren[0]?.text ?? ""), n.namedChildren.at(-1) as SyntaxNode]),
+  );
+}
+
+/** The function app's app settings: name → value expression. */
+function appSettings(): Map<string, SyntaxNode> {
+  return objectProperties(declaration("modules/functionapp.bicep", "variable_declaration", "appSettings").namedChildren.find((c) => c.type === "object"));
+}
+
+/** A module's `params: {…}` in main.bicep. */
+function moduleParams(name: string): Map<string, SyntaxNode> {
+  const body = objectProperties(declaration("main.bicep", "module_declaration", name).namedChildren.find((c) => c.type === "object"));
+  return objectProperties(body.get("params"));
+}
+
+/** main.bicep's parameters and the text of their default values (as an app setting would carry them). */
+function parameterDefaults(): Map<string, string | undefined> {
+  return new Map(
+    [...walk(trees.get("main.bicep") as SyntaxNode)]
+      .filter((n) => n.type === "parameter_declaration")
+      .map((n) => {
+        const value = n.namedChildren[2];
+        return [n.namedChildren[0]?.text as string, value ? (value.type === "string" ? unquote(value.text) : value.text) : undefined];
+      }),
+  );
 }
 
 function resourceTypes(): Set<string> {
@@ -119,11 +157,73 @@ describe("infra/ (Bicep)", () => {
     expect(new Set(keys).size).toBe(keys.length);
   });
 
-  it("deploys the four alert rules the operator needs", () => {
+  it("gives each setting main.bicep wires through its parameters the code's own default", () => {
+    const settings = moduleParams("functionApp");
+    const defaults = parameterDefaults();
+    const shape = settingsSchema.shape as unknown as Record<string, { safeParse(value: unknown): { success: boolean; data?: unknown } }>;
+    let compared = 0;
+    for (const [name, value] of appSettings()) {
+      const schema = shape[name];
+      if (!schema) continue; // the host's own settings
+      const literal = value.type === "string" && !value.text.includes("${");
+      if (literal) {
+        expect(schema.safeParse(unquote(value.text)).success, `${name}: ${value.text} is a valid value`).toBe(true);
+        continue;
+      }
+      // settings.x, string(settings.x), settings.x ? 'true' : 'false': the settings object main.bicep passes.
+      const key = /\bsettings\.(\w+)/.exec(value.text)?.[1];
+      if (!key) continue;
+      const parameter = settings.get("settings")?.namedChildren.length ? objectProperties(settings.get("settings")).get(key)?.text : undefined;
+      expect(parameter, `main.bicep passes settings.${key} (${name})`).toBeDefined();
+      expect(defaults.has(parameter as string), `${name}: settings.${key} is the parameter ${parameter}`).toBe(true);
+      const given = defaults.get(parameter as string);
+      if (given === undefined) continue; // required: tenantIds, clientId
+      const fromBicep = schema.safeParse(value.type === "ternary_expression" ? (given === "true" ? "true" : "false") : given);
+      expect(fromBicep.success, `${name}: parameter ${parameter}'s default ${given} is valid`).toBe(true);
+      expect(fromBicep.data, `${name}: parameter ${parameter}'s default ${given} is the code's default`).toEqual(schema.safeParse(undefined).data);
+      compared += 1;
+    }
+    expect(compared).toBeGreaterThan(20);
+  });
+
+  it("sets every feed's timer schedule, on or off (list-<feed> binds %<schedule setting>%)", () => {
+    const settings = appSettings();
+    for (const source of SOURCES) {
+      const value = settings.get(source.scheduleSetting);
+      expect(value, `${source.name}: ${source.scheduleSetting} is an app setting`).toBeDefined();
+      expect(value?.text, `${source.name}: ${source.scheduleSetting} is never empty`).not.toBe("''");
+    }
+  });
+
+  it("derives the work queue, its poison queue and WORK_QUEUE from one parameter", () => {
+    const storage = moduleParams("storage");
+    const app = objectProperties(moduleParams("functionApp").get("settings"));
+    expect(storage.get("workQueueName")?.text).toBe("workQueue");
+    expect(app.get("workQueue")?.text).toBe("workQueue");
+    expect(appSettings().get("WORK_QUEUE")?.text).toBe("settings.workQueue");
+    const queues = [...walk(trees.get("modules/storage.bicep") as SyntaxNode)]
+      .filter((n) => n.type === "resource_declaration" && n.text.includes("queueServices/queues"))
+      .map((n) => objectProperties(n.namedChildren.find((c) => c.type === "object")).get("name")?.text);
+    expect(queues.sort()).toEqual(["'${workQueueName}-poison'", "workQueueName"]);
+  });
+
+  it("deploys the alert rules the operator needs, per feed, on the metrics and functions the code has", () => {
     const names = properties("modules/alerts.bicep").filter(([key]) => key === "name").map(([, value]) => unquote(value));
-    expect(names).toEqual(expect.arrayContaining(["poison-queue", "collection-lag", "function-failures", "listing-stalled"]));
+    expect(names).toEqual(expect.arrayContaining(["poison-queue", "work-failed", "collection-lag", "api-throttling", "function-failures", "listing-stalled"]));
     const queries = properties("modules/alerts.bicep").filter(([key]) => key === "query").map(([, value]) => value);
-    expect(queries.some((q) => q.includes("audit_intake.lag"))).toBe(true);
+    const text = readFileSync(join(infra, "modules/alerts.bicep"), "utf8");
+    // Every metric a query names is one the code records, and every metric query is split by feed.
+    const metrics = new Set<string>(Object.values(METRIC_NAMES));
+    for (const query of queries) {
+      for (const [name] of query.matchAll(/audit_intake\.[a-z_.]+[a-z]/g)) expect(metrics.has(name), `${name} is a metric of shared/telemetry/metrics.ts`).toBe(true);
+      if (query.includes("customMetrics")) expect(query).toContain("customDimensions.source");
+    }
+    expect(queries.some((q) => q.includes(METRIC_NAMES.lag) && q.includes("customDimensions.tenant"))).toBe(true);
+    expect(queries.some((q) => q.includes(METRIC_NAMES.throttled))).toBe(true);
+    expect(queries.some((q) => q.includes(METRIC_NAMES.failed))).toBe(true);
+    // Each feed's timer (functions/list.ts) is one the stalled-listing rule can name; no function of before remains.
+    for (const source of SOURCES) expect(text).toContain(`'list-${source.name}'`);
+    expect(text).not.toMatch(/listContent|processContent|contentType|audit_intake\.content\./);
   });
 
   it("assigns exactly the least-privilege roles, nothing broader", () => {
