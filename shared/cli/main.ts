@@ -2,12 +2,13 @@
 import { createReadStream } from "node:fs";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { openGeoIp } from "../ecs/geoip.js";
-import { normalizeMessageTraceStream, normalizeStream } from "./normalizeFile.js";
+import { SOURCES } from "../sources/registry.js";
+import { normalizeFeeds, normalizeStream } from "./normalizeFile.js";
 
 /**
  * audit-intake's command line: `start` runs the Function app locally (what `npm start` calls),
- * `normalize` maps raw audit records to ECS without any Azure at all, `redrive` puts messages of the
- * poison queue back on the content queue.
+ * `normalize` maps a feed's exported records to ECS without any Azure at all (each feed says how, in
+ * its Source's `offline`), `redrive` puts messages of the poison queue back on the content queue.
  */
 const program = new Command()
   .name("audit-intake")
@@ -33,42 +34,73 @@ program
     });
   });
 
-/** The feeds `normalize` reads. */
-const NORMALIZED_FEEDS = ["audit", "message-trace"] as const;
+/** What `normalize` reads without --source: the one feed it read before it read others, which existing scripts rely on. */
+const DEFAULT_FEED = "o365-audit";
 
-program
+/** The feeds `normalize` reads, by every name --source takes; checked at startup (two feeds claiming one name or option). */
+const feeds = normalizeFeeds(SOURCES);
+if (!feeds.has(DEFAULT_FEED)) throw new Error(`normalize: the default feed ${DEFAULT_FEED} is not a feed of the registry with an offline mapping`);
+const distinctFeeds = [...new Set(feeds.values())];
+
+/** Each feed's own options, offered by `normalize` under the feed's name and refused with any other feed. */
+const feedOptions = distinctFeeds.flatMap((feed) =>
+  Object.entries(feed.offline.options).map(([name, option]) => ({
+    feed,
+    name,
+    // No commander default: it would print as "(default: {})" in the help.
+    option: new Option(`--${name} ${option.argument}`, `${feed.name}: ${option.description}`).argParser(asArgParser(option.parse)),
+  })),
+);
+
+const normalize = program
   .command("normalize")
   .description(
-    "read raw records (a JSON array, NDJSON, or JSON objects one after another) from FILE or stdin, write one ECS NDJSON line per record to stdout, same order; a record that is not valid JSON becomes a pipeline_error line",
+    "read a feed's exported records (a JSON array, NDJSON, or JSON objects one after another) from FILE or stdin, write one ECS NDJSON line per record to stdout, same order; a record that is not valid JSON becomes a pipeline_error line",
   )
   .argument("[file]", "input file, or - for standard input", "-")
   .addOption(
-    new Option("--source <feed>", "audit: Management Activity API records; message-trace: Exchange Online message-trace rows (Graph or Reporting Web Service, saved pages unwrapped)")
-      .choices(NORMALIZED_FEEDS)
-      .default("audit"),
-  )
-  // No commander default: it would print as "(default: {})" in the help.
-  .option("--tenant-names <pairs>", "audit: tenantId=domain pairs for organization.name / host.name", parsePairs)
-  .option("--local-domains <domains>", "message-trace: the organization's mail domains, comma-separated, for email.direction and user.*", parseList)
+    new Option("--source <feed>", distinctFeeds.map(({ name, offline }) => `${name}${offline.aliases?.length ? ` (alias: ${offline.aliases.join(", ")})` : ""}: ${offline.input}`).join("; "))
+      .choices([...feeds.keys()])
+      .default(DEFAULT_FEED),
+  );
+for (const { option } of feedOptions) normalize.addOption(option);
+normalize
   .option("--preserve-original", "keep each raw record as event.original, tagged preserve_original_event")
-  .option("--geoip-city <mmdb>", "MaxMind City database for source.geo (message-trace: destination.geo too)")
-  .option("--geoip-asn <mmdb>", "MaxMind ASN database for source.as (message-trace: destination.as too)")
-  .action(async (file: string, options: { source: (typeof NORMALIZED_FEEDS)[number]; tenantNames?: Map<string, string>; localDomains?: string[]; preserveOriginal?: boolean; geoipCity?: string; geoipAsn?: string }) => {
-    // An option of the other feed would be ignored without a word: say so instead.
-    if (options.source === "audit" && options.localDomains) throw new Error("--local-domains applies to --source message-trace");
-    if (options.source === "message-trace" && options.tenantNames) throw new Error("--tenant-names applies to --source audit");
+  .option("--geoip-city <mmdb>", "MaxMind City database for source.geo (and destination.geo, for a feed that has destination.ip)")
+  .option("--geoip-asn <mmdb>", "MaxMind ASN database for source.as (and destination.as, for a feed that has destination.ip)")
+  .action(async (file: string, options: { source: string; preserveOriginal?: boolean; geoipCity?: string; geoipAsn?: string } & Record<string, unknown>) => {
+    // Commander checked --source against the choices, which are the keys of `feeds`.
+    const feed = feeds.get(options.source)!;
+    const values: Record<string, unknown> = {};
+    for (const { feed: owner, name, option } of feedOptions) {
+      const value = options[option.attributeName()];
+      if (value === undefined) continue;
+      // An option of another feed would be ignored without a word: say so instead.
+      if (owner !== feed) throw new Error(`--${name} applies to --source ${owner.name}`);
+      values[name] = value;
+    }
     process.stdout.on("error", stopOnClosedOutput);
     const input = file === "-" ? process.stdin : createReadStream(file);
     const geoip = await openGeoIp({ city: options.geoipCity, asn: options.geoipAsn });
-    const common = { preserveOriginal: options.preserveOriginal ?? false, now: Date.now, ...(geoip ? { geoip } : {}) };
+    const mapper = feed.offline.mapper(values, { preserveOriginal: options.preserveOriginal ?? false, now: Date.now, ...(geoip ? { geoip } : {}) });
     try {
-      if (options.source === "message-trace") await normalizeMessageTraceStream(input, process.stdout, { ...common, localDomains: options.localDomains ?? [] });
-      else await normalizeStream(input, process.stdout, { ...common, tenantNames: options.tenantNames ?? new Map<string, string>() });
+      await normalizeStream(input, process.stdout, mapper);
     } catch (error) {
       if (error !== input.errored) throw error;
       throw new Error(`cannot read ${file === "-" ? "standard input" : file}: ${describeSystemError(error)}`);
     }
   });
+
+/** A feed's parser of an option's text, whose error commander then shows as it shows a bad argument. */
+function asArgParser<T>(parse: (text: string) => T): (text: string) => T {
+  return (text) => {
+    try {
+      return parse(text);
+    } catch (error) {
+      throw new InvalidArgumentError(error instanceof Error ? error.message : String(error));
+    }
+  };
+}
 
 /** `normalize … | head -1`: the reader took what it wanted and closed the pipe, which is no failure of ours. */
 function stopOnClosedOutput(error: NodeJS.ErrnoException): void {
@@ -107,22 +139,6 @@ program
 function parseTenant(text: string): string {
   if (!/^[A-Za-z0-9-]{1,64}$/.test(text)) throw new InvalidArgumentError(`expected a tenant id, got "${text}"`);
   return text;
-}
-
-function parseList(text: string): string[] {
-  const items = text.split(",").map((item) => item.trim()).filter(Boolean);
-  if (items.length === 0) throw new InvalidArgumentError(`expected comma-separated domains, got "${text}"`);
-  return items;
-}
-
-function parsePairs(text: string): Map<string, string> {
-  const pairs = new Map<string, string>();
-  for (const pair of text.split(",").filter(Boolean)) {
-    const [id, domain] = pair.split("=");
-    if (!id || !domain) throw new InvalidArgumentError(`expected tenantId=domain pairs, got "${pair}"`);
-    pairs.set(id.trim().toLowerCase(), domain.trim());
-  }
-  return pairs;
 }
 
 program.parseAsync(process.argv).catch((error: unknown) => {

@@ -1,6 +1,7 @@
 import type { Readable } from "node:stream";
 import type { Dispatcher } from "undici";
 import type { z } from "zod";
+import type { EcsDocument } from "../ecs/document.js";
 import type { GeoLookup } from "../ecs/geoip.js";
 import type { RequestBudget, RequestGate } from "../http/gate.js";
 import type { ClaimRequest } from "../state/claims.js";
@@ -126,6 +127,50 @@ export interface SettingsIssue {
   message: string;
 }
 
+/** What every feed's offline mapping is given beside its own options: the `normalize` options common to all feeds. */
+export interface OfflineContext {
+  /** Keep each raw record as event.original (Elastic's preserve_original_event). */
+  preserveOriginal: boolean;
+  /** Ingest time, for records whose own time cannot be read. */
+  now: () => number;
+  /** GeoIP and ASN lookups, when databases were given. */
+  geoip?: GeoLookup | undefined;
+}
+
+/** One option of a feed's own for `normalize`, offered as `--{name} {argument}`. */
+export interface OfflineOption<Value> {
+  /** Its argument as the help shows it (`<pairs>`). */
+  argument: string;
+  description: string;
+  /** The option's text as its value; throws, saying what was expected, on text it cannot take. */
+  parse(text: string): Value;
+}
+
+/** A feed's mapping for one `normalize` run. */
+export interface OfflineMapper {
+  /** The records of one JSON value of an export (a saved page unwrapped, none for an empty one); absent: each value is one record. */
+  records?(value: unknown): unknown[];
+  /** One record as one ECS NDJSON line; never throws (a record it cannot map is a pipeline_error document). */
+  line(record: unknown): string;
+  /** The pipeline_error document, in the feed's data stream, for text of the export that is not JSON. */
+  pipelineError(text: string, message: string): EcsDocument;
+}
+
+/** What `audit-intake normalize` needs to map records exported from a feed (saved API pages, files) with no API at all. */
+export interface Offline<Values extends Record<string, unknown> = Record<string, unknown>> {
+  /** What such an export holds, for the help of `--source`. */
+  input: string;
+  /** Other names `--source` takes for the feed: those existing scripts know it by. */
+  aliases?: readonly string[];
+  /**
+   * Its own options, by long flag without the dashes (`tenant-names`): no two feeds may declare one, and
+   * `normalize` refuses an option of a feed other than the one it reads (it would be ignored without a word).
+   */
+  options: { readonly [Name in keyof Values]: OfflineOption<Values[Name]> };
+  /** Its mapping for one run, from the values of its options given (one not given is absent). */
+  mapper(values: Partial<Values>, context: OfflineContext): OfflineMapper;
+}
+
 export interface Source<Config = unknown, Item = unknown> {
   /** The feed's name: the queue envelope's `source`, the `source` dimension of metrics and status. */
   name: string;
@@ -151,4 +196,6 @@ export interface Source<Config = unknown, Item = unknown> {
   /** The schema of its queue message's item, versioned with the envelope. */
   item: z.ZodType<Item>;
   open(config: Config, deps: SourceDeps): Promise<SourceSession<Item>>;
+  /** How `audit-intake normalize --source {name}` maps the feed's exported records; none: `normalize` does not read this feed. */
+  offline?: Offline;
 }

@@ -5,6 +5,7 @@ import { PassThrough } from "node:stream";
 import { normalizeStream } from "../../shared/cli/normalizeFile.js";
 import { getPath } from "../../shared/ecs/doc.js";
 import type { NormalizeContext } from "../../shared/sources/o365-audit/normalize/normalize.js";
+import { auditMapper } from "../../shared/sources/o365-audit/offline.js";
 
 /**
  * The raw-record check: every record in every file under DIR (NDJSON or a JSON array, as the
@@ -40,7 +41,7 @@ export async function checkRawRecords(dir: string, context: NormalizeContext): P
       pending = parts.pop() ?? "";
       lines.push(...parts);
     });
-    await normalizeStream(createReadStream(join(dir, file)), output, context);
+    await normalizeStream(createReadStream(join(dir, file)), output, auditMapper(context));
     output.end();
     lines.forEach((line, index) => {
       const where = `${file}:${index + 1}`;

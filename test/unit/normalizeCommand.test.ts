@@ -6,7 +6,11 @@ import { join } from "node:path";
 import { PassThrough, Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { normalizeMessageTraceStream, normalizeStream } from "../../shared/cli/normalizeFile.js";
+import { normalizeFeeds, normalizeStream } from "../../shared/cli/normalizeFile.js";
+import { messageTraceMapper } from "../../shared/sources/message-trace/offline.js";
+import { auditMapper } from "../../shared/sources/o365-audit/offline.js";
+import { SOURCES } from "../../shared/sources/registry.js";
+import type { Offline } from "../../shared/sources/source.js";
 
 const context = { tenantNames: new Map<string, string>(), preserveOriginal: false, now: () => 0 };
 
@@ -21,11 +25,11 @@ async function run(input: string, options: Partial<typeof context> = {}) {
   const output = new PassThrough();
   const chunks: Buffer[] = [];
   output.on("data", (c: Buffer) => chunks.push(c));
-  const count = await normalizeStream(Readable.from([Buffer.from(input)]), output, { ...context, ...options });
+  const count = await normalizeStream(Readable.from([Buffer.from(input)]), output, auditMapper({ ...context, ...options }));
   return { count, docs: Buffer.concat(chunks).toString("utf8").trim().split("\n").map((l) => JSON.parse(l) as Doc) };
 }
 
-describe("audit-intake normalize", () => {
+describe("audit-intake normalize --source o365-audit", () => {
   it("reads a JSON array and writes one document per record, in order", async () => {
     const { count, docs } = await run(' [{"Id":"a","Operation":"X"},{"Id":"b","Operation":"Y"},{"Id":"c"}]');
     expect(count).toBe(3);
@@ -71,7 +75,7 @@ describe("audit-intake normalize --source message-trace", () => {
     const output = new PassThrough();
     const chunks: Buffer[] = [];
     output.on("data", (c: Buffer) => chunks.push(c));
-    const count = await normalizeMessageTraceStream(Readable.from([Buffer.from(input)]), output, traceContext);
+    const count = await normalizeStream(Readable.from([Buffer.from(input)]), output, messageTraceMapper(traceContext));
     const docs = Buffer.concat(chunks).toString("utf8").trim().split("\n").filter(Boolean);
     return { count, docs: docs.map((l) => JSON.parse(l) as { event: { kind?: string; dataset?: string }; email?: { local_id?: string; direction?: string } }) };
   }
@@ -88,6 +92,31 @@ describe("audit-intake normalize --source message-trace", () => {
     const { count, docs } = await runTrace('{"MessageTraceId":"t1","Received":"2026-01-01T00:00:00Z"}\n{broken\n');
     expect(count).toBe(2);
     expect(docs[1]!.event).toMatchObject({ kind: "pipeline_error", dataset: "microsoft_exchange_online_message_trace.log" });
+  });
+});
+
+describe("the feeds normalize reads", () => {
+  /** A feed of the registry as `normalize` sees it, declaring the given options. */
+  const feed = (name: string, options: string[], aliases?: string[]) => {
+    const offline: Offline = {
+      input: `${name} records`,
+      ...(aliases ? { aliases } : {}),
+      options: Object.fromEntries(options.map((option) => [option, { argument: "<x>", description: option, parse: (text: string) => text }])),
+      mapper: () => auditMapper(context),
+    };
+    return { name, offline };
+  };
+
+  it("are the registry's feeds with an offline mapping, by name and alias", () => {
+    const feeds = normalizeFeeds([...SOURCES, { name: "api-only", offline: undefined }]);
+    expect([...feeds.keys()]).toEqual(SOURCES.flatMap((source) => (source.offline ? [source.name, ...(source.offline.aliases ?? [])] : [])));
+    expect([...feeds.keys()]).toEqual(expect.arrayContaining(["o365-audit", "audit", "message-trace"]));
+    expect(feeds.get("audit")).toBe(feeds.get("o365-audit"));
+  });
+
+  it("fail fast when two feeds declare one option, or claim one name", () => {
+    expect(() => normalizeFeeds([feed("a", ["tenant-names"]), feed("b", ["local-domains", "tenant-names"])])).toThrow("normalize: feeds a and b both declare --tenant-names");
+    expect(() => normalizeFeeds([feed("a", [], ["old"]), feed("old", [])])).toThrow("normalize: feeds a and old are both named old");
   });
 });
 
@@ -161,7 +190,40 @@ describe("audit-intake normalize, as a command", () => {
     const file = join(dir, "trace-one.json");
     await writeFile(file, "{}");
     expect(await cli(["normalize", "--local-domains", "contoso.com", file])).toEqual({ code: 1, stdout: "", stderr: "audit-intake: --local-domains applies to --source message-trace\n" });
-    expect((await cli(["normalize", "--source", "message-trace", "--tenant-names", "a=b", file])).stderr).toBe("audit-intake: --tenant-names applies to --source audit\n");
+    expect((await cli(["normalize", "--source", "message-trace", "--tenant-names", "a=b", file])).stderr).toBe("audit-intake: --tenant-names applies to --source o365-audit\n");
+    expect((await cli(["normalize", "--source", "audit", "--local-domains", "contoso.com", file])).stderr).toBe("audit-intake: --local-domains applies to --source message-trace\n");
+  });
+
+  it("reads the same with --source o365-audit, its alias audit, and no --source", async () => {
+    const file = join(dir, "audit-records.json");
+    await writeFile(file, '[{"Id":"a","Operation":"FileAccessed","CreationTime":"2026-01-01T00:00:00","OrganizationId":"11111111-2222-4333-8444-555555555555"},{broken}]');
+    const args = ["--tenant-names", "11111111-2222-4333-8444-555555555555=contoso.onmicrosoft.com", file];
+    const named = await cli(["normalize", "--source", "o365-audit", ...args]);
+    expect(named.code).toBe(0);
+    const docs = named.stdout.trim().split("\n").map((line) => JSON.parse(line) as Doc);
+    expect(docs.map((doc) => doc.event.id ?? doc.event.kind)).toEqual(["a", "pipeline_error"]);
+    expect(docs[0]!.organization?.name).toBe("contoso.onmicrosoft.com");
+    // The pipeline_error's @timestamp is the time of the run: compared without it.
+    const withoutTimes = (stdout: string) => stdout.replace(/"@timestamp":"[^"]*"/g, "");
+    expect(withoutTimes((await cli(["normalize", "--source", "audit", ...args])).stdout)).toBe(withoutTimes(named.stdout));
+    expect(withoutTimes((await cli(["normalize", ...args])).stdout)).toBe(withoutTimes(named.stdout));
+  });
+
+  it("refuses an unknown feed, naming the feeds it reads", async () => {
+    const result = await cli(["normalize", "--source", "no-such-feed", join(dir, "none.json")]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toBe("");
+    expect(result.stderr).toContain(`argument 'no-such-feed' is invalid. Allowed choices are ${[...normalizeFeeds(SOURCES).keys()].join(", ")}.`);
+    expect(result.stderr).toMatch(/Allowed choices are o365-audit, audit, message-trace/);
+  });
+
+  it("lists every feed that normalize reads, with its input and options, in its help", async () => {
+    const help = (await cli(["normalize", "--help"])).stdout.replace(/\s+/g, " ");
+    expect(help).toContain("--source <feed> o365-audit (alias: audit): Management Activity API records;");
+    for (const { name, offline } of SOURCES.flatMap((source) => (source.offline ? [{ name: source.name, offline: source.offline }] : []))) {
+      expect(help).toContain(`${name}${offline.aliases ? ` (alias: ${offline.aliases.join(", ")})` : ""}: ${offline.input}`);
+      for (const [option, { argument, description }] of Object.entries(offline.options)) expect(help).toContain(`--${option} ${argument} ${name}: ${description}`);
+    }
   });
 
   it("shows no empty default for --tenant-names in its help", async () => {

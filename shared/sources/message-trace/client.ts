@@ -2,9 +2,12 @@ import type { Readable } from "node:stream";
 import { type Dispatcher, request } from "undici";
 import { z } from "zod";
 import { ApiError, UntrustedUrlError } from "../../http/errors.js";
-import type { RequestBudget } from "../../http/gate.js";
 import { type ApiClientOptions, jitteredBackoff, parseRetryAfter, readBody, sendThroughGate, tokenFor } from "../../http/send.js";
 import type { RequestEvent } from "../source.js";
+import { MESSAGE_TRACE_STREAM } from "./stream.js";
+
+// Defined beside the feed's definition, which must not load this client; still found here by the client's users.
+export { GRAPH_MESSAGE_TRACE_BUDGET, graphBudget } from "./stream.js";
 
 /**
  * Client of Microsoft Graph's Exchange Online message trace, `GET /v1.0/admin/exchange/tracing/messageTraces`
@@ -13,22 +16,7 @@ import type { RequestEvent } from "../source.js";
  */
 export const MESSAGE_TRACES_PATH = "/v1.0/admin/exchange/tracing/messageTraces";
 
-/** The feed's one stream per tenant, as cursors, status and metrics name it. */
-export const MESSAGE_TRACE_STREAM = "MessageTrace";
 const OPERATION = "messageTraces";
-
-/**
- * Exchange accepts at most 100 message-trace requests per tenant in a running 5-minute window
- * (learn.microsoft.com/powershell/module/exchange/get-messagetracev2, "Throttling limit"). We keep 10
- * below it: a retry after a transient failure and requests of another process on the same app must
- * not tip a tenant over.
- */
-export const GRAPH_MESSAGE_TRACE_BUDGET: RequestBudget = { requests: 90, windowMs: 5 * 60_000 };
-
-/** The budget of a gate key, for the process's RequestGate: every `graph:` key has Graph message trace's. */
-export function graphBudget(key: string): RequestBudget | undefined {
-  return key.startsWith("graph:") ? GRAPH_MESSAGE_TRACE_BUDGET : undefined;
-}
 
 /** The app whose service principal must exist in each customer tenant (issue 9; Graph answers 401 until it does). */
 export const MESSAGE_TRACE_APP_ID = "8bd644d1-64a1-4d4b-ae52-2e0cbf64e373";

@@ -1,12 +1,12 @@
 import { z } from "zod";
-import { createCredentialFactory } from "../../entra/auth.js";
 import { ApiError, type ApiErrorClass, UntrustedUrlError } from "../../http/errors.js";
 import type { Failure, Source, SourceSession, TimeWindow, Work } from "../source.js";
-import { graphBudget, MESSAGE_TRACE_STREAM, MessageTraceClient } from "./client.js";
+import type { MessageTraceClient } from "./client.js";
 import { MESSAGE_TRACE_DATASET, type MessageTraceContext, normalizeMessageTraceToLine } from "./normalize.js";
+import { messageTraceOffline } from "./offline.js";
 import { MAX_AGE_MS, MAX_QUERY_MS, planMessageTraceWindows } from "./plan.js";
-import { messageTraceRecordKey } from "./recordKey.js";
 import { type MessageTraceConfig, messageTraceProblems, messageTraceSettings, readMessageTrace } from "./settings.js";
+import { graphBudget, MESSAGE_TRACE_STREAM } from "./stream.js";
 
 /** A window of received times, both ends included (Graph's `ge`/`le`), as ISO text. */
 const itemSchema = z
@@ -56,6 +56,13 @@ export const messageTraceSource: Source<MessageTraceConfig, MessageTraceItem> = 
   requestBudget: graphBudget,
   item: itemSchema,
   async open(config, deps): Promise<SourceSession<MessageTraceItem>> {
+    // Loaded when the feed is opened, not with its definition, as the audit feed's are: undici,
+    // @azure/identity (MSAL) and the claim's storage SDKs are no cost of reading the registry.
+    const [{ createCredentialFactory }, { MessageTraceClient }, { messageTraceRecordKey }] = await Promise.all([
+      import("../../entra/auth.js"),
+      import("./client.js"),
+      import("./recordKey.js"),
+    ]);
     // The worker's client: it waits out a short hold at the tenant's gate and goes back on the queue for a
     // longer one or a 429, rather than holding its slot.
     const common = {
@@ -119,6 +126,7 @@ export const messageTraceSource: Source<MessageTraceConfig, MessageTraceItem> = 
       failure: messageTraceFailure,
     };
   },
+  offline: messageTraceOffline,
 };
 
 async function* rows(client: MessageTraceClient, work: Work<MessageTraceItem>): AsyncGenerator<unknown> {
