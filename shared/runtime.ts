@@ -58,6 +58,8 @@ export interface RuntimeStats {
   throttledWork: number;
   /** Work put back for a while because the API refused its tenant (consent, permission, setup). */
   blockedWork: number;
+  /** Steps of work done in steps (a query run submitted, polled) after which the item went back on the queue. */
+  continuedWork: number;
   /** Messages put back because their tenant was at WORK_MAX_PER_TENANT. */
   deferredWork: number;
   rejectedMessages: number;
@@ -120,6 +122,7 @@ export function emptyStats(): RuntimeStats {
     skipped: 0,
     throttledWork: 0,
     blockedWork: 0,
+    continuedWork: 0,
     deferredWork: 0,
     rejectedMessages: 0,
     recordsWritten: 0,
@@ -328,9 +331,10 @@ export async function createRuntime(settings: Settings, options: RuntimeOptions 
       stats.rejectedMessages += 1;
       log.error("queue message rejected: kept with the reason", { messageId, reason, path });
     },
-    status() {
-      const configured = [...feeds.values()].flatMap(({ source, session }) => session.streams().map((ref: StreamRef) => ({ source: source.name, ...ref })));
-      return collectStatus({ configured, cursors, ledger, now });
+    async status() {
+      // A feed whose tenants cannot be found now still shows the streams its cursors and ledger know.
+      const found = await Promise.all([...feeds.values()].map(async ({ source, session }) => (await Promise.resolve(session.streams()).catch(() => [])).map((ref: StreamRef) => ({ source: source.name, ...ref }))));
+      return collectStatus({ configured: found.flat(), cursors, ledger, now });
     },
     async close() {
       await dispatcher.close();
@@ -362,6 +366,9 @@ function countOutcome(stats: RuntimeStats, outcome: WorkOutcome): void {
       break;
     case "blocked":
       stats.blockedWork += 1;
+      break;
+    case "continued":
+      stats.continuedWork += 1;
       break;
   }
 }

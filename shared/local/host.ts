@@ -165,7 +165,9 @@ export async function runLocalHost(options: LocalHostOptions): Promise<number> {
     const feeds = [...runtime.feeds.values()];
     if (feeds.length === 0) print("No feed is enabled: nothing to list (the worker still takes queued work)");
     for (const { source, session } of feeds) {
-      print(`Listing ${source.name}: ${session.streams().length} stream(s) on schedule "${source.schedule(settings.sources.get(source.name))}"${options.once ? " (once)" : ""}`);
+      // A feed that finds its tenants through its API may fail to here; its listing then reports why.
+      const streams = await Promise.resolve(session.streams()).then((found) => `${found.length} stream(s)`, () => "its streams (not found yet)");
+      print(`Listing ${source.name}: ${streams} on schedule "${source.schedule(settings.sources.get(source.name))}"${options.once ? " (once)" : ""}`);
     }
 
     let phase = "listing";

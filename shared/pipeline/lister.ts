@@ -64,8 +64,10 @@ export async function listAll(deps: ListerDeps): Promise<ListingSummary> {
   /** Per feed and tenant, the configuration error that makes its other streams pointless to try. */
   const brokenTenants = new Map<string, StreamResult>();
   let deferred = 0;
-  const tasks = deps.feeds.flatMap((feed) =>
-    feed.session.streams().map((ref) =>
+  const discovered = await Promise.all(deps.feeds.map((feed) => discoverStreams(feed, deps)));
+  const tasks = deps.feeds.flatMap((feed, i) => {
+    const found = discovered[i];
+    return !Array.isArray(found) ? [] : found.map((ref) =>
       limit(async (): Promise<StreamResult | undefined> => {
         if (deps.now() >= deadline || deps.signal?.aborted) {
           deferred += 1;
@@ -80,9 +82,10 @@ export async function listAll(deps: ListerDeps): Promise<ListingSummary> {
         if (result.errorClass === "configuration") brokenTenants.set(tenantKey, result);
         return result;
       }),
-    ),
-  );
-  const streams = (await Promise.all(tasks)).filter((r): r is StreamResult => r !== undefined);
+    );
+  });
+  const unfound = discovered.flatMap((found) => (Array.isArray(found) ? [] : [found]));
+  const streams = [...unfound, ...(await Promise.all(tasks)).filter((r): r is StreamResult => r !== undefined)];
   return {
     streams,
     listed: streams.reduce((n, s) => n + s.listed, 0),
@@ -91,6 +94,31 @@ export async function listAll(deps: ListerDeps): Promise<ListingSummary> {
     deferredStreams: deferred,
     durationMs: deps.now() - started,
   };
+}
+
+/** The stream of a feed whose tenants could not be found (its credential refused): what the summary names. */
+export const ALL_STREAMS = "*";
+
+/**
+ * A feed's streams; a feed that finds its tenants through its API (a partner credential) may fail here,
+ * and is then one failed result naming the feed, reported once like a tenant's configuration error.
+ */
+async function discoverStreams(feed: ListedFeed, deps: ListerDeps): Promise<StreamRef[] | StreamResult> {
+  try {
+    return await feed.session.streams();
+  } catch (error) {
+    const result: StreamResult = { source: feed.name, tenantId: ALL_STREAMS, stream: ALL_STREAMS, listed: 0, enqueued: 0, cursorMs: undefined };
+    const failure = feed.session.failure(error);
+    result.error = error instanceof Error ? error.message : String(error);
+    result.errorClass = failure?.errorClass ?? "fatal";
+    result.fix = failure?.fix ?? UNEXPECTED_FIX;
+    const key = `${feed.name}:${ALL_STREAMS}:${failure?.code ?? result.error}`;
+    if (!deps.reported?.has(key)) {
+      deps.reported?.add(key);
+      deps.log.error("the feed's tenants could not be found; none of them is listed", { source: feed.name, error: result.error, fix: result.fix });
+    }
+    return result;
+  }
 }
 
 export async function listStream(feed: ListedFeed, ref: StreamRef, deadline: number, deps: ListerDeps): Promise<StreamResult> {

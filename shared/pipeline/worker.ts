@@ -1,4 +1,4 @@
-import type { SourceSession } from "../sources/source.js";
+import { isNextStep, type SourceSession } from "../sources/source.js";
 import type { ClaimRequest, RecordClaims } from "../state/claims.js";
 import type { LedgerEntry, WorkLedger } from "../state/ledger.js";
 import { failedWorkPath, workOutputPath } from "../sinks/layout.js";
@@ -37,6 +37,8 @@ export type WorkOutcome =
   | { status: "skipped"; reason: string }
   | { status: "expired" }
   | { status: "throttled"; delayMs: number }
+  /** The item took a step of a longer job (a query run submitted or still running) and went back on the queue. */
+  | { status: "continued"; delayMs: number; step: string }
   /** The API refused the tenant (consent, permission, setup): the item waits on the queue for the fix. */
   | { status: "blocked"; delayMs: number; reason: string; fix: string }
   | { status: "failed"; reason: string };
@@ -74,8 +76,17 @@ export async function processWork(message: WorkMessage, deps: WorkerDeps): Promi
   const output = workOutputPath({ dataset: feed.dataset, ...message });
   try {
     writer = await deps.sink.open(output);
+    const fetched = await feed.session.fetch(message);
+    if (isNextStep(fetched)) {
+      await writer.abort(new Error("no records yet: the item took a step"));
+      writer = undefined;
+      await deps.requeue({ ...message, item: fetched.item }, fetched.delayMs);
+      await deps.ledger.finish({ ...base, step: fetched.step });
+      deps.log.info("work took a step; message re-enqueued", { ...where, step: fetched.step, delayMs: fetched.delayMs });
+      return { status: "continued", delayMs: fetched.delayMs, step: fetched.step };
+    }
     // Read at once: a loop that stops early (an error, a failed claim) closes the records' connection on its way out.
-    const counts = await writeRecords(await feed.session.fetch(message), writer, message, deps);
+    const counts = await writeRecords(fetched, writer, message, deps);
     const { bytes } = counts.written > 0 ? await writer.commit() : (await writer.abort(new Error("no records to write")), { bytes: 0 });
     writer = undefined;
     await deps.ledger.finish({
@@ -89,6 +100,7 @@ export async function processWork(message: WorkMessage, deps: WorkerDeps): Promi
       durationMs: deps.now() - started,
       output: counts.written > 0 ? output : "",
       error: "",
+      step: "",
     });
     deps.log.info("work written", { ...where, records: counts.written, duplicates: counts.duplicates, bytes, output });
     return { status: "done", records: counts.written, duplicates: counts.duplicates, pipelineErrors: counts.pipelineErrors, bytes, output: counts.written > 0 ? output : undefined };

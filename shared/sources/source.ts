@@ -36,6 +36,19 @@ export interface Work<Item> extends WorkRef {
   item: Item;
 }
 
+/** A work item's next state, carried by its message back through the queue. */
+export interface NextStep<Item> {
+  kind: "next";
+  item: Item;
+  delayMs: number;
+  /** What the item waits for, for the log and the ledger (`run abc123 running, poll 3`). */
+  step: string;
+}
+
+export function isNextStep<Item>(fetched: AsyncIterable<unknown> | NextStep<Item>): fetched is NextStep<Item> {
+  return (fetched as NextStep<Item>).kind === "next";
+}
+
 export interface TimeWindow {
   start: number;
   end: number;
@@ -96,7 +109,7 @@ export interface SourceDeps {
 /** A feed opened for one process: its clients built, its settings read. */
 export interface SourceSession<Item> {
   /** The (tenant, stream) pairs this feed collects. */
-  streams(): StreamRef[];
+  streams(): StreamRef[] | Promise<StreamRef[]>;
   /**
    * Checks, before the stream is listed, that the API will serve its tenant at all, for a feed whose
    * listing sends it nothing: a refusal (no consent) is then reported once by the lister with its fix,
@@ -109,8 +122,12 @@ export interface SourceSession<Item> {
   list(ref: StreamRef, window: TimeWindow, log: Logger): AsyncIterable<Work<Item>[]>;
   /** A message's item checked against the settings before any request is made for it (a forged URL); a reason when refused. */
   refuse(work: Work<Item>): string | undefined;
-  /** The records of one work item, as they arrive. */
-  fetch(work: Work<Item>): Promise<AsyncIterable<unknown>>;
+  /**
+   * The records of one work item, as they arrive; or, for work that takes an API minutes (a query run
+   * to submit, then poll), the item's next step, which goes back on the queue after `delayMs` so that
+   * no instance waits on it.
+   */
+  fetch(work: Work<Item>): Promise<AsyncIterable<unknown> | NextStep<Item>>;
   /** The raw bytes of a work item whose content could not be parsed, kept for replay; none when the feed cannot fetch them again. */
   raw?(work: Work<Item>): Promise<Readable>;
   /** The record's claim (its key and hour) for de-duplication; none: written unclaimed. */

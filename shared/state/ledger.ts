@@ -30,6 +30,8 @@ export interface LedgerEntry {
   attempts?: number;
   output?: string;
   error?: string;
+  /** For work done in steps (submit a query run, poll it, read it): the step it waits at. */
+  step?: string;
 }
 
 interface LedgerEntity extends LedgerEntry {

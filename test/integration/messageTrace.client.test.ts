@@ -6,7 +6,7 @@ import { RequestGate } from "../../shared/http/gate.js";
 import { createCredentialFactory } from "../../shared/entra/auth.js";
 import { UntrustedUrlError } from "../../shared/http/errors.js";
 import type { Simulator, SimulatorRoute } from "../../shared/simulator/server.js";
-import type { RequestEvent, Work } from "../../shared/sources/source.js";
+import { isNextStep, type NextStep, type RequestEvent, type Work } from "../../shared/sources/source.js";
 import { silentLogger } from "../../shared/util/log.js";
 import { graphBudget, MessageTraceClient, type MessageTraceClientOptions, MESSAGE_TRACES_PATH } from "../../shared/sources/message-trace/client.js";
 import { type MessageTraceConfig, messageTraceSettings, readMessageTrace } from "../../shared/sources/message-trace/settings.js";
@@ -68,6 +68,12 @@ async function graph(routeOptions: Partial<MessageTraceRouteOptions> = {}, clien
     ...client,
   });
   return { mt, client: messageTraces, sim };
+}
+
+/** A message-trace window is fetched in one step: its records, never a next step. */
+function records(fetched: AsyncIterable<unknown> | NextStep<unknown>): AsyncIterable<unknown> {
+  if (isNextStep(fetched)) throw new Error("a message-trace window has no steps");
+  return fetched;
 }
 
 async function listAll(client: MessageTraceClient, tenantId: string, window: { start: number; end: number }) {
@@ -261,7 +267,7 @@ describe("the message-trace feed's session against the simulator", () => {
     expect(works).toHaveLength(plan.windows.length);
     expect(mt.stats.requests).toBe(0); // the lister sends Graph nothing
 
-    const rows = (await Promise.all(works.map(async (work) => all(await s.fetch(work))))).flat() as GraphMessageTrace[];
+    const rows = (await Promise.all(works.map(async (work) => all(records(await s.fetch(work)))))).flat() as GraphMessageTrace[];
     // A row on the boundary of two windows comes in both (ge/le); its claim makes it one record.
     const keys = new Set(rows.map((row) => s.recordKey(row, NOW)?.recordId));
     const first = plan.windows[0]!.start;
@@ -282,7 +288,7 @@ describe("the message-trace feed's session against the simulator", () => {
   it("reads a tenant without Microsoft's service principal as a configuration failure with its fix", async () => {
     const { session: s, events, workOf } = await session({ withoutServicePrincipal: [TENANT_B] });
     const [work] = await workOf(TENANT_B, { start: NOW - 2 * H, end: NOW - H });
-    const error = await failure(all(await s.fetch(work!)));
+    const error = await failure(all(records(await s.fetch(work!))));
     expect(s.failure(error)).toMatchObject({ errorClass: "configuration", code: "InvalidAuthenticationToken", sent: true });
     expect(s.failure(error)?.fix).toContain("New-MgServicePrincipal");
     expect(events).toEqual([{ tenantId: TENANT_B, stream: "MessageTrace", operation: "messageTraces", throttled: false }]);
@@ -291,7 +297,7 @@ describe("the message-trace feed's session against the simulator", () => {
   it("goes back on the queue when Graph throttles: one request, reported throttled, with Graph's Retry-After", async () => {
     const { session: s, events, workOf } = await session({ throttleRate: 1, retryAfterSeconds: 30 });
     const [work] = await workOf(TENANT_A, { start: NOW - 2 * H, end: NOW - H });
-    const error = await failure(all(await s.fetch(work!)));
+    const error = await failure(all(records(await s.fetch(work!))));
     expect(s.failure(error)).toMatchObject({ errorClass: "throttled", retryAfterMs: 30_000, sent: true });
     expect(events).toEqual([{ tenantId: TENANT_A, stream: "MessageTrace", operation: "messageTraces", throttled: true }]);
   });

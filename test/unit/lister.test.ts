@@ -311,4 +311,29 @@ describe("listing any feed", () => {
     expect(summary.streams.map((s) => [s.stream, s.enqueued])).toEqual([["S1", 2]]);
     expect(summary.deferredStreams).toBe(2);
   });
+
+  it("takes a feed whose tenants cannot be found as one failed result naming the feed, logged once, while other feeds list", async () => {
+    const found = fakeFeed("partner-feed", []);
+    const refusing = { ...found.feed, session: { ...found.feed.session, streams: async () => Promise.reject(new FeedError("configuration", "401")) } };
+    const other = fakeFeed("other-feed", [{ tenantId: A, stream: "S1" }]);
+    const { deps, log, sent } = setup([refusing, other.feed]);
+    const summary = await listAll(deps);
+    await listAll(deps);
+    expect(summary.streams.map((s) => [s.source, s.tenantId, s.stream, s.errorClass, s.fix])).toEqual([
+      ["partner-feed", "*", "*", "configuration", "fix for 401"],
+      ["other-feed", A, "S1", undefined, undefined],
+    ]);
+    expect(summary.failedStreams).toBe(1);
+    expect(sent.every((m) => m.source === "other-feed")).toBe(true);
+    expect(log.lines.filter((l) => l.level === "error").map((l) => l.properties?.source)).toEqual(["partner-feed"]);
+  });
+
+  it("awaits a feed's streams when it finds them through its API", async () => {
+    const { feed } = fakeFeed("async-feed", []);
+    const asyncFeed = { ...feed, session: { ...feed.session, streams: async () => [{ tenantId: B, stream: "S9" }] } };
+    const { deps, sent } = setup([asyncFeed]);
+    const summary = await listAll(deps);
+    expect(summary.streams.map((s) => [s.tenantId, s.stream, s.enqueued])).toEqual([[B, "S9", 2]]);
+    expect(sent).toHaveLength(2);
+  });
 });

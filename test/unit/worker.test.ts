@@ -201,4 +201,17 @@ describe("processing a work item of any feed", () => {
       expect(finished[0]).toMatchObject({ state: "failed", output: "" });
     });
   });
+
+  it("puts an item that took a step of a longer job back on the queue with its next state, writing nothing", async () => {
+    const { feed } = fakeFeed();
+    const stepping = { ...feed, session: { ...feed.session, fetch: async () => ({ kind: "next" as const, item: { run: "r-1", polls: 1 }, delayMs: 30_000, step: "run r-1 running, poll 1" }) } };
+    const { deps, outputs, aborted, requeued, finished } = setup(stepping);
+    const outcome = await processWork(message({ throttled: 2 }), deps);
+    expect(outcome).toEqual({ status: "continued", delayMs: 30_000, step: "run r-1 running, poll 1" });
+    // Same envelope and work id, the new item; its own throttle count goes on.
+    expect(requeued).toEqual([{ message: message({ throttled: 2, item: { run: "r-1", polls: 1 } }), delayMs: 30_000 }]);
+    expect(outputs.size).toBe(0);
+    expect(aborted).toHaveLength(1);
+    expect(finished).toEqual([expect.objectContaining({ state: "queued", step: "run r-1 running, poll 1" })]);
+  });
 });
