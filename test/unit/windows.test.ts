@@ -9,7 +9,8 @@ describe("window planning", () => {
   it("starts a first run the initial lookback back, in windows of at most 24 h, to the second", () => {
     const { windows, unreachableBeforeMs } = planWindows({ now, cursor: undefined, ...opts });
     expect(windows).toHaveLength(7);
-    expect(windows[0]!.start).toBe(Math.floor((now - opts.initialLookbackMs) / 1000) * 1000);
+    // The default lookback is the API's reach less the margin: the start is that reach's first whole second.
+    expect(windows[0]!.start).toBe(Math.ceil((now - MAX_AGE_MS + AGE_MARGIN_MS) / 1000) * 1000);
     expect(windows.at(-1)!.end).toBe(Math.floor(now / 1000) * 1000);
     for (const w of windows) {
       expect(w.end - w.start).toBeLessThanOrEqual(MAX_WINDOW_MS);

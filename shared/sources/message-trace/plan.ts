@@ -1,7 +1,8 @@
-import type { ListingPlan, TimeWindow } from "../source.js";
+import { planTimeWindows } from "../../pipeline/windows.js";
+import type { ListingPlan } from "../source.js";
 
 /**
- * Listing windows of Graph's message trace: pure, so its limits can be tested without a clock. Graph keeps
+ * Listing windows of Graph's message trace, by the pipeline's planner with Graph's limits. Graph keeps
  * 90 days of message trace and answers at most 10 days per query (learn.microsoft.com/powershell/module/exchange/get-messagetracev2,
  * the service behind learn.microsoft.com/graph/api/messagetracingroot-list-messagetraces); it filters on
  * receivedDateTime, and windows are kept to the second so that a window names its work item exactly.
@@ -28,20 +29,7 @@ export interface MessageTracePlanInput {
   windowMs: number;
 }
 
-const SECOND_MS = 1_000;
-const floorToSecond = (ms: number) => Math.floor(ms / SECOND_MS) * SECOND_MS;
-const ceilToSecond = (ms: number) => Math.ceil(ms / SECOND_MS) * SECOND_MS;
-
-export function planMessageTraceWindows({ now, cursorMs, delayMs, overlapMs, initialLookbackMs, windowMs }: MessageTracePlanInput): ListingPlan {
-  const end = floorToSecond(now - delayMs);
-  const oldestAllowed = ceilToSecond(now - MAX_AGE_MS + AGE_MARGIN_MS);
-  const wanted = floorToSecond(cursorMs === undefined ? now - initialLookbackMs : cursorMs - overlapMs);
-  const start = Math.max(wanted, oldestAllowed);
-  // Whole seconds from 1 s to Graph's 10 days, whatever it is given: a zero step would never end.
-  const step = Math.min(Math.max(floorToSecond(windowMs), SECOND_MS), MAX_QUERY_MS);
-  const windows: TimeWindow[] = [];
-  for (let from = start; from < end; from += step) windows.push({ start: from, end: Math.min(from + step, end) });
-  // Rows before the reach are lost only when the cursor itself is there: a first run's lookback is a
-  // choice, and the overlap behind a cursor still in reach was read before.
-  return { windows, unreachableBeforeMs: cursorMs !== undefined && cursorMs < oldestAllowed ? oldestAllowed : undefined };
+export function planMessageTraceWindows({ windowMs, ...input }: MessageTracePlanInput): ListingPlan {
+  // Graph's 10 days per query bound the window, whatever it is given.
+  return planTimeWindows({ ...input, windowMs: Math.min(windowMs, MAX_QUERY_MS), maxAgeMs: MAX_AGE_MS, ageMarginMs: AGE_MARGIN_MS });
 }

@@ -1,5 +1,7 @@
+import { planTimeWindows } from "../../pipeline/windows.js";
+
 /**
- * Listing-window planning: pure, so the API's limits can be tested without a clock.
+ * Listing windows of the Management Activity API, by the pipeline's planner with this API's limits.
  * The API accepts windows of at most 24 hours whose start is no more than 7 days back,
  * filters on when content became available, and takes times to the second.
  */
@@ -27,19 +29,17 @@ export interface PlanInput {
   relistOverlapMs: number;
 }
 
-const toSecond = (ms: number) => Math.floor(ms / 1000) * 1000;
-
 export function planWindows({ now, cursor, initialLookbackMs, relistOverlapMs }: PlanInput): WindowPlan {
-  const end = toSecond(now);
-  const oldestAllowed = toSecond(now - MAX_AGE_MS + AGE_MARGIN_MS);
-  const wanted = toSecond(cursor === undefined ? now - initialLookbackMs : cursor - relistOverlapMs);
-  const start = Math.max(wanted, oldestAllowed);
-  const windows: Window[] = [];
-  for (let from = start; from < end; from += MAX_WINDOW_MS) {
-    windows.push({ start: from, end: Math.min(from + MAX_WINDOW_MS, end) });
-  }
-  // A cursor older than the API's reach means content was missed; a first run's lookback is a choice, not a gap.
-  const unreachableBeforeMs = cursor !== undefined && cursor < oldestAllowed ? oldestAllowed : undefined;
+  const { windows, unreachableBeforeMs } = planTimeWindows({
+    now,
+    cursorMs: cursor,
+    delayMs: 0,
+    overlapMs: relistOverlapMs,
+    initialLookbackMs,
+    maxAgeMs: MAX_AGE_MS,
+    ageMarginMs: AGE_MARGIN_MS,
+    windowMs: MAX_WINDOW_MS,
+  });
   return { windows, unreachableBeforeMs };
 }
 
