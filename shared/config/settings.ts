@@ -1,5 +1,4 @@
 import { z } from "zod";
-import { ENTRA_SECRETS } from "../entra/settings.js";
 import { SOURCES } from "../sources/registry.js";
 import { duration, httpsUrl, optionalText, positiveInt, STORAGE_NAME, storageName } from "./fields.js";
 import { GUID } from "./formats.js";
@@ -50,7 +49,7 @@ export type SettingName = string;
  * setting is one more line here.
  */
 export const SECRET_SETTINGS: ReadonlySet<string> = new Set<string>([
-  ...ENTRA_SECRETS,
+  ...SOURCES.flatMap((source) => source.secretSettings),
   "AzureWebJobsStorage",
   "DataStorage",
   "APPLICATIONINSIGHTS_CONNECTION_STRING",

@@ -105,7 +105,7 @@ export const ALL_STREAMS = "*";
  */
 async function discoverStreams(feed: ListedFeed, deps: ListerDeps): Promise<StreamRef[] | StreamResult> {
   try {
-    return await feed.session.streams();
+    return await feed.session.streams(deps.log);
   } catch (error) {
     const result: StreamResult = { source: feed.name, tenantId: ALL_STREAMS, stream: ALL_STREAMS, listed: 0, enqueued: 0, cursorMs: undefined };
     const failure = feed.session.failure(error);

@@ -1,5 +1,6 @@
 import { messageTraceSource } from "./message-trace/source.js";
 import { o365AuditSource } from "./o365-audit/source.js";
+import { sophosXdrSource } from "./sophos-xdr/source.js";
 import type { Source } from "./source.js";
 
 /**
@@ -9,7 +10,7 @@ import type { Source } from "./source.js";
 /** A feed of any settings and item types: the pipeline treats both opaquely, and each feed checks its own. */
 export type AnySource = Source<any, any>;
 
-export const SOURCES: readonly AnySource[] = [o365AuditSource, messageTraceSource];
+export const SOURCES: readonly AnySource[] = [o365AuditSource, messageTraceSource, sophosXdrSource];
 
 export function sourceNamed(name: string): AnySource | undefined {
   return SOURCES.find((source) => source.name === name);

@@ -108,8 +108,8 @@ export interface SourceDeps {
 
 /** A feed opened for one process: its clients built, its settings read. */
 export interface SourceSession<Item> {
-  /** The (tenant, stream) pairs this feed collects. */
-  streams(): StreamRef[] | Promise<StreamRef[]>;
+  /** The (tenant, stream) pairs this feed collects; `log` hears of tenants it finds but will not collect. */
+  streams(log?: Logger): StreamRef[] | Promise<StreamRef[]>;
   /**
    * Checks, before the stream is listed, that the API will serve its tenant at all, for a feed whose
    * listing sends it nothing: a refusal (no consent) is then reported once by the lister with its fix,
@@ -195,6 +195,8 @@ export interface Source<Config = unknown, Item = unknown> {
   dataset: string;
   /** The prefix of its own settings (`O365_`): an unknown name under it is a typo, refused with the nearest name. */
   settingsPrefix: string;
+  /** Settings of its slice whose values no message, log or status may show. */
+  secretSettings: readonly string[];
   /** Its slice of the one settings schema (the names it reads, with their checks and defaults). */
   settings: z.ZodRawShape;
   /** The setting holding its listing schedule (NCRONTAB), which its timer reads as `%NAME%`. */

@@ -5,15 +5,17 @@ import type { EcsDocument } from "../../shared/ecs/document.js";
 import { normalize, type NormalizeContext } from "../../shared/sources/o365-audit/normalize/normalize.js";
 import { compareLeaves, leaves, percent, testGeoIp } from "./compare.js";
 import { runMessageTraceConformance } from "./messageTrace.js";
+import { runSophosXdrConformance } from "./sophosXdr.js";
 import { checkRawRecords, describeRawCheck } from "./raw.js";
 
 /**
- * `npm run conformance -- DIR [--diff FILE] [--raw RAWDIR] [--message-trace MTDIR]`: runs every Elastic o365 pipeline test under DIR
+ * `npm run conformance -- DIR [--diff FILE] [--raw RAWDIR] [--message-trace MTDIR] [--sophos-xdr SXDIR]`: runs every Elastic o365 pipeline test under DIR
  * (`test-*.json` + `test-*.json-expected.json` + `test-common-config.yml`) through normalize(),
  * compares documents field by field (leaf paths; arrays as whole values; `event.ingested` ignored),
  * prints per-test and total agreement, and writes every mismatch to a diff file.
  * With `--raw`, also checks every raw record under RAWDIR (see raw.ts); with `--message-trace`, scores
- * the message-trace normalizer against the peers' tests under MTDIR (see messageTrace.ts).
+ * the message-trace normalizer against the peers' tests under MTDIR (see messageTrace.ts); with
+ * `--sophos-xdr`, the Sophos XDR normalizer against Sekoia's tests under SXDIR (see sophosXdr.ts).
  * Measurement, not a gate: it exits 0 unless the corpus itself cannot be read.
  */
 interface HarnessConfig {
@@ -71,13 +73,14 @@ async function main(argv: string[]) {
     const at = argv.indexOf(flag);
     return at >= 0 ? argv[at + 1] : undefined;
   };
-  const flagValues = new Set([valueOf("--diff"), valueOf("--raw"), valueOf("--message-trace")]);
+  const flagValues = new Set([valueOf("--diff"), valueOf("--raw"), valueOf("--message-trace"), valueOf("--sophos-xdr")]);
   const dir = argv.find((a) => !a.startsWith("--") && !flagValues.has(a));
   const rawDir = valueOf("--raw");
   const traceDir = valueOf("--message-trace");
+  const sophosDir = valueOf("--sophos-xdr");
   const diffFile = resolve(valueOf("--diff") ?? ".local/conformance-diff.txt");
-  if (!dir && !rawDir && !traceDir) {
-    console.error("usage: npm run conformance -- [DIR] [--diff FILE] [--raw RAWDIR] [--message-trace MTDIR]");
+  if (!dir && !rawDir && !traceDir && !sophosDir) {
+    console.error("usage: npm run conformance -- [DIR] [--diff FILE] [--raw RAWDIR] [--message-trace MTDIR] [--sophos-xdr SXDIR]");
     process.exitCode = 2;
     return;
   }
@@ -100,7 +103,12 @@ async function main(argv: string[]) {
     for (const line of trace.lines) console.log(line);
     diff.push(...trace.diff);
   }
-  if (dir || traceDir) {
+  if (sophosDir) {
+    const sophos = await runSophosXdrConformance(sophosDir);
+    for (const line of sophos.lines) console.log(line);
+    diff.push(...sophos.diff);
+  }
+  if (dir || traceDir || sophosDir) {
     await mkdir(dirname(diffFile), { recursive: true });
     await writeFile(diffFile, `${diff.join("\n")}\n`);
     console.log(`mismatches written to ${diffFile}`);

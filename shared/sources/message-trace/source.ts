@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { ApiError, type ApiErrorClass, UntrustedUrlError } from "../../http/errors.js";
+import { ENTRA_SECRETS } from "../../entra/settings.js";
 import type { Failure, Source, SourceSession, TimeWindow, Work } from "../source.js";
 import type { MessageTraceClient } from "./client.js";
 import { MESSAGE_TRACE_DATASET, type MessageTraceContext, normalizeMessageTraceToLine } from "./normalize.js";
@@ -47,6 +48,7 @@ export const messageTraceSource: Source<MessageTraceConfig, MessageTraceItem> = 
   name: "message-trace",
   dataset: MESSAGE_TRACE_DATASET,
   settingsPrefix: "MESSAGE_TRACE_",
+  secretSettings: ENTRA_SECRETS,
   settings: messageTraceSettings,
   scheduleSetting: "MESSAGE_TRACE_SCHEDULE",
   problems: messageTraceProblems,

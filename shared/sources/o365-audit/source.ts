@@ -4,6 +4,7 @@ import { withDataStream } from "../../ecs/document.js";
 import { CONTENT_TYPES, type ContentType } from "../../entra/clouds.js";
 import { UntrustedUrlError } from "../../http/errors.js";
 import type { Logger } from "../../util/log.js";
+import { ENTRA_SECRETS } from "../../entra/settings.js";
 import type { Failure, Source, SourceSession, StreamRef, TimeWindow, Work } from "../source.js";
 import type { ManagementApiClient } from "./client.js";
 import { CONFIGURATION_FIXES, ManagementApiError } from "./errors.js";
@@ -30,6 +31,7 @@ export const o365AuditSource: Source<O365AuditConfig, O365AuditItem> = {
   name: "o365-audit",
   dataset: O365_AUDIT_DATASET,
   settingsPrefix: "O365_",
+  secretSettings: ENTRA_SECRETS,
   settings: o365AuditSettings,
   scheduleSetting: "O365_LIST_SCHEDULE",
   problems: o365AuditProblems,

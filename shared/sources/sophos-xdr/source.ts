@@ -1,0 +1,177 @@
+import { z } from "zod";
+import { isoDateTime } from "../../config/formats.js";
+import type { Failure, NextStep, Source, SourceSession, StreamRef, TimeWindow, Work } from "../source.js";
+import type { SophosClient, SophosTenant } from "./client.js";
+import { SOPHOS_XDR_DATASET } from "./normalize.js";
+import { sophosXdrOffline } from "./offline.js";
+import { SOPHOS_SECRETS, type SophosXdrConfig, readSophosXdr, sophosXdrProblems, sophosXdrSettings } from "./settings.js";
+import { SOPHOS_XDR_STREAM, sophosBudget } from "./stream.js";
+
+/**
+ * Sophos Central XDR Data Lake IOC detections, for one tenant or every tenant of a partner or
+ * organization credential: one stream per tenant; each listing window is one work item, a small state
+ * machine carried by its queue message: submit a query run, poll it (back on the queue between polls, so
+ * no instance waits on a run), then read its result pages. A run that fails, times out or expires is
+ * submitted again; the window stays unwritten until one succeeds.
+ */
+
+const window = { from: isoDateTime, to: isoDateTime, apiHost: z.url(), submissions: z.number().int().min(0).max(100) };
+const itemSchema = z.discriminatedUnion("step", [
+  z.strictObject({ step: z.literal("submit"), ...window }),
+  z.strictObject({ step: z.literal("poll"), ...window, runId: z.string().regex(/^[A-Za-z0-9-]{1,100}$/), submittedAt: isoDateTime, polls: z.number().int().min(0).max(100_000) }),
+]);
+export type SophosXdrItem = z.infer<typeof itemSchema>;
+
+/** Runs of one window that may fail before the window is given up to the poison queue (redrive brings it back). */
+export const MAX_SUBMISSIONS = 5;
+/** After a run that failed or timed out, the Data Lake is given a while before the next. */
+const RESUBMIT_DELAY_MS = 5 * 60_000;
+/** How long a discovered tenant list is used before asking again: tenants come and go rarely. */
+const TENANTS_TTL_MS = 15 * 60_000;
+/** Kept between the oldest start planned and the lookback's limit, for the time a window waits on the queue. */
+const AGE_MARGIN_MS = 15 * 60_000;
+
+/** `2026-11-28T10:00:00.000Z` → `20261128T100000Z`: a window's work id is filename-safe and sorts by time. */
+function compactTime(ms: number): string {
+  return new Date(ms).toISOString().replace(/[-:]/g, "").replace(".000Z", "Z");
+}
+
+export const sophosXdrSource: Source<SophosXdrConfig, SophosXdrItem> = {
+  name: "sophos-xdr",
+  dataset: SOPHOS_XDR_DATASET,
+  settingsPrefix: "SOPHOS_",
+  secretSettings: SOPHOS_SECRETS,
+  settings: sophosXdrSettings,
+  scheduleSetting: "SOPHOS_SCHEDULE",
+  problems: sophosXdrProblems,
+  configure: readSophosXdr,
+  enabled: (config) => config.enabled,
+  schedule: (config) => config.schedule,
+  requestBudget: sophosBudget,
+  item: itemSchema,
+  offline: sophosXdrOffline,
+  async open(config, deps): Promise<SourceSession<SophosXdrItem>> {
+    // Loaded here, not with the feed's definition: the registry (read by `normalize`) stays free of HTTP clients.
+    const [{ SophosClient: Client, RunExpiredError, RunFailedError, trustedApiHost, sophosFailure }, { planTimeWindows }, { sophosXdrRecordKey }, { normalizeSophosXdrToLine }] = await Promise.all([
+      import("./client.js"),
+      import("../../pipeline/windows.js"),
+      import("./recordKey.js"),
+      import("./normalize.js"),
+    ]);
+    const trust = config.apiBaseUrl ? { origin: new URL(config.apiBaseUrl).origin } : undefined;
+    const client: SophosClient = new Client({
+      credential: { clientId: config.clientId, clientSecret: config.clientSecret },
+      ...(config.idBaseUrl ? { idBaseUrl: config.idBaseUrl } : {}),
+      ...(config.apiBaseUrl ? { globalBaseUrl: config.apiBaseUrl } : {}),
+      ...(trust ? { trust } : {}),
+      dispatcher: deps.dispatcher,
+      timeoutMs: deps.requestTimeoutMs,
+      gate: deps.gate,
+      // A worker waits out a short hold at the tenant's gate, and goes back on the queue for a longer one.
+      maxGateWaitMs: 5_000,
+      maxThrottleRetries: 0,
+      maxTransientRetries: 3,
+      userAgent: deps.userAgent,
+      onRequest: deps.onRequest,
+      now: deps.now,
+      ...(deps.sleep ? { sleep: deps.sleep } : {}),
+    });
+    const allowed = new Set(config.tenantAllowList);
+    let discovered: { at: number; tenants: Map<string, SophosTenant> } | undefined;
+    const reportedSkips = new Set<string>();
+    const context = { now: deps.now, namespace: deps.namespace, preserveOriginal: false, ...(deps.geoip ? { geoip: deps.geoip } : {}) };
+
+    const tenantOf = (work: Work<SophosXdrItem>): SophosTenant => ({ id: work.tenantId, apiHost: work.item.apiHost });
+    const next = (item: SophosXdrItem, delayMs: number, step: string): NextStep<SophosXdrItem> => ({ kind: "next", item, delayMs, step });
+    const resubmit = (item: SophosXdrItem, delayMs: number, why: string): NextStep<SophosXdrItem> => {
+      const submissions = item.submissions + 1;
+      if (submissions >= MAX_SUBMISSIONS) throw new Error(`${why}; the window's query failed ${submissions} times, so it waits in the poison queue for a redrive`);
+      return next({ step: "submit", from: item.from, to: item.to, apiHost: item.apiHost, submissions }, delayMs, `${why}; submitting again`);
+    };
+
+    return {
+      async streams(log) {
+        if (!discovered || deps.now() - discovered.at > TENANTS_TTL_MS) {
+          const listing = await client.tenants();
+          for (const skipped of listing.skipped) {
+            if (reportedSkips.has(skipped.id)) continue;
+            reportedSkips.add(skipped.id);
+            log?.warn("Sophos tenant skipped: not collected", { source: "sophos-xdr", tenantId: skipped.id, name: skipped.name, reason: skipped.reason });
+          }
+          const tenants = listing.tenants.filter((tenant) => allowed.size === 0 || allowed.has(tenant.id.toLowerCase()));
+          discovered = { at: deps.now(), tenants: new Map(tenants.map((tenant) => [tenant.id.toLowerCase(), tenant])) };
+        }
+        return [...discovered.tenants.keys()].map((tenantId) => ({ tenantId, stream: SOPHOS_XDR_STREAM }));
+      },
+      plan: (_ref, cursorMs, now) =>
+        planTimeWindows({
+          now,
+          cursorMs,
+          delayMs: config.delayMs,
+          overlapMs: config.overlapMs,
+          initialLookbackMs: config.lookbackMs,
+          maxAgeMs: config.lookbackMs,
+          ageMarginMs: Math.min(AGE_MARGIN_MS, config.lookbackMs / 2),
+          windowMs: config.windowMs,
+        }),
+      async *list(ref: StreamRef, window: TimeWindow) {
+        const tenant = discovered?.tenants.get(ref.tenantId);
+        if (!tenant) return;
+        const from = new Date(window.start).toISOString();
+        yield [
+          {
+            tenantId: ref.tenantId,
+            stream: SOPHOS_XDR_STREAM,
+            workId: `${compactTime(window.start)}-${compactTime(window.end)}`,
+            created: from,
+            // Past the lookback the Data Lake no longer holds the window: the worker records it as lost at the source.
+            expires: new Date(window.start + config.lookbackMs).toISOString(),
+            item: { step: "submit", from, to: new Date(window.end).toISOString(), apiHost: tenant.apiHost, submissions: 0 },
+          },
+        ];
+      },
+      refuse(work) {
+        try {
+          trustedApiHost(work.item.apiHost, trust ?? { hostSuffix: ".sophos.com" });
+          return undefined;
+        } catch (error) {
+          return `item.apiHost: ${(error as Error).message}`;
+        }
+      },
+      async fetch(work) {
+        const { item } = work;
+        const tenant = tenantOf(work);
+        if (item.step === "submit") {
+          const run = await client.submitRun(tenant, { from: Date.parse(item.from), to: Date.parse(item.to), threshold: config.threshold });
+          return next({ ...item, step: "poll", runId: run.id, submittedAt: new Date(deps.now()).toISOString(), polls: 0 }, config.pollIntervalMs, `run ${run.id} submitted`);
+        }
+        let run;
+        try {
+          run = await client.getRun(tenant, item.runId);
+        } catch (error) {
+          if (error instanceof RunExpiredError) return resubmit(item, 1_000, `run ${item.runId} expired`);
+          throw error;
+        }
+        if (run.status !== "finished") {
+          const waited = deps.now() - Date.parse(item.submittedAt);
+          if (waited > config.maxRunWaitMs) return resubmit(item, 1_000, `run ${item.runId} still ${run.status} after ${Math.round(waited / 60_000)} min`);
+          return next({ ...item, polls: item.polls + 1 }, config.pollIntervalMs, `run ${item.runId} ${run.status}, poll ${item.polls + 1}`);
+        }
+        if (run.result !== "succeeded") return resubmit(item, RESUBMIT_DELAY_MS, `run ${item.runId} finished ${run.result ?? "without a result"}`);
+        return rows(client, tenant, item.runId, config.pageSize);
+      },
+      recordKey: sophosXdrRecordKey,
+      toLine: (row) => normalizeSophosXdrToLine(row, context),
+      failure(error): Failure | undefined {
+        // A run lost while its pages were read, or one that failed: the item is still at its poll step, and the
+        // queue's retry finds the run gone or failed and submits the window again. Never "expired": no data is lost.
+        if (error instanceof RunExpiredError || error instanceof RunFailedError) return { errorClass: "transient", fix: "nothing to change: the window's query is submitted again", sent: true };
+        return sophosFailure(error);
+      },
+    };
+  },
+};
+
+async function* rows(client: SophosClient, tenant: SophosTenant, runId: string, pageSize: number): AsyncGenerator<unknown> {
+  for await (const page of client.resultPages(tenant, runId, pageSize)) yield* page;
+}
