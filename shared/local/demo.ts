@@ -6,13 +6,15 @@ import { join } from "node:path";
 import { z } from "zod";
 import { startSimulator, type Simulator } from "../simulator/server.js";
 import { generateMessageTraces, messageTraceRoute } from "../sources/message-trace/simulator.js";
+import { defaultSophosDirectory, generateXdrRows, sophosXdrRoute } from "../sources/sophos-xdr/simulator.js";
 
 /**
  * What `npm start` runs against when no tenant is configured: the simulator with three demo
  * tenants, a few hours of content behind and a day ahead (published as the clock reaches it),
  * and light versions of every fault, so the first run shows the collector coping with them. It
- * serves every feed: the Management Activity API's audit content and Graph's message traces; one
- * demo tenant has no message-trace service principal, so the demo shows how that is reported.
+ * serves every feed: the Management Activity API's audit content, Graph's message traces (one demo
+ * tenant has no message-trace service principal, so the demo shows how that is reported) and Sophos
+ * Central's XDR Data Lake for a partner's customers (one listed without an API host, reported too).
  *
  * The demo is an epoch kept in `.local/demo/epoch.json` (seed, content span, port): a restarted
  * demo serves exactly the content it served before, so messages left on the queue by a stopped
@@ -52,9 +54,19 @@ export const DEMO_SETTINGS = [
   "O365_API_BASE_URL",
   "O365_LOGIN_BASE_URL",
   "MESSAGE_TRACE_GRAPH_BASE_URL",
+  "SOPHOS_CLIENT_ID",
+  "SOPHOS_CLIENT_SECRET",
+  "SOPHOS_ID_BASE_URL",
+  "SOPHOS_API_BASE_URL",
 ] as const;
 /** What the demo turns on unless the operator said otherwise (MESSAGE_TRACE_ENABLED=false: the audit feed alone). */
-export const DEMO_DEFAULTS: Readonly<Record<string, string>> = { MESSAGE_TRACE_ENABLED: "true" };
+export const DEMO_DEFAULTS: Readonly<Record<string, string>> = {
+  MESSAGE_TRACE_ENABLED: "true",
+  SOPHOS_ENABLED: "true",
+  // The demo's content spans a few hours, and its query runs finish within seconds.
+  SOPHOS_LOOKBACK: "1d",
+  SOPHOS_POLL_INTERVAL: "2s",
+};
 /** The demo tenant without the message-trace service principal (its audit feed works). */
 const WITHOUT_SERVICE_PRINCIPAL = DEMO_TENANTS[2] as (typeof DEMO_TENANTS)[number];
 /** The other ways to authenticate, which would conflict with the demo's secret: they give way too. */
@@ -64,7 +76,7 @@ export const DEMO_STORAGE_NAMES: Readonly<Record<string, string>> = { STATE_TABL
 
 /** The demo runs when no feed has a tenant to collect from. */
 export function isDemo(env: Readonly<Record<string, string | undefined>>): boolean {
-  return !env.O365_TENANT_IDS?.trim();
+  return !env.O365_TENANT_IDS?.trim() && !env.SOPHOS_CLIENT_ID?.trim();
 }
 
 export interface DemoState {
@@ -123,8 +135,19 @@ export async function startDemo(state: DemoState): Promise<Demo> {
     retryAfterSeconds: 2,
     seed: epoch.seed,
   });
+  // A partner credential: its customers' Data Lakes in two regions, runs that take a few polls, a few that fail.
+  const sophosDirectory = defaultSophosDirectory();
+  const partner = sophosDirectory.find((credential) => credential.idType === "partner") as (typeof sophosDirectory)[number];
+  const sophos = sophosXdrRoute({
+    directory: sophosDirectory,
+    rows: generateXdrRows({ tenantIds: partner.tenants.map((t) => t.id), from: epoch.from, to: epoch.to, detectionIntervalMs: 6 * 60_000, seed: epoch.seed, lateRate: 0.05, lateDelayMs: 15 * 60_000 }),
+    throttleRate: 0.02,
+    retryAfterSeconds: 2,
+    failRate: 0.05,
+    seed: epoch.seed,
+  });
   const simulator = await startSimulator({
-    routes: [traces.route],
+    routes: [traces.route, sophos.route],
     tenants: DEMO_TENANTS,
     clientId: DEMO_CLIENT_ID,
     clientSecret: secret,
@@ -154,7 +177,9 @@ export async function startDemo(state: DemoState): Promise<Demo> {
   }
   return {
     simulator,
-    description: `${DEMO_TENANTS.length} demo tenants, light faults; audit logs and message traces; ${WITHOUT_SERVICE_PRINCIPAL.domain} lacks the message-trace service principal, to show how that is reported`,
+    description:
+      `${DEMO_TENANTS.length} demo tenants, light faults: audit logs and message traces (${WITHOUT_SERVICE_PRINCIPAL.domain} lacks the message-trace service principal, ` +
+      `to show how that is reported); a Sophos partner with ${partner.tenants.length} customers (one without an API host)`,
     env: {
       O365_TENANT_IDS: DEMO_TENANTS.map((t) => t.id).join(","),
       O365_TENANT_NAMES: DEMO_TENANTS.map((t) => `${t.id}=${t.domain}`).join(","),
@@ -163,6 +188,10 @@ export async function startDemo(state: DemoState): Promise<Demo> {
       O365_API_BASE_URL: simulator.apiBaseUrl,
       O365_LOGIN_BASE_URL: simulator.loginBaseUrl,
       MESSAGE_TRACE_GRAPH_BASE_URL: simulator.apiBaseUrl,
+      SOPHOS_CLIENT_ID: partner.clientId,
+      SOPHOS_CLIENT_SECRET: partner.clientSecret,
+      SOPHOS_ID_BASE_URL: simulator.apiBaseUrl,
+      SOPHOS_API_BASE_URL: simulator.apiBaseUrl,
     },
   };
 }

@@ -7,15 +7,16 @@ import { runLocalHost, type RunSummary } from "../../shared/local/host.js";
 import { gunzipSync } from "node:zlib";
 import { walk } from "../helpers/harness.js";
 
-/** Each written record's own key: an audit record's Id; a message-trace row's (id, recipient, status). */
+/** Each written record's own key: an audit record's Id; a message-trace row's (id, recipient, status); a Sophos row's record_identifier. */
 async function outputIds(dir: string): Promise<string[]> {
   const ids: string[] = [];
   for (const file of (await walk(dir)).filter((f) => f.endsWith(".ndjson.gz"))) {
     for (const line of gunzipSync(await readFile(file)).toString("utf8").split("\n")) {
       if (!line) continue;
-      const doc = JSON.parse(line) as { event: { id?: string }; microsoft?: { online_message_trace?: Record<string, string> } };
+      const doc = JSON.parse(line) as { event: { id?: string }; microsoft?: { online_message_trace?: Record<string, string> }; sophos?: { xdr?: { record_identifier?: string } } };
       const trace = doc.microsoft?.online_message_trace;
-      ids.push(trace ? `${trace.MessageTraceId}|${trace.RecipientAddress}|${trace.Status}` : String(doc.event.id));
+      const sophos = doc.sophos?.xdr?.record_identifier;
+      ids.push(trace ? `${trace.MessageTraceId}|${trace.RecipientAddress}|${trace.Status}` : sophos ? `sophos|${sophos}` : String(doc.event.id));
     }
   }
   return ids;
@@ -50,13 +51,16 @@ describe("local host (npm start)", () => {
     expect(summary.unlisted).toEqual([
       { source: "message-trace", tenantId: DEMO_TENANTS[2]?.id, stream: "MessageTrace", errorClass: "configuration", error: expect.stringMatching(/Service principal-less/), fix: expect.stringMatching(/New-MgServicePrincipal -AppId 8bd644d1-64a1-4d4b-ae52-2e0cbf64e373/) },
     ]);
-    // Both feeds collected, each under its dataset.
-    expect(Object.keys(summary.sources)).toEqual(["o365-audit", "message-trace"]);
+    // Every feed collected, each under its dataset.
+    expect(Object.keys(summary.sources)).toEqual(["o365-audit", "message-trace", "sophos-xdr"]);
     expect(summary.sources["o365-audit"]?.recordsWritten).toBeGreaterThan(1000);
     expect(summary.sources["message-trace"]?.recordsWritten).toBeGreaterThan(100);
-    expect(summary.sources["o365-audit"]!.recordsWritten + summary.sources["message-trace"]!.recordsWritten).toBe(summary.recordsWritten);
+    expect(summary.sources["sophos-xdr"]?.recordsWritten).toBeGreaterThan(10);
+    // Sophos's query runs took steps: submitted, then polled from the queue.
+    expect(summary.sources["sophos-xdr"]?.continuedWork).toBeGreaterThanOrEqual(2 * summary.sources["sophos-xdr"]!.processed);
+    expect(Object.values(summary.sources).reduce((n, s) => n + s.recordsWritten, 0)).toBe(summary.recordsWritten);
     const datasets = new Set((await walk(join(cwd, "output", "demo"))).filter((f) => f.endsWith(".ndjson.gz")).map((f) => relative(join(cwd, "output", "demo"), f).split(sep)[0]));
-    expect(datasets).toEqual(new Set(["o365.audit", "microsoft_exchange_online_message_trace.log"]));
+    expect(datasets).toEqual(new Set(["o365.audit", "microsoft_exchange_online_message_trace.log", "sophos_central.xdr_ioc"]));
     // A file per processed item with records (a quiet message-trace window writes none).
     const files = (await walk(join(cwd, "output", "demo"))).filter((f) => f.endsWith(".ndjson.gz"));
     expect(files.length).toBeGreaterThan(summary.processed / 2);
@@ -138,7 +142,7 @@ describe("local host (npm start)", () => {
     const code = await runLocalHost({
       cwd,
       // The audit feed alone (one content type): this is about storage, and exit code 0 needs every stream listed.
-      env: { AzureWebJobsStorage: "UseDevelopmentStorage=true", DataStorage: "UseDevelopmentStorage=true", OUTPUT_KIND: "file", OUTPUT_DIR: "output", O365_CONTENT_TYPES: "DLP.All", MESSAGE_TRACE_ENABLED: "false" },
+      env: { AzureWebJobsStorage: "UseDevelopmentStorage=true", DataStorage: "UseDevelopmentStorage=true", OUTPUT_KIND: "file", OUTPUT_DIR: "output", O365_CONTENT_TYPES: "DLP.All", MESSAGE_TRACE_ENABLED: "false", SOPHOS_ENABLED: "false" },
       once: true,
       summaryJson: "summary.json",
       print: (l) => lines.push(l),

@@ -61,7 +61,7 @@ function startHost(cwd: string, viaShell: boolean): ChildProcess {
   const command = [process.execPath, "--import", loader, main, "start"];
   // `sh -c "… & wait"` stands for npm: a parent that can go away without passing a signal on.
   const [file, ...args] = viaShell ? ["sh", "-c", `${command.map((a) => `'${a}'`).join(" ")} & wait`] : command;
-  // The audit feed alone: the demo's message-trace tenant without a service principal would make the exit code 1.
+  // Without message trace: the demo's tenant without its service principal would make the exit code 1.
   return spawn(file as string, args, { cwd, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, MESSAGE_TRACE_ENABLED: "false" } });
 }
 

@@ -220,10 +220,14 @@ describe("settings", () => {
         "O365_CLIENT_CERTIFICATE",
         "O365_CLIENT_CERTIFICATE_PASSWORD",
         "O365_CLIENT_SECRET",
+        "SOPHOS_CLIENT_SECRET",
       ]);
       const secretPem = "-----BEGIN CERTIFICATE-----\nsecret-body-789\n-----END CERTIFICATE-----";
       const error = settingsError(() => parseSettings({ ...base, O365_CLIENT_SECRET: "", O365_CLIENT_CERTIFICATE: secretPem }));
       expect(error.problems).toEqual([{ setting: "O365_CLIENT_CERTIFICATE", message: expect.stringMatching(/\(value hidden\)$/) }]);
+      // A feed's own secret too: a misspelt one is refused without its value.
+      const sophos = settingsError(() => parseSettings({ ...base, SOPHOS_CLIENT_SECRT: "sophos-secret-456" }));
+      expect(sophos.message).not.toContain("sophos-secret-456");
       expect(error.message).not.toContain("secret-body-789");
     });
   });

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { isoDateTime } from "../../config/formats.js";
 import type { Failure, NextStep, Source, SourceSession, StreamRef, TimeWindow, Work } from "../source.js";
-import type { SophosClient, SophosTenant } from "./client.js";
+import type { SkippedTenant, SophosClient, SophosTenant } from "./client.js";
 import { SOPHOS_XDR_DATASET } from "./normalize.js";
 import { sophosXdrOffline } from "./offline.js";
 import { SOPHOS_SECRETS, type SophosXdrConfig, readSophosXdr, sophosXdrProblems, sophosXdrSettings } from "./settings.js";
@@ -24,8 +24,6 @@ export type SophosXdrItem = z.infer<typeof itemSchema>;
 
 /** Runs of one window that may fail before the window is given up to the poison queue (redrive brings it back). */
 export const MAX_SUBMISSIONS = 5;
-/** After a run that failed or timed out, the Data Lake is given a while before the next. */
-const RESUBMIT_DELAY_MS = 5 * 60_000;
 /** How long a discovered tenant list is used before asking again: tenants come and go rarely. */
 const TENANTS_TTL_MS = 15 * 60_000;
 /** Kept between the oldest start planned and the lookback's limit, for the time a window waits on the queue. */
@@ -77,7 +75,7 @@ export const sophosXdrSource: Source<SophosXdrConfig, SophosXdrItem> = {
       ...(deps.sleep ? { sleep: deps.sleep } : {}),
     });
     const allowed = new Set(config.tenantAllowList);
-    let discovered: { at: number; tenants: Map<string, SophosTenant> } | undefined;
+    let discovered: { at: number; tenants: Map<string, SophosTenant>; skipped: SkippedTenant[] } | undefined;
     const reportedSkips = new Set<string>();
     const context = { now: deps.now, namespace: deps.namespace, preserveOriginal: false, ...(deps.geoip ? { geoip: deps.geoip } : {}) };
 
@@ -93,13 +91,14 @@ export const sophosXdrSource: Source<SophosXdrConfig, SophosXdrItem> = {
       async streams(log) {
         if (!discovered || deps.now() - discovered.at > TENANTS_TTL_MS) {
           const listing = await client.tenants();
-          for (const skipped of listing.skipped) {
-            if (reportedSkips.has(skipped.id)) continue;
-            reportedSkips.add(skipped.id);
-            log?.warn("Sophos tenant skipped: not collected", { source: "sophos-xdr", tenantId: skipped.id, name: skipped.name, reason: skipped.reason });
-          }
           const tenants = listing.tenants.filter((tenant) => allowed.size === 0 || allowed.has(tenant.id.toLowerCase()));
-          discovered = { at: deps.now(), tenants: new Map(tenants.map((tenant) => [tenant.id.toLowerCase(), tenant])) };
+          discovered = { at: deps.now(), tenants: new Map(tenants.map((tenant) => [tenant.id.toLowerCase(), tenant])), skipped: listing.skipped };
+        }
+        // Each skipped tenant is told once, to the first caller with a log (the lister).
+        for (const skipped of log ? discovered.skipped : []) {
+          if (reportedSkips.has(skipped.id)) continue;
+          reportedSkips.add(skipped.id);
+          log?.warn("Sophos tenant skipped: not collected", { source: "sophos-xdr", tenantId: skipped.id, name: skipped.name, reason: skipped.reason });
         }
         return [...discovered.tenants.keys()].map((tenantId) => ({ tenantId, stream: SOPHOS_XDR_STREAM }));
       },
@@ -157,7 +156,8 @@ export const sophosXdrSource: Source<SophosXdrConfig, SophosXdrItem> = {
           if (waited > config.maxRunWaitMs) return resubmit(item, 1_000, `run ${item.runId} still ${run.status} after ${Math.round(waited / 60_000)} min`);
           return next({ ...item, polls: item.polls + 1 }, config.pollIntervalMs, `run ${item.runId} ${run.status}, poll ${item.polls + 1}`);
         }
-        if (run.result !== "succeeded") return resubmit(item, RESUBMIT_DELAY_MS, `run ${item.runId} finished ${run.result ?? "without a result"}`);
+        // A failed run is given the time of a poll before the next: Sophos documents no backoff for runs.
+        if (run.result !== "succeeded") return resubmit(item, config.pollIntervalMs, `run ${item.runId} finished ${run.result ?? "without a result"}`);
         return rows(client, tenant, item.runId, config.pageSize);
       },
       recordKey: sophosXdrRecordKey,
