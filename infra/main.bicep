@@ -1,7 +1,8 @@
 // audit-intake on Azure: a Flex Consumption Function App that collects security logs from several
-// feeds (Microsoft 365 audit logs; Exchange Online message trace, off unless enabled) with a
-// user-assigned managed identity and no storage keys.
+// feeds (Microsoft 365 audit logs; Exchange Online message trace and Sophos Central XDR Data Lake IOC
+// detections, off unless enabled) with a user-assigned managed identity and no storage keys.
 // Deploy: az deployment group create -g <rg> -f infra/main.bicep -p infra/main.parameters.json -p clientSecret=<secret>
+// (with Sophos: -p enableSophosXdr=true sophosClientId=<client id> sophosClientSecret=<secret>)
 targetScope = 'resourceGroup'
 
 @description('Short prefix for resource names (letters and digits).')
@@ -61,6 +62,40 @@ param messageTraceWindow string = '1h'
 @maxValue(5000)
 param messageTracePageSize int = 5000
 
+// The Sophos Central XDR feed (Data Lake IOC detections). Needs a Sophos Central API credential of a tenant, a
+// partner or an enterprise organization (README); its secret is kept in Key Vault like the Entra app's.
+@description('Collect Sophos Central XDR Data Lake IOC detections (SOPHOS_ENABLED).')
+param enableSophosXdr bool = false
+@description('Client ID of the Sophos Central API credential (SOPHOS_CLIENT_ID); required while enableSophosXdr is true.')
+param sophosClientId string = ''
+@secure()
+@description('Client secret of the Sophos Central API credential, stored in Key Vault and read through a Key Vault reference (SOPHOS_CLIENT_SECRET). May be empty while the feed is off, or on a redeployment once the vault holds it.')
+param sophosClientSecret string = ''
+@description('Only these Sophos tenant ids, comma-separated, of a partner or organization credential (SOPHOS_TENANT_IDS); empty: every tenant it manages.')
+param sophosTenantIds string = ''
+@description('IOC detections above this weight (0 to 10) are collected (SOPHOS_THRESHOLD).')
+@minValue(0)
+@maxValue(10)
+param sophosThreshold int = 3
+@description('NCRONTAB of the Sophos feed\'s timer (list-sophos-xdr); set even while the feed is off, as the timer exists either way.')
+param sophosSchedule string = '0 */5 * * * *'
+@description('Windows end this far behind now (the Data Lake ingests detections with a lag).')
+param sophosDelay string = '5m'
+@description('How far behind the cursor each listing reads again.')
+param sophosOverlap string = '30m'
+@description('How far back a tenant\'s first run reaches, and the furthest back any window starts (the Data Lake keeps 30 days; at most 90d).')
+param sophosLookback string = '30d'
+@description('The longest window of one query run (1 minute to 7d).')
+param sophosWindow string = '1d'
+@description('Rows per results page (at most 2000).')
+@minValue(1)
+@maxValue(2000)
+param sophosPageSize int = 2000
+@description('Between two polls of a running query (the message waits on the queue meanwhile).')
+param sophosPollInterval string = '20s'
+@description('A query run not finished after this long is submitted again (1 minute to 110 minutes; Sophos expires runs after about two hours).')
+param sophosMaxRunWait string = '30m'
+
 // The pipeline.
 param listConcurrency int = 16
 param listBudget string = '4m'
@@ -100,6 +135,7 @@ var storageName = take('${namePrefix}${token}', 24)
 var deploymentContainerName = 'app-package'
 var clientSecretName = 'o365-client-secret'
 var clientCertificateName = 'o365-client-certificate'
+var sophosClientSecretName = 'sophos-client-secret'
 
 module identity 'modules/identity.bicep' = {
   name: 'identity'
@@ -143,6 +179,8 @@ module keyVault 'modules/keyvault.bicep' = {
     clientSecretName: clientSecretName
     clientCertificatePem: clientCertificatePem
     clientCertificateName: clientCertificateName
+    sophosClientSecret: sophosClientSecret
+    sophosClientSecretName: sophosClientSecretName
   }
 }
 
@@ -176,6 +214,7 @@ module functionApp 'modules/functionapp.bicep' = {
     keyVaultName: keyVault.outputs.name
     clientSecretName: clientSecretName
     clientCertificateName: clientCertificateName
+    sophosClientSecretName: sophosClientSecretName
     authMode: authMode
     instanceMemoryMB: instanceMemoryMB
     maximumInstanceCount: maximumInstanceCount
@@ -198,6 +237,18 @@ module functionApp 'modules/functionapp.bicep' = {
       messageTraceWindow: messageTraceWindow
       messageTraceLocalDomains: messageTraceLocalDomains
       messageTracePageSize: messageTracePageSize
+      enableSophosXdr: enableSophosXdr
+      sophosClientId: sophosClientId
+      sophosTenantIds: sophosTenantIds
+      sophosThreshold: sophosThreshold
+      sophosSchedule: sophosSchedule
+      sophosDelay: sophosDelay
+      sophosOverlap: sophosOverlap
+      sophosLookback: sophosLookback
+      sophosWindow: sophosWindow
+      sophosPageSize: sophosPageSize
+      sophosPollInterval: sophosPollInterval
+      sophosMaxRunWait: sophosMaxRunWait
       listConcurrency: listConcurrency
       listBudget: listBudget
       requestTimeout: requestTimeout
@@ -228,6 +279,7 @@ module alerts 'modules/alerts.bicep' = {
     throttledPercentThreshold: throttledPercentThreshold
     enableO365Audit: enableO365Audit
     enableMessageTrace: enableMessageTrace
+    enableSophosXdr: enableSophosXdr
   }
 }
 

@@ -1,7 +1,8 @@
 // Alert rules on Application Insights, split by feed (`customDimensions.source` of the metrics, `source`
 // of the app's log lines) where the feed matters: work moved to the poison queue, work failed or expired,
 // collection lag above a threshold for any feed and tenant, a feed's API throttling most requests, function
-// failures, and an enabled feed's listing timer not having run for three schedule periods.
+// failures, an enabled feed's listing timer not having run for three schedule periods, and a feed that
+// finds its tenants through its API (Sophos) unable to find them.
 param appInsightsId string
 param location string
 param tags object
@@ -17,6 +18,7 @@ param throttledPercentThreshold int
 @description('The feeds switched on: only their timers are expected to run.')
 param enableO365Audit bool
 param enableMessageTrace bool
+param enableSophosXdr bool
 
 resource actionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = if (!empty(alertEmail)) {
   name: '${namePrefix}-alerts'
@@ -38,7 +40,7 @@ resource actionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = if (!empty(a
 var actions = empty(alertEmail) ? [] : [actionGroup.id]
 
 // functions/list.ts registers one timer per feed, named list-<feed>; a disabled feed's timer runs but lists nothing.
-var listTimers = concat(enableO365Audit ? ['list-o365-audit'] : [], enableMessageTrace ? ['list-message-trace'] : [])
+var listTimers = concat(enableO365Audit ? ['list-o365-audit'] : [], enableMessageTrace ? ['list-message-trace'] : [], enableSophosXdr ? ['list-sophos-xdr'] : [])
 
 // The app's log lines end with their properties as JSON ({"source":…,"tenantId":…,"stream":…,"workId":…}).
 var logSource = 'tostring(parse_json(substring(message, indexof(message, "{"))).source)'
@@ -101,8 +103,21 @@ var rules = [
     dimensions: bySource
   }
   {
+    // A feed that finds its tenants through its API (Sophos: whoami and a partner's or organization's tenant list) and
+    // cannot lists none of them: no cursor moves, so no lag is measured and collection-lag stays silent. The lister
+    // logs it once per process and cause.
+    name: 'tenants-not-found'
+    description: 'A feed could not find its tenants (Sophos Central refused the API credential or its tenant list), so none of them is collected; the log line carries the fix.'
+    query: 'traces | where message contains "tenants could not be found; none of them is listed" | summarize failures = count() by source = ${logSource}'
+    operator: 'GreaterThan'
+    threshold: 0
+    window: 'PT15M'
+    severity: 1
+    dimensions: bySource
+  }
+  {
     name: 'function-failures'
-    description: 'A function invocation failed (list-o365-audit, list-message-trace, processWork, status).'
+    description: 'A function invocation failed (list-o365-audit, list-message-trace, list-sophos-xdr, processWork, status).'
     query: 'requests | where success == false | summarize failures = count() by function = name'
     operator: 'GreaterThan'
     threshold: 0

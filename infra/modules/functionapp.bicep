@@ -1,7 +1,8 @@
 // The Function App on the Flex Consumption plan (Node 22), with identity-based connections only:
 // the host's storage, the data account (work queue trigger, cursors, ledger, claims, output),
 // Application Insights and Key Vault are all reached with the user-assigned managed identity.
-// Its functions: one timer per feed (list-o365-audit, list-message-trace), processWork on WORK_QUEUE, status.
+// Its functions: one timer per feed (list-o365-audit, list-message-trace, list-sophos-xdr), processWork on
+// WORK_QUEUE, status.
 param name string
 param planName string
 param location string
@@ -15,6 +16,8 @@ param appInsightsConnectionString string
 param keyVaultName string
 param clientSecretName string
 param clientCertificateName string
+@description('Key Vault secret of the Sophos Central API credential\'s client secret, referenced while the Sophos feed is on.')
+param sophosClientSecretName string
 @description('secret or certificate: read from Key Vault; federated: the managed identity is a federated credential of the app registration (no secret at all).')
 @allowed(['secret', 'certificate', 'federated'])
 param authMode string
@@ -83,6 +86,23 @@ var appSettings = {
   MESSAGE_TRACE_LOCAL_DOMAINS: settings.messageTraceLocalDomains
   MESSAGE_TRACE_GRAPH_BASE_URL: ''
   MESSAGE_TRACE_PAGE_SIZE: string(settings.messageTracePageSize)
+  // The Sophos Central XDR feed (Data Lake IOC detections); its timer list-sophos-xdr reads SOPHOS_SCHEDULE even while the
+  // feed is off. Its client secret is a Key Vault reference, as the Entra app's is; nothing to resolve while the feed is off.
+  SOPHOS_ENABLED: settings.enableSophosXdr ? 'true' : 'false'
+  SOPHOS_CLIENT_ID: settings.sophosClientId
+  SOPHOS_CLIENT_SECRET: settings.enableSophosXdr ? '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${sophosClientSecretName})' : ''
+  SOPHOS_TENANT_IDS: settings.sophosTenantIds
+  SOPHOS_THRESHOLD: string(settings.sophosThreshold)
+  SOPHOS_SCHEDULE: settings.sophosSchedule
+  SOPHOS_DELAY: settings.sophosDelay
+  SOPHOS_OVERLAP: settings.sophosOverlap
+  SOPHOS_LOOKBACK: settings.sophosLookback
+  SOPHOS_WINDOW: settings.sophosWindow
+  SOPHOS_PAGE_SIZE: string(settings.sophosPageSize)
+  SOPHOS_POLL_INTERVAL: settings.sophosPollInterval
+  SOPHOS_MAX_RUN_WAIT: settings.sophosMaxRunWait
+  SOPHOS_ID_BASE_URL: ''
+  SOPHOS_API_BASE_URL: ''
   // The pipeline every feed runs through.
   LIST_CONCURRENCY: string(settings.listConcurrency)
   LIST_BUDGET: settings.listBudget

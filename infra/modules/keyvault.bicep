@@ -1,5 +1,7 @@
 // Key Vault in RBAC mode holding the app registration's client secret or certificate (PEM with its
-// key), read by the app through a Key Vault reference with its managed identity (Key Vault Secrets User).
+// key) and the Sophos Central API credential's client secret, read by the app through Key Vault
+// references with its managed identity (Key Vault Secrets User). A secret given empty is not written:
+// a redeployment without it keeps the one the vault holds.
 param name string
 param location string
 param tags object
@@ -9,6 +11,9 @@ param clientSecretName string
 @secure()
 param clientCertificatePem string
 param clientCertificateName string
+@secure()
+param sophosClientSecret string
+param sophosClientSecretName string
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   name: name
@@ -42,6 +47,14 @@ resource certificate 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty
   properties: {
     value: clientCertificatePem
     contentType: 'application/x-pem-file'
+  }
+}
+
+resource sophosSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(sophosClientSecret)) {
+  parent: vault
+  name: sophosClientSecretName
+  properties: {
+    value: sophosClientSecret
   }
 }
 

@@ -3,6 +3,7 @@ import { beforeEach, describe, expect, it, vi } from "vitest";
 import { hostJsonSchema } from "../../shared/config/hostJson.js";
 import { parseSettings, SETTING_NAMES } from "../../shared/config/settings.js";
 import { SOURCES } from "../../shared/sources/registry.js";
+import type { SophosXdrConfig } from "../../shared/sources/sophos-xdr/settings.js";
 import { auditConfig } from "../helpers/simulator.js";
 
 /** Settings the Functions host itself reads (not our code): allowed in the sample, not in the schema. */
@@ -90,6 +91,10 @@ describe("local.settings.sample.json", () => {
       expect({ [key]: audit[key] }).toEqual({ [key]: auditDefaults[key] });
     }
     expect(audit.entra.cloud).toEqual(auditDefaults.entra.cloud);
+    // The Sophos feed, off in the sample with every setting shown at its default.
+    const [sophos, sophosDefaults] = [settings.sources.get("sophos-xdr"), defaults.sources.get("sophos-xdr")] as SophosXdrConfig[];
+    expect(sophos).toEqual(sophosDefaults);
+    expect(sophos?.enabled).toBe(false);
     // The one local difference: output goes to files in output/, where a user finds it after the run,
     // not to a container of the emulator.
     expect(settings.output).toEqual({ kind: "file", dir: "output" });

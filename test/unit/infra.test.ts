@@ -3,7 +3,7 @@ import { createRequire } from "node:module";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { SETTING_NAMES, settingsSchema } from "../../shared/config/settings.js";
+import { SECRET_SETTINGS, SETTING_NAMES, settingsSchema } from "../../shared/config/settings.js";
 import { SOURCES } from "../../shared/sources/registry.js";
 import { METRIC_NAMES } from "../../shared/telemetry/metrics.js";
 
@@ -25,6 +25,7 @@ const parser = new Parser();
 parser.setLanguage(require("tree-sitter-bicep"));
 
 const infra = fileURLToPath(new URL("../../infra/", import.meta.url));
+const shared = fileURLToPath(new URL("../../shared/", import.meta.url));
 const files = ["main.bicep", ...readdirSync(join(infra, "modules")).filter((f) => f.endsWith(".bicep")).map((f) => `modules/${f}`)];
 const trees = new Map(files.map((file) => [file, parser.parse(readFileSync(join(infra, file), "utf8")).rootNode]));
 
@@ -165,6 +166,8 @@ describe("infra/ (Bicep)", () => {
     for (const [name, value] of appSettings()) {
       const schema = shape[name];
       if (!schema) continue; // the host's own settings
+      // A Key Vault reference has no code default: where it must be one, the next test checks it.
+      if (value.text.includes("@Microsoft.KeyVault(")) continue;
       const literal = value.type === "string" && !value.text.includes("${");
       if (literal) {
         expect(schema.safeParse(unquote(value.text)).success, `${name}: ${value.text} is a valid value`).toBe(true);
@@ -184,6 +187,44 @@ describe("infra/ (Bicep)", () => {
       compared += 1;
     }
     expect(compared).toBeGreaterThan(20);
+  });
+
+  it("keeps every feed's secret in Key Vault: its app setting is empty or a Key Vault reference to a secret the vault module stores", () => {
+    const settings = appSettings();
+    const app = moduleParams("functionApp");
+    const vault = moduleParams("keyVault");
+    // The secrets keyvault.bicep writes: `name: <parameter>` of each vaults/secrets resource (conditional ones included).
+    const stored = new Set(
+      [...walk(trees.get("modules/keyvault.bicep") as SyntaxNode)]
+        .filter((n) => n.type === "resource_declaration" && n.text.includes("vaults/secrets"))
+        .map((n) => {
+          const body = n.namedChildren.find((c) => c.type === "object") ?? n.namedChildren.find((c) => c.type === "if_statement")?.namedChildren.find((c) => c.type === "object");
+          return objectProperties(body).get("name")?.text;
+        }),
+    );
+    const feedSecrets = SOURCES.flatMap((source) => [...source.secretSettings]);
+    expect(feedSecrets).toEqual(expect.arrayContaining(["O365_CLIENT_SECRET", "SOPHOS_CLIENT_SECRET"]));
+    let references = 0;
+    for (const name of new Set(feedSecrets)) {
+      expect(SECRET_SETTINGS.has(name), `${name} is hidden in messages`).toBe(true);
+      const value = settings.get(name);
+      expect(value, `${name} is an app setting`).toBeDefined();
+      const strings = value?.type === "ternary_expression" ? (value.namedChildren.slice(1) as SyntaxNode[]) : [value as SyntaxNode];
+      for (const branch of strings) {
+        expect(branch.type, `${name}: each value it can take is a literal`).toBe("string");
+        if (branch.text === "''") continue;
+        const secretParam = /^'@Microsoft\.KeyVault\(VaultName=\$\{keyVaultName\};SecretName=\$\{(\w+)\}\)'$/.exec(branch.text)?.[1];
+        expect(secretParam, `${name}: ${branch.text} is a Key Vault reference`).toBeDefined();
+        // main.bicep gives the function app and the vault module one variable for the secret's name.
+        const given = app.get(secretParam as string)?.text;
+        expect(given, `main.bicep passes ${secretParam} to the function app`).toBeDefined();
+        const vaultParam = [...vault].find(([, v]) => v.text === given)?.[0];
+        expect(vaultParam, `main.bicep passes ${given} to the Key Vault module too`).toBeDefined();
+        expect(stored.has(vaultParam), `keyvault.bicep stores a secret named by ${vaultParam}`).toBe(true);
+        references += 1;
+      }
+    }
+    expect(references).toBeGreaterThanOrEqual(3); // the Entra client secret and certificate, the Sophos client secret
   });
 
   it("sets every feed's timer schedule, on or off (list-<feed> binds %<schedule setting>%)", () => {
@@ -209,7 +250,7 @@ describe("infra/ (Bicep)", () => {
 
   it("deploys the alert rules the operator needs, per feed, on the metrics and functions the code has", () => {
     const names = properties("modules/alerts.bicep").filter(([key]) => key === "name").map(([, value]) => unquote(value));
-    expect(names).toEqual(expect.arrayContaining(["poison-queue", "work-failed", "collection-lag", "api-throttling", "function-failures", "listing-stalled"]));
+    expect(names).toEqual(expect.arrayContaining(["poison-queue", "work-failed", "collection-lag", "api-throttling", "function-failures", "listing-stalled", "tenants-not-found"]));
     const queries = properties("modules/alerts.bicep").filter(([key]) => key === "query").map(([, value]) => value);
     const text = readFileSync(join(infra, "modules/alerts.bicep"), "utf8");
     // Every metric a query names is one the code records, and every metric query is split by feed.
@@ -221,6 +262,14 @@ describe("infra/ (Bicep)", () => {
     expect(queries.some((q) => q.includes(METRIC_NAMES.lag) && q.includes("customDimensions.tenant"))).toBe(true);
     expect(queries.some((q) => q.includes(METRIC_NAMES.throttled))).toBe(true);
     expect(queries.some((q) => q.includes(METRIC_NAMES.failed))).toBe(true);
+    // A rule on log lines matches a line the code writes: a reworded message would silence it.
+    const code = readdirSync(shared, { recursive: true, encoding: "utf8" })
+      .filter((f) => f.endsWith(".ts"))
+      .map((f) => readFileSync(join(shared, f), "utf8"))
+      .join("\n");
+    const phrases = queries.flatMap((q) => [...q.matchAll(/message (?:contains|has|startswith) "([^"]+)"/g)].map((m) => m[1] as string));
+    expect(phrases.length).toBeGreaterThanOrEqual(3);
+    for (const phrase of phrases) expect(code.includes(phrase), `shared/ logs "${phrase}"`).toBe(true);
     // Each feed's timer (functions/list.ts) is one the stalled-listing rule can name; no function of before remains.
     for (const source of SOURCES) expect(text).toContain(`'list-${source.name}'`);
     expect(text).not.toMatch(/listContent|processContent|contentType|audit_intake\.content\./);
