@@ -57,7 +57,7 @@ describe("local host (npm start)", () => {
     expect(summary.sources["message-trace"]?.recordsWritten).toBeGreaterThan(100);
     expect(summary.sources["sophos-xdr"]?.recordsWritten).toBeGreaterThan(10);
     // Sophos's query runs took steps: submitted, then polled from the queue.
-    expect(summary.sources["sophos-xdr"]?.continuedWork).toBeGreaterThanOrEqual(2 * summary.sources["sophos-xdr"]!.processed);
+    expect(summary.sources["sophos-xdr"]?.continuedWork).toBeGreaterThanOrEqual(summary.sources["sophos-xdr"]!.processed);
     expect(Object.values(summary.sources).reduce((n, s) => n + s.recordsWritten, 0)).toBe(summary.recordsWritten);
     const datasets = new Set((await walk(join(cwd, "output", "demo"))).filter((f) => f.endsWith(".ndjson.gz")).map((f) => relative(join(cwd, "output", "demo"), f).split(sep)[0]));
     expect(datasets).toEqual(new Set(["o365.audit", "microsoft_exchange_online_message_trace.log", "sophos_central.xdr_ioc"]));
@@ -81,7 +81,7 @@ describe("local host (npm start)", () => {
       fetch(url)
         .then((r) => r.json() as Promise<{ totals: { backlog: number } }>)
         .then((status) => {
-          if (status.totals.backlog >= 20) stop.abort();
+          if (status.totals.backlog >= 60) stop.abort(); // well above what the worker has in flight (batch 16 + 8), so some stay queued
         })
         .catch(() => undefined);
     }, 100);
