@@ -118,7 +118,7 @@ function describeSystemError(error: unknown): string {
 program
   .command("redrive")
   .description("move messages of <queue>-poison back to the work queue (all, or those of one feed / tenant / stream) and mark their ledger rows queued again")
-  .option("--source <feed>", "only this feed's messages (o365-audit, message-trace)")
+  .option("--source <feed>", "only this feed's messages (a feed's name, as `normalize --help` lists them)")
   .option("--tenant <id>", "only this tenant's messages", parseTenant)
   .option("--stream <name>", "only this stream's messages (a content type such as Audit.Exchange, MessageTrace)")
   .option("--dry-run", "count what would be re-driven, move nothing")

@@ -134,7 +134,8 @@ export class WorkLedger {
   async purge(tenantId: string, stream: string, now: number): Promise<number> {
     const partitionKey = ledgerPartition(tenantId, stream);
     const cutoff = new Date(now - LEDGER_RETENTION_DAYS * 86_400_000);
-    const filter = odata`PartitionKey eq ${partitionKey} and created lt ${cutoff}`;
+    // Only outcomes: a row still waiting (queued, poisoned) is backlog an operator must see, however old.
+    const filter = odata`PartitionKey eq ${partitionKey} and created lt ${cutoff} and state ne ${"queued"} and state ne ${"poisoned"}`;
     let actions: TransactionAction[] = [];
     let deleted = 0;
     const flush = async () => {

@@ -54,8 +54,8 @@ describe("Sophos XDR through the pipeline", () => {
     expect([...tally(written)].filter(([, n]) => n > 1)).toEqual([]);
 
     // Every row of a collected tenant above the threshold, in the windows read, in the Data Lake by the second pass.
-    // The first pass reaches back SOPHOS_LOOKBACK, less the margin kept inside the Data Lake's reach (15 min).
-    const firstStart = T0 - 6 * H + 15 * MIN;
+    // The first pass reaches back SOPHOS_LOOKBACK, less the margin kept inside the Data Lake's reach (1 h).
+    const firstStart = T0 - 6 * H + H;
     const lastEnd = clock.ms - 5 * MIN; // SOPHOS_DELAY
     const expected = rows.filter(
       (r) => collected.some((t) => t.id === r.tenantId) && r.weight > 3 && r.calendarTime >= firstStart && r.calendarTime <= lastEnd && r.visibleAt <= clock.ms,

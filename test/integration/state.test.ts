@@ -123,15 +123,18 @@ describe("work ledger retention", () => {
   const DAY = 86_400_000;
   const NOW = Date.parse("2026-03-20T12:00:00Z");
 
-  it("deletes one stream's rows past retention in transactions of at most 100, and keeps recent rows and other streams", async () => {
+  it("deletes one stream's finished rows past retention in transactions of at most 100, and keeps recent rows, waiting ones and other streams", async () => {
     const cutoff = NOW - LEDGER_RETENTION_DAYS * DAY;
     const rows = (stream: string, prefix: string, count: number, createdAt: (i: number) => number) =>
       Array.from({ length: count }, (_, i) => ({ source: "o365-audit", tenantId: T, stream, workId: `${prefix}-${i}`, created: new Date(createdAt(i)) }));
     const old = rows("Audit.AzureActiveDirectory", "old", 250, (i) => cutoff - 1 - i * 60_000);
     const recent = rows("Audit.AzureActiveDirectory", "recent", 5, (i) => cutoff + i * 60_000);
     const otherStream = rows("DLP.All", "other", 3, () => cutoff - DAY);
-    for (let i = 0; i < old.length; i += 25) await Promise.all(old.slice(i, i + 25).map((r) => ledger.recordQueued(r, 1)));
-    await Promise.all([...recent, ...otherStream].map((r) => ledger.recordQueued(r, 1)));
+    // Old but still waiting: backlog an operator must see, never purged.
+    const [queued, poisoned] = rows("Audit.AzureActiveDirectory", "waiting", 2, () => cutoff - DAY);
+    for (let i = 0; i < old.length; i += 25) await Promise.all(old.slice(i, i + 25).map((r) => ledger.finish({ ...r, state: i % 50 === 0 ? "done" : "expired" })));
+    await Promise.all([...recent, ...otherStream, queued!].map((r) => ledger.recordQueued(r, 1)));
+    await ledger.markPoisoned(poisoned!, "boom", 1);
 
     const transactions = vi.spyOn(ledgerTable, "submitTransaction");
     try {
@@ -146,7 +149,7 @@ describe("work ledger retention", () => {
       for await (const entry of ledger.entries(`PartitionKey eq '${T}_${stream}'`)) ids.push(entry.workId);
       return ids.sort();
     };
-    expect(await left("Audit.AzureActiveDirectory")).toEqual(recent.map((r) => r.workId).sort());
+    expect(await left("Audit.AzureActiveDirectory")).toEqual([...recent, queued!, poisoned!].map((r) => r.workId).sort());
     expect(await left("DLP.All")).toEqual(otherStream.map((r) => r.workId).sort());
     // A second run finds nothing more to delete.
     expect(await ledger.purge(T, "Audit.AzureActiveDirectory", NOW)).toBe(0);

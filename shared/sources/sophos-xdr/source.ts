@@ -26,8 +26,11 @@ export type SophosXdrItem = z.infer<typeof itemSchema>;
 export const MAX_SUBMISSIONS = 5;
 /** How long a discovered tenant list is used before asking again: tenants come and go rarely. */
 const TENANTS_TTL_MS = 15 * 60_000;
-/** Kept between the oldest start planned and the lookback's limit, for the time a window waits on the queue. */
-const AGE_MARGIN_MS = 15 * 60_000;
+/**
+ * Kept between the oldest start planned and the lookback's limit, for the time a window may wait on the queue
+ * (a first run's backfill) before its run is submitted: a window past the limit is recorded as lost.
+ */
+const AGE_MARGIN_MS = 60 * 60_000;
 
 /** `2026-11-28T10:00:00.000Z` → `20261128T100000Z`: a window's work id is filename-safe and sorts by time. */
 function compactTime(ms: number): string {
@@ -92,7 +95,8 @@ export const sophosXdrSource: Source<SophosXdrConfig, SophosXdrItem> = {
         if (!discovered || deps.now() - discovered.at > TENANTS_TTL_MS) {
           const listing = await client.tenants();
           const tenants = listing.tenants.filter((tenant) => allowed.size === 0 || allowed.has(tenant.id.toLowerCase()));
-          discovered = { at: deps.now(), tenants: new Map(tenants.map((tenant) => [tenant.id.toLowerCase(), tenant])), skipped: listing.skipped };
+          const skipped = listing.skipped.filter((tenant) => allowed.size === 0 || allowed.has(tenant.id.toLowerCase()));
+          discovered = { at: deps.now(), tenants: new Map(tenants.map((tenant) => [tenant.id.toLowerCase(), tenant])), skipped };
         }
         // Each skipped tenant is told once, to the first caller with a log (the lister).
         for (const skipped of log ? discovered.skipped : []) {
