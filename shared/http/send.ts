@@ -64,6 +64,22 @@ export interface SendSteps<T, F extends Failure> {
   onFailure?: (failure: F) => void;
 }
 
+/**
+ * A client's send policy for one gate key, from its options: its gate, retries and waits, with jittered
+ * backoff between attempts the server named no wait for.
+ */
+export function sendPolicy(options: Pick<ApiClientOptions, "gate" | "maxGateWaitMs" | "maxThrottleRetries" | "maxTransientRetries">, key: string, sleep: (ms: number) => Promise<void>, random: () => number): SendPolicy {
+  return {
+    gate: options.gate,
+    key,
+    maxGateWaitMs: options.maxGateWaitMs,
+    maxThrottleRetries: options.maxThrottleRetries,
+    maxTransientRetries: options.maxTransientRetries,
+    sleep,
+    backoff: (attempt) => jitteredBackoff(attempt, random),
+  };
+}
+
 export async function sendThroughGate<T, F extends Failure>(policy: SendPolicy, steps: SendSteps<T, F>): Promise<T> {
   const pass = () => policy.gate.pass(policy.key, policy.maxGateWaitMs);
   let throttles = 0;

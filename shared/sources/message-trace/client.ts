@@ -2,7 +2,7 @@ import type { Readable } from "node:stream";
 import { type Dispatcher, request } from "undici";
 import { z } from "zod";
 import { ApiError, UntrustedUrlError } from "../../http/errors.js";
-import { type ApiClientOptions, jitteredBackoff, parseRetryAfter, readBody, sendThroughGate, tokenFor } from "../../http/send.js";
+import { type ApiClientOptions, parseRetryAfter, readBody, sendPolicy, sendThroughGate, tokenFor } from "../../http/send.js";
 import type { RequestEvent } from "../source.js";
 import { MESSAGE_TRACE_STREAM } from "./stream.js";
 
@@ -110,15 +110,7 @@ export class MessageTraceClient {
     let sent = false;
     const report = (throttled: boolean) => this.options.onRequest?.({ tenantId, stream: MESSAGE_TRACE_STREAM, operation: OPERATION, throttled });
     return sendThroughGate<Readable, ApiError>(
-      {
-        gate: this.options.gate,
-        key: `graph:${tenantId.toLowerCase()}`,
-        maxGateWaitMs: this.options.maxGateWaitMs,
-        maxThrottleRetries: this.options.maxThrottleRetries,
-        maxTransientRetries: this.options.maxTransientRetries,
-        sleep: this.sleep,
-        backoff: (attempt) => jitteredBackoff(attempt, this.random),
-      },
+      sendPolicy(this.options, `graph:${tenantId.toLowerCase()}`, this.sleep, this.random),
       {
         attempt: async (pass) => {
           sent = false;

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { ApiError, type ApiErrorClass, UntrustedUrlError } from "../../http/errors.js";
 import { ENTRA_SECRETS } from "../../entra/settings.js";
+import { apiFailure } from "../failure.js";
 import type { Failure, Source, SourceSession, TimeWindow, Work } from "../source.js";
 import type { MessageTraceClient } from "./client.js";
 import { MESSAGE_TRACE_DATASET, type MessageTraceContext, normalizeMessageTraceToLine } from "./normalize.js";
@@ -149,11 +150,5 @@ const DEFAULT_FIXES: Readonly<Record<ApiErrorClass, string>> = {
 export function messageTraceFailure(error: unknown): Failure | undefined {
   if (error instanceof UntrustedUrlError) return { errorClass: "fatal", fix: "an @odata.nextLink Graph returned points elsewhere than Graph's message-trace resource: report it", sent: false };
   if (!(error instanceof ApiError)) return undefined;
-  return {
-    errorClass: error.errorClass,
-    fix: error.fix ?? DEFAULT_FIXES[error.errorClass],
-    code: error.code ?? (error.status === undefined ? undefined : String(error.status)),
-    retryAfterMs: error.retryAfterMs,
-    sent: error.status !== undefined,
-  };
+  return apiFailure(error, DEFAULT_FIXES);
 }

@@ -2,7 +2,7 @@ import type { Readable } from "node:stream";
 import { createGunzip } from "node:zlib";
 import { type Dispatcher, request } from "undici";
 import type { z } from "zod";
-import { type ApiClientOptions, jitteredBackoff, parseRetryAfter, readBody, sendThroughGate, tokenFor } from "../../http/send.js";
+import { type ApiClientOptions, parseRetryAfter, readBody, sendPolicy, sendThroughGate, tokenFor } from "../../http/send.js";
 import type { ContentType } from "../../entra/clouds.js";
 import { classify, ManagementApiError } from "./errors.js";
 import { type ContentItem, contentListSchema, errorBodySchema, type Subscription, subscriptionListSchema } from "./schemas.js";
@@ -107,15 +107,7 @@ export class ManagementApiClient {
     target.searchParams.set("PublisherIdentifier", this.options.publisherId ?? tenantId);
     let started = Date.now();
     return sendThroughGate<Readable, ManagementApiError>(
-      {
-        gate: this.options.gate,
-        key: `o365:${tenantId.toLowerCase()}`,
-        maxGateWaitMs: this.options.maxGateWaitMs,
-        maxThrottleRetries: this.options.maxThrottleRetries,
-        maxTransientRetries: this.options.maxTransientRetries,
-        sleep: this.sleep,
-        backoff: (attempt) => jitteredBackoff(attempt, this.random),
-      },
+      sendPolicy(this.options, `o365:${tenantId.toLowerCase()}`, this.sleep, this.random),
       {
         attempt: async (pass) => {
           started = Date.now();

@@ -1,7 +1,8 @@
 import { type Dispatcher, request } from "undici";
 import { z } from "zod";
 import { ApiError, type ApiErrorClass, UntrustedUrlError } from "../../http/errors.js";
-import { type ApiClientOptions, jitteredBackoff, parseRetryAfter, readBody, sendThroughGate } from "../../http/send.js";
+import { apiFailure } from "../failure.js";
+import { type ApiClientOptions, parseRetryAfter, readBody, sendPolicy, sendThroughGate } from "../../http/send.js";
 import type { Failure, RequestEvent } from "../source.js";
 import { SOPHOS_XDR_STREAM } from "./stream.js";
 
@@ -259,13 +260,7 @@ export function sophosFailure(error: unknown): Failure | undefined {
   if (error instanceof UntrustedUrlError) return { errorClass: "fatal", fix: "Sophos named an API host outside the trusted hosts (or a queue message carried one): report it", sent: false };
   if (error instanceof RunExpiredError || error instanceof RunFailedError) return { errorClass: "transient", fix: "nothing to change: the window's query is submitted again", code: error instanceof RunFailedError ? error.result : "expired", sent: true };
   if (!(error instanceof ApiError)) return undefined;
-  return {
-    errorClass: error.errorClass,
-    fix: error.fix ?? DEFAULT_FIXES[error.errorClass],
-    code: error.code ?? (error.status === undefined ? undefined : String(error.status)),
-    retryAfterMs: error.retryAfterMs,
-    sent: error.status !== undefined,
-  };
+  return apiFailure(error, DEFAULT_FIXES);
 }
 
 export type SophosErrorClass = ApiErrorClass | "expired";
@@ -519,7 +514,7 @@ export class SophosClient {
     // Set once an attempt has passed the gate: a failed token request or a refusal at the gate sent nothing.
     let sent = false;
     const report = (throttled: boolean) => this.options.onRequest?.({ tenantId: call.owner, stream: SOPHOS_XDR_STREAM, operation: call.operation, throttled });
-    const body = await sendThroughGate<Dispatcher.ResponseData, CallFailure>(this.policy(call.key), {
+    const body = await sendThroughGate<Dispatcher.ResponseData, CallFailure>(sendPolicy(this.options, call.key, this.sleep, this.random), {
       attempt: async (pass) => {
         sent = false;
         const token = await this.bearer();
@@ -557,18 +552,6 @@ export class SophosClient {
     }
   }
 
-  private policy(key: string) {
-    return {
-      gate: this.options.gate,
-      key,
-      maxGateWaitMs: this.options.maxGateWaitMs,
-      maxThrottleRetries: this.options.maxThrottleRetries,
-      maxTransientRetries: this.options.maxTransientRetries,
-      sleep: this.sleep,
-      backoff: (attempt: number) => jitteredBackoff(attempt, this.random),
-    };
-  }
-
   /** A token to send: the cached one until its renewal time, else one renewal shared by every caller. */
   private async bearer(): Promise<{ value: string; reused: boolean }> {
     const cached = this.token;
@@ -592,7 +575,7 @@ export class SophosClient {
 
   private async requestToken(): Promise<CachedToken> {
     const form = new URLSearchParams({ grant_type: "client_credentials", client_id: this.clientId, client_secret: this.options.credential.clientSecret, scope: "token" });
-    const response = await sendThroughGate<Dispatcher.ResponseData, ApiError>(this.policy(this.credentialKey), {
+    const response = await sendThroughGate<Dispatcher.ResponseData, ApiError>(sendPolicy(this.options, this.credentialKey, this.sleep, this.random), {
       attempt: async (pass) => {
         await pass();
         const answer = await request(joinPath(new URL(this.idOrigin), "/api/v2/oauth2/token"), {

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { isoDateTime } from "../../config/formats.js";
-import type { Failure, NextStep, Source, SourceSession, StreamRef, TimeWindow, Work } from "../source.js";
+import type { NextStep, Source, SourceSession, StreamRef, TimeWindow, Work } from "../source.js";
 import type { SkippedTenant, SophosClient, SophosTenant } from "./client.js";
 import { SOPHOS_XDR_DATASET } from "./normalize.js";
 import { sophosXdrOffline } from "./offline.js";
@@ -53,7 +53,7 @@ export const sophosXdrSource: Source<SophosXdrConfig, SophosXdrItem> = {
   offline: sophosXdrOffline,
   async open(config, deps): Promise<SourceSession<SophosXdrItem>> {
     // Loaded here, not with the feed's definition: the registry (read by `normalize`) stays free of HTTP clients.
-    const [{ SophosClient: Client, RunExpiredError, RunFailedError, trustedApiHost, sophosFailure }, { planTimeWindows }, { sophosXdrRecordKey }, { normalizeSophosXdrToLine }] = await Promise.all([
+    const [{ SophosClient: Client, RunExpiredError, trustedApiHost, sophosFailure }, { planTimeWindows }, { sophosXdrRecordKey }, { normalizeSophosXdrToLine }] = await Promise.all([
       import("./client.js"),
       import("../../pipeline/windows.js"),
       import("./recordKey.js"),
@@ -166,12 +166,8 @@ export const sophosXdrSource: Source<SophosXdrConfig, SophosXdrItem> = {
       },
       recordKey: sophosXdrRecordKey,
       toLine: (row) => normalizeSophosXdrToLine(row, context),
-      failure(error): Failure | undefined {
-        // A run lost while its pages were read, or one that failed: the item is still at its poll step, and the
-        // queue's retry finds the run gone or failed and submits the window again. Never "expired": no data is lost.
-        if (error instanceof RunExpiredError || error instanceof RunFailedError) return { errorClass: "transient", fix: "nothing to change: the window's query is submitted again", sent: true };
-        return sophosFailure(error);
-      },
+      // A run lost or failed while its pages were read is transient: the retry finds it and submits the window again.
+      failure: sophosFailure,
     };
   },
 };
