@@ -76,7 +76,7 @@ export async function processWork(message: WorkMessage, deps: WorkerDeps): Promi
   const output = workOutputPath({ dataset: feed.dataset, ...message });
   try {
     writer = await deps.sink.open(output);
-    const fetched = await feed.session.fetch(message);
+    const fetched = await feed.session.fetch(message, deps.log);
     if (isNextStep(fetched)) {
       await writer.abort(new Error("no records yet: the item took a step"));
       writer = undefined;

@@ -125,9 +125,9 @@ export interface SourceSession<Item> {
   /**
    * The records of one work item, as they arrive; or, for work that takes an API minutes (a query run
    * to submit, then poll), the item's next step, which goes back on the queue after `delayMs` so that
-   * no instance waits on it.
+   * no instance waits on it. `log` hears what an operator should know of the API's answers.
    */
-  fetch(work: Work<Item>): Promise<AsyncIterable<unknown> | NextStep<Item>>;
+  fetch(work: Work<Item>, log?: Logger): Promise<AsyncIterable<unknown> | NextStep<Item>>;
   /** The raw bytes of a work item whose content could not be parsed, kept for replay; none when the feed cannot fetch them again. */
   raw?(work: Work<Item>): Promise<Readable>;
   /** The record's claim (its key and hour) for de-duplication; none: written unclaimed. */

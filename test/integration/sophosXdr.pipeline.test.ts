@@ -91,4 +91,36 @@ describe("Sophos XDR through the pipeline", () => {
     expect(ledger.length).toBeGreaterThan(0);
     expect(ledger.every((e) => e.state === "done" && e.source === "sophos-xdr")).toBe(true);
   }, 240_000);
+
+  it("says so once when a tenant's queries find nothing for a day: Data Lake uploads off, or a role that may not query", async () => {
+    const clock = new Clock(T0);
+    const directory = defaultSophosDirectory();
+    const single = directory.find((credential) => credential.idType === "tenant");
+    if (!single) throw new Error("the simulator's directory has no tenant credential");
+    const sophos = sophosXdrRoute({ directory, rows: [], now: clock.now, runningPolls: [1, 1], seed: 4 });
+    const sim = await simulator({ from: T0 - H, to: T0, blobIntervalMs: H, routes: [sophos.route], now: clock.now });
+    cleanups.push(() => sim.stop());
+    const c = await collector(sim, clock, {
+      O365_AUDIT_ENABLED: "false",
+      SOPHOS_ENABLED: "true",
+      SOPHOS_CLIENT_ID: single.clientId,
+      SOPHOS_CLIENT_SECRET: single.clientSecret,
+      SOPHOS_ID_BASE_URL: sim.apiBaseUrl,
+      SOPHOS_API_BASE_URL: sim.apiBaseUrl,
+      SOPHOS_LOOKBACK: "2d",
+      SOPHOS_WINDOW: "12h",
+      SOPHOS_POLL_INTERVAL: "1s",
+    });
+    cleanups.push(() => c.close());
+    await c.runtime.list(c.log);
+    await c.drain();
+    clock.advance(H);
+    await c.runtime.list(c.log);
+    await c.drain();
+    const warnings = c.log.lines.filter((l) => l.level === "warn" && /queries find nothing/.test(l.message));
+    expect(warnings.map((l) => l.properties?.tenantId)).toEqual([single.tenants[0]?.id]);
+    expect(String(warnings[0]?.message)).toMatch(/Data Lake uploads/);
+    expect(c.runtime.stats.processed).toBeGreaterThanOrEqual(4);
+    expect(c.runtime.stats.recordsWritten).toBe(0);
+  }, 120_000);
 });

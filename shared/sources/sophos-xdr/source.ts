@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { isoDateTime } from "../../config/formats.js";
+import type { Logger } from "../../util/log.js";
 import type { NextStep, Source, SourceSession, StreamRef, TimeWindow, Work } from "../source.js";
 import type { SkippedTenant, SophosClient, SophosTenant } from "./client.js";
 import { SOPHOS_XDR_DATASET } from "./normalize.js";
@@ -24,6 +25,11 @@ export type SophosXdrItem = z.infer<typeof itemSchema>;
 
 /** Runs of one window that may fail before the window is given up to the poison queue (redrive brings it back). */
 export const MAX_SUBMISSIONS = 5;
+/**
+ * A tenant whose runs found nothing over this much time is worth a word: with devices reporting, a Data Lake
+ * without one IOC detection for a day usually means Data Lake uploads are off or the role may not query.
+ */
+const QUIET_SPAN_MS = 24 * 3_600_000;
 /** How long a discovered tenant list is used before asking again: tenants come and go rarely. */
 const TENANTS_TTL_MS = 15 * 60_000;
 /**
@@ -80,6 +86,26 @@ export const sophosXdrSource: Source<SophosXdrConfig, SophosXdrItem> = {
     const allowed = new Set(config.tenantAllowList);
     let discovered: { at: number; tenants: Map<string, SophosTenant>; skipped: SkippedTenant[] } | undefined;
     const reportedSkips = new Set<string>();
+    /** Per tenant, the start of the windows read in a row that held no row at all; warned once per tenant. */
+    const emptySince = new Map<string, number>();
+    const warnedQuiet = new Set<string>();
+    const noteRows = (work: Work<SophosXdrItem>, count: number, log: Logger | undefined) => {
+      if (count > 0) {
+        emptySince.delete(work.tenantId);
+        warnedQuiet.delete(work.tenantId);
+        return;
+      }
+      const since = Math.min(emptySince.get(work.tenantId) ?? Number.POSITIVE_INFINITY, Date.parse(work.item.from));
+      emptySince.set(work.tenantId, since);
+      if (Date.parse(work.item.to) - since < QUIET_SPAN_MS || warnedQuiet.has(work.tenantId)) return;
+      warnedQuiet.add(work.tenantId);
+      log?.warn("Sophos tenant's Data Lake queries find nothing: check that Data Lake uploads are on for its devices and that the credential's role may run queries", {
+        source: "sophos-xdr",
+        tenantId: work.tenantId,
+        emptySince: new Date(since).toISOString(),
+        threshold: config.threshold,
+      });
+    };
     const context = { now: deps.now, namespace: deps.namespace, preserveOriginal: false, ...(deps.geoip ? { geoip: deps.geoip } : {}) };
 
     const tenantOf = (work: Work<SophosXdrItem>): SophosTenant => ({ id: work.tenantId, apiHost: work.item.apiHost });
@@ -141,7 +167,7 @@ export const sophosXdrSource: Source<SophosXdrConfig, SophosXdrItem> = {
           return `item.apiHost: ${(error as Error).message}`;
         }
       },
-      async fetch(work) {
+      async fetch(work, log) {
         const { item } = work;
         const tenant = tenantOf(work);
         if (item.step === "submit") {
@@ -162,7 +188,7 @@ export const sophosXdrSource: Source<SophosXdrConfig, SophosXdrItem> = {
         }
         // A failed run is given the time of a poll before the next: Sophos documents no backoff for runs.
         if (run.result !== "succeeded") return resubmit(item, config.pollIntervalMs, `run ${item.runId} finished ${run.result ?? "without a result"}`);
-        return rows(client, tenant, item.runId, config.pageSize);
+        return rows(client, tenant, item.runId, config.pageSize, (count) => noteRows(work, count, log));
       },
       recordKey: sophosXdrRecordKey,
       toLine: (row) => normalizeSophosXdrToLine(row, context),
@@ -172,6 +198,12 @@ export const sophosXdrSource: Source<SophosXdrConfig, SophosXdrItem> = {
   },
 };
 
-async function* rows(client: SophosClient, tenant: SophosTenant, runId: string, pageSize: number): AsyncGenerator<unknown> {
-  for await (const page of client.resultPages(tenant, runId, pageSize)) yield* page;
+/** The rows of a finished run, page by page; `done` hears how many there were once every page was read. */
+async function* rows(client: SophosClient, tenant: SophosTenant, runId: string, pageSize: number, done: (count: number) => void): AsyncGenerator<unknown> {
+  let count = 0;
+  for await (const page of client.resultPages(tenant, runId, pageSize)) {
+    count += page.length;
+    yield* page;
+  }
+  done(count);
 }
