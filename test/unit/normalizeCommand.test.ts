@@ -34,6 +34,8 @@ describe("audit-intake normalize --source o365-audit", () => {
     const { count, docs } = await run(' [{"Id":"a","Operation":"X"},{"Id":"b","Operation":"Y"},{"Id":"c"}]');
     expect(count).toBe(3);
     expect(docs.map((d) => d.event.id)).toEqual(["a", "b", "c"]);
+    // Stamped with the feed's data stream, as the worker's documents and the other feeds' are.
+    expect((docs[0] as unknown as { data_stream: unknown }).data_stream).toEqual({ type: "logs", dataset: "o365.audit", namespace: "default" });
   });
 
   it("writes every good record of an array and a pipeline_error, naming line and column, for the bad one", async () => {

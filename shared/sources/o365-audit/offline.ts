@@ -1,4 +1,5 @@
-import { pipelineErrorDocument } from "../../ecs/document.js";
+import { pipelineErrorDocument, withDataStream } from "../../ecs/document.js";
+import { O365_AUDIT_DATASET } from "./dataset.js";
 import type { Offline, OfflineMapper } from "../source.js";
 import { type NormalizeContext, normalizeToLine } from "./normalize/normalize.js";
 
@@ -16,11 +17,12 @@ export const o365AuditOffline: Offline<{ "tenant-names": ReadonlyMap<string, str
   mapper: (values, context) => auditMapper({ ...context, tenantNames: values["tenant-names"] ?? new Map<string, string>() }),
 };
 
-/** The mapping of audit records, without the data stream the worker stamps (an export is not routed anywhere yet). */
+/** The mapping of audit records, stamped with the feed's data stream (namespace `default`) as the other feeds' are. */
 export function auditMapper(context: NormalizeContext): OfflineMapper {
+  const finish = withDataStream(O365_AUDIT_DATASET, "default");
   return {
-    line: (record) => normalizeToLine(record, context).line,
-    pipelineError: (text, message) => pipelineErrorDocument(text, message, context),
+    line: (record) => normalizeToLine(record, context, finish).line,
+    pipelineError: (text, message) => finish(pipelineErrorDocument(text, message, context)),
   };
 }
 

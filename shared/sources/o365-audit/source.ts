@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { O365_AUDIT_DATASET } from "./dataset.js";
 import { GUID } from "../../config/formats.js";
 import { withDataStream } from "../../ecs/document.js";
 import { CONTENT_TYPES, type ContentType } from "../../entra/clouds.js";
@@ -19,8 +20,6 @@ import { planWindows } from "./windows.js";
  * Microsoft 365 audit logs from the Office 365 Management Activity API: one stream per tenant and
  * content type; the lister lists available content blobs in ≤ 24 h windows, and each blob is a work item.
  */
-export const O365_AUDIT_DATASET = "o365.audit";
-
 /** What the worker needs beyond the envelope: the blob's URI (checked against the API host and tenant). */
 const itemSchema = z.strictObject({ contentUri: z.url() });
 export type O365AuditItem = z.infer<typeof itemSchema>;
