@@ -4,7 +4,7 @@ import { readAppQueueSemantics } from "./config/hostJson.js";
 import { parseSettings, type Settings } from "./config/settings.js";
 import { openGeoIp } from "./ecs/geoip.js";
 import { RequestGate } from "./http/gate.js";
-import { listAll, type ListedFeed, type ListingSummary, type StreamResult } from "./pipeline/lister.js";
+import { ALL_STREAMS, listAll, type ListedFeed, type ListingSummary, type StreamResult } from "./pipeline/lister.js";
 import { type ItemCheck, parseWorkMessage, type WorkMessage } from "./pipeline/message.js";
 import { markIfLastAttempt } from "./pipeline/poison.js";
 import { processWork, type WorkedFeed, type WorkOutcome } from "./pipeline/worker.js";
@@ -207,7 +207,9 @@ export async function createRuntime(settings: Settings, options: RuntimeOptions 
   const unlisted = new Map<string, UnlistedStream>();
   const feedOf = (name: string): ItemCheck | string => {
     const feed = feeds.get(name);
-    return feed ? { item: feed.source.item, refuse: (work) => feed.session.refuse(work) } : unknownFeedReason(name, settings.enabledSources);
+    if (!feed) return unknownFeedReason(name, settings.enabledSources);
+    const { redriven } = feed.source;
+    return { item: feed.source.item, refuse: (work) => feed.session.refuse(work), ...(redriven ? { redriven: (item: unknown) => redriven(item) } : {}) };
   };
 
   const runtime: Runtime = {
@@ -235,6 +237,11 @@ export async function createRuntime(settings: Settings, options: RuntimeOptions 
         ...(options.signal ? { signal: options.signal } : {}),
       });
       const listedAt = now();
+      // A feed whose tenants were found this time clears an earlier "could not be found" (its `*` stream).
+      const unfound = new Set(summary.streams.filter((s) => s.tenantId === ALL_STREAMS).map((s) => s.source));
+      for (const { name } of source === undefined ? listed : listed.filter((feed) => feed.name === source)) {
+        if (!unfound.has(name)) unlisted.delete(`${name}|${ALL_STREAMS}|${ALL_STREAMS}`);
+      }
       for (const stream of summary.streams) {
         count(stream.source, (s) => {
           s.workListed += stream.listed;

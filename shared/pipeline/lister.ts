@@ -112,8 +112,10 @@ async function discoverStreams(feed: ListedFeed, deps: ListerDeps): Promise<Stre
     result.error = error instanceof Error ? error.message : String(error);
     result.errorClass = failure?.errorClass ?? "fatal";
     result.fix = failure?.fix ?? UNEXPECTED_FIX;
+    // A configuration error is reported once per process; anything else each time, as a stream's failure is.
     const key = `${feed.name}:${ALL_STREAMS}:${failure?.code ?? result.error}`;
-    if (!deps.reported?.has(key)) {
+    if (result.errorClass !== "configuration") deps.log.warn("the feed's tenants could not be found this time; the next run retries", { source: feed.name, error: result.error });
+    else if (!deps.reported?.has(key)) {
       deps.reported?.add(key);
       deps.log.error("the feed's tenants could not be found; none of them is listed", { source: feed.name, error: result.error, fix: result.fix });
     }

@@ -28,6 +28,8 @@ export type WorkMessage<Item = unknown> = Omit<z.output<typeof workMessageSchema
 export interface ItemCheck {
   item: z.ZodType;
   refuse(work: Work<unknown>): string | undefined;
+  /** The item a re-driven message starts again from (the feed's `redriven`), when the feed has one. */
+  redriven?(item: unknown): unknown;
 }
 
 /** A refusal carries the envelope when the envelope itself was valid (the item or the feed was not). */

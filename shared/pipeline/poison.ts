@@ -132,7 +132,10 @@ export async function redrivePoison(filter: RedriveFilter, deps: RedriveDeps): P
           held.set(item.messageId, item.popReceipt);
           continue;
         }
-        await deps.send({ ...message, throttled: 0 });
+        // Its throttle count and, where its feed says so, its item's own state start again.
+        const feed = deps.feedOf(message.source);
+        const restarted = typeof feed !== "string" && feed.redriven ? feed.redriven(message.item) : message.item;
+        await deps.send({ ...message, throttled: 0, item: restarted });
         await deps.ledger.markRedriven(ledgerKeys(message), deps.now());
         await deps.poison.deleteMessage(item.messageId, item.popReceipt);
         counts.redriven += 1;

@@ -29,6 +29,8 @@ export class WorkQueue {
 
   async send(message: WorkMessage, delayMs = 0): Promise<void> {
     const visibilityTimeout = Math.min(MAX_VISIBILITY_DELAY_S, Math.ceil(delayMs / 1000));
-    await this.client.sendMessage(encodeMessage(message), visibilityTimeout > 0 ? { visibilityTimeout } : {});
+    // Never expire on the queue (its default is 7 days): work may wait longer (a stopped app, a 90-day backfill),
+    // and the worker itself records work past its own expiry as lost at the source.
+    await this.client.sendMessage(encodeMessage(message), { messageTimeToLive: -1, ...(visibilityTimeout > 0 ? { visibilityTimeout } : {}) });
   }
 }

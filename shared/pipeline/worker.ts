@@ -80,8 +80,9 @@ export async function processWork(message: WorkMessage, deps: WorkerDeps): Promi
     if (isNextStep(fetched)) {
       await writer.abort(new Error("no records yet: the item took a step"));
       writer = undefined;
-      await deps.requeue({ ...message, item: fetched.item }, fetched.delayMs);
+      // The ledger first: a failure after the requeue would have the queue retry this message too, and fork the item.
       await deps.ledger.finish({ ...base, step: fetched.step });
+      await deps.requeue({ ...message, item: fetched.item }, fetched.delayMs);
       deps.log.info("work took a step; message re-enqueued", { ...where, step: fetched.step, delayMs: fetched.delayMs });
       return { status: "continued", delayMs: fetched.delayMs, step: fetched.step };
     }

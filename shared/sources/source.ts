@@ -212,6 +212,11 @@ export interface Source<Config = unknown, Item = unknown> {
   schedule(config: Config): string;
   /** The request budget of one of its gate keys, when its API has a quota to stay under (Graph: 100 per 5 min). */
   requestBudget?(key: string): RequestBudget | undefined;
+  /**
+   * The item a message re-driven from the poison queue starts again from, when its own state is spent (a
+   * Sophos window whose runs all failed starts over at submit); absent: the item as it was.
+   */
+  redriven?(item: Item): Item;
   /** The schema of its queue message's item, versioned with the envelope. */
   item: z.ZodType<Item>;
   open(config: Config, deps: SourceDeps): Promise<SourceSession<Item>>;

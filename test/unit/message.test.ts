@@ -3,8 +3,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { parseSettings } from "../../shared/config/settings.js";
 import { RequestGate } from "../../shared/http/gate.js";
-import { type ItemCheck, parseWorkMessage, toMessage } from "../../shared/pipeline/message.js";
-import { decodeMessage, encodeMessage } from "../../shared/pipeline/workQueue.js";
+import { type ItemCheck, parseWorkMessage, toMessage, type WorkMessage } from "../../shared/pipeline/message.js";
+import type { QueueClient } from "@azure/storage-queue";
+import { decodeMessage, encodeMessage, WorkQueue } from "../../shared/pipeline/workQueue.js";
 import { unknownFeedReason } from "../../shared/runtime.js";
 import { o365AuditSource } from "../../shared/sources/o365-audit/source.js";
 import type { SourceSession } from "../../shared/sources/source.js";
@@ -161,5 +162,16 @@ describe("work queue message (envelope v2)", () => {
         expect(parseWorkMessage({ ...valid, stream }, feedOf).ok).toBe(true);
       }
     });
+  });
+});
+
+describe("the work queue", () => {
+  it("sends messages that never expire on the queue (work may wait longer than its 7-day default), with whole-second delays", async () => {
+    const calls: unknown[] = [];
+    const queue = new WorkQueue({ sendMessage: async (_text: string, options: unknown) => void calls.push(options) } as unknown as QueueClient);
+    const sample: WorkMessage = { v: 2, source: "x", tenantId: "t", stream: "s", workId: "w", created: "2026-01-01T00:00:00.000Z", throttled: 0, item: {} };
+    await queue.send(sample, 2_500);
+    await queue.send(sample);
+    expect(calls).toEqual([{ messageTimeToLive: -1, visibilityTimeout: 3 }, { messageTimeToLive: -1 }]);
   });
 });

@@ -1,6 +1,7 @@
 import { Agent } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
+import { sophosXdrSource } from "../../shared/sources/sophos-xdr/source.js";
 import { readAppQueueSemantics, readQueueSemantics } from "../../shared/config/hostJson.js";
 import { parseSettings } from "../../shared/config/settings.js";
 import { RequestGate } from "../../shared/http/gate.js";
@@ -232,6 +233,16 @@ describe("redrivePoison", () => {
     ]);
     expect(report.totals).toEqual({ redriven: 1, left: 0, invalid: 2 });
     expect(queue.messages.map((m) => [m.id, m.visible])).toEqual([["m0", true], ["m1", true]]);
+  });
+
+  it("starts a re-driven item again from where its feed says (a Sophos window's spent runs), keeping the envelope", async () => {
+    const spent = { ...windowMessage(A, 4), source: "sophos-xdr", stream: "XdrIoc", item: { step: "poll", from: "2026-01-01T00:00:00.000Z", to: "2026-01-01T01:00:00.000Z", apiHost: "https://api-eu01.central.sophos.com", submissions: 4, runId: "r-9", submittedAt: "2026-01-01T01:10:00.000Z", polls: 7 } };
+    const queue = fakeQueue([encodeMessage({ ...spent, throttled: 3 })]);
+    const feedOf = (name: string): ItemCheck | string =>
+      name === "sophos-xdr" ? { item: sophosXdrSource.item, refuse: () => undefined, redriven: (item) => sophosXdrSource.redriven?.(item as never) } : unknownFeedReason(name, ["sophos-xdr"]);
+    const { d, sent } = deps(queue, { feedOf });
+    await redrivePoison({}, d);
+    expect(sent).toEqual([{ ...spent, throttled: 0, item: { step: "submit", from: spent.item.from, to: spent.item.to, apiHost: spent.item.apiHost, submissions: 0 } }]);
   });
 
   it("keeps the message in the poison queue when the ledger write fails, and releases what it held", async () => {

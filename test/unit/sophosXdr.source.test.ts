@@ -53,6 +53,13 @@ describe("Sophos XDR settings", () => {
     expect(parse({ SOPHOS_TENANT_IDS: "F7193486-A186-4197-AB40-0DDC013A0A65" }).tenantAllowList).toEqual(["f7193486-a186-4197-ab40-0ddc013a0a65"]);
   });
 
+  it("refuses timings that could never plan a window or poll a run before giving it up", () => {
+    const on = { SOPHOS_ENABLED: "true", SOPHOS_CLIENT_ID: "c", SOPHOS_CLIENT_SECRET: "s" };
+    expect(sophosXdrProblems({ ...on, SOPHOS_LOOKBACK: "8m" }).map((p) => p.setting)).toEqual(["SOPHOS_LOOKBACK"]);
+    expect(sophosXdrProblems({ ...on, SOPHOS_POLL_INTERVAL: "40m" }).map((p) => p.setting)).toEqual(["SOPHOS_POLL_INTERVAL"]);
+    expect(sophosXdrProblems({ ...on, SOPHOS_LOOKBACK: "1d", SOPHOS_POLL_INTERVAL: "2s" })).toEqual([]);
+  });
+
   it("keeps its secret out of every message", () => {
     expect(sophosXdrSource.secretSettings).toEqual(["SOPHOS_CLIENT_SECRET"]);
   });

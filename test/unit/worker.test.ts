@@ -214,4 +214,13 @@ describe("processing a work item of any feed", () => {
     expect(aborted).toHaveLength(1);
     expect(finished).toEqual([expect.objectContaining({ state: "queued", step: "run r-1 running, poll 1" })]);
   });
+
+  it("notes the step in the ledger before it puts the item back: a failed note must not leave two copies on the queue", async () => {
+    const { feed } = fakeFeed();
+    const stepping = { ...feed, session: { ...feed.session, fetch: async () => ({ kind: "next" as const, item: { run: "r-2" }, delayMs: 1_000, step: "run r-2 submitted" }) } };
+    const { deps, requeued } = setup(stepping);
+    deps.ledger.finish = async () => Promise.reject(new Error("table down"));
+    await expect(processWork(message(), deps)).rejects.toThrow("table down");
+    expect(requeued).toEqual([]);
+  });
 });

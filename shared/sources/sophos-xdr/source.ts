@@ -5,7 +5,7 @@ import type { NextStep, Source, SourceSession, StreamRef, TimeWindow, Work } fro
 import type { SkippedTenant, SophosClient, SophosTenant } from "./client.js";
 import { SOPHOS_XDR_DATASET } from "./normalize.js";
 import { sophosXdrOffline } from "./offline.js";
-import { SOPHOS_SECRETS, type SophosXdrConfig, readSophosXdr, sophosXdrProblems, sophosXdrSettings } from "./settings.js";
+import { REACH_MARGIN_MS, SOPHOS_SECRETS, type SophosXdrConfig, readSophosXdr, sophosXdrProblems, sophosXdrSettings } from "./settings.js";
 import { SOPHOS_XDR_STREAM, sophosBudget } from "./stream.js";
 
 /**
@@ -23,6 +23,8 @@ const itemSchema = z.discriminatedUnion("step", [
 ]);
 export type SophosXdrItem = z.infer<typeof itemSchema>;
 
+/** A run id no run has: asking for it answers 404 from a tenant that may query, 403 from one that may not. */
+const PROBE_RUN_ID = "00000000-0000-0000-0000-000000000000";
 /** Runs of one window that may fail before the window is given up to the poison queue (redrive brings it back). */
 export const MAX_SUBMISSIONS = 5;
 /**
@@ -32,11 +34,6 @@ export const MAX_SUBMISSIONS = 5;
 const QUIET_SPAN_MS = 24 * 3_600_000;
 /** How long a discovered tenant list is used before asking again: tenants come and go rarely. */
 const TENANTS_TTL_MS = 15 * 60_000;
-/**
- * Kept between the oldest start planned and the lookback's limit, for the time a window may wait on the queue
- * (a first run's backfill) before its run is submitted: a window past the limit is recorded as lost.
- */
-const AGE_MARGIN_MS = 60 * 60_000;
 
 /** `2026-11-28T10:00:00.000Z` → `20261128T100000Z`: a window's work id is filename-safe and sorts by time. */
 function compactTime(ms: number): string {
@@ -56,6 +53,8 @@ export const sophosXdrSource: Source<SophosXdrConfig, SophosXdrItem> = {
   schedule: (config) => config.schedule,
   requestBudget: sophosBudget,
   item: itemSchema,
+  // A window back from the poison queue gets fresh runs: its spent submissions and old run are the reason it was there.
+  redriven: ({ from, to, apiHost }) => ({ step: "submit", from, to, apiHost, submissions: 0 }),
   offline: sophosXdrOffline,
   async open(config, deps): Promise<SourceSession<SophosXdrItem>> {
     // Loaded here, not with the feed's definition: the registry (read by `normalize`) stays free of HTTP clients.
@@ -66,7 +65,7 @@ export const sophosXdrSource: Source<SophosXdrConfig, SophosXdrItem> = {
       import("./normalize.js"),
     ]);
     const trust = config.apiBaseUrl ? { origin: new URL(config.apiBaseUrl).origin } : undefined;
-    const client: SophosClient = new Client({
+    const common = {
       credential: { clientId: config.clientId, clientSecret: config.clientSecret },
       ...(config.idBaseUrl ? { idBaseUrl: config.idBaseUrl } : {}),
       ...(config.apiBaseUrl ? { globalBaseUrl: config.apiBaseUrl } : {}),
@@ -74,15 +73,15 @@ export const sophosXdrSource: Source<SophosXdrConfig, SophosXdrItem> = {
       dispatcher: deps.dispatcher,
       timeoutMs: deps.requestTimeoutMs,
       gate: deps.gate,
-      // A worker waits out a short hold at the tenant's gate, and goes back on the queue for a longer one.
-      maxGateWaitMs: 5_000,
-      maxThrottleRetries: 0,
-      maxTransientRetries: 3,
       userAgent: deps.userAgent,
       onRequest: deps.onRequest,
       now: deps.now,
       ...(deps.sleep ? { sleep: deps.sleep } : {}),
-    });
+    };
+    // The worker's client waits out a short hold at the tenant's gate, and goes back on the queue for a longer one.
+    const client: SophosClient = new Client({ ...common, maxGateWaitMs: 5_000, maxThrottleRetries: 0, maxTransientRetries: 3 });
+    // The lister's (tenants, verify) waits at the gate and retries a throttled answer in place, as the other feeds' listers do.
+    const listing: SophosClient = new Client({ ...common, maxThrottleRetries: 3, maxTransientRetries: 3 });
     const allowed = new Set(config.tenantAllowList);
     let discovered: { at: number; tenants: Map<string, SophosTenant>; skipped: SkippedTenant[] } | undefined;
     const reportedSkips = new Set<string>();
@@ -109,6 +108,12 @@ export const sophosXdrSource: Source<SophosXdrConfig, SophosXdrItem> = {
     const context = { now: deps.now, namespace: deps.namespace, preserveOriginal: false, ...(deps.geoip ? { geoip: deps.geoip } : {}) };
 
     const tenantOf = (work: Work<SophosXdrItem>): SophosTenant => ({ id: work.tenantId, apiHost: work.item.apiHost });
+    /** The tenant as discovered; a tenant gone from the list since (a refresh between discovery and listing) fails the stream, so its cursor stays. */
+    const knownTenant = (ref: StreamRef): SophosTenant => {
+      const tenant = discovered?.tenants.get(ref.tenantId);
+      if (!tenant) throw new Error(`Sophos tenant ${ref.tenantId} is no longer in the credential's tenant list; its cursor stays until it is`);
+      return tenant;
+    };
     const next = (item: SophosXdrItem, delayMs: number, step: string): NextStep<SophosXdrItem> => ({ kind: "next", item, delayMs, step });
     const resubmit = (item: SophosXdrItem, delayMs: number, why: string): NextStep<SophosXdrItem> => {
       const submissions = item.submissions + 1;
@@ -119,9 +124,9 @@ export const sophosXdrSource: Source<SophosXdrConfig, SophosXdrItem> = {
     return {
       async streams(log) {
         if (!discovered || deps.now() - discovered.at > TENANTS_TTL_MS) {
-          const listing = await client.tenants();
-          const tenants = listing.tenants.filter((tenant) => allowed.size === 0 || allowed.has(tenant.id.toLowerCase()));
-          const skipped = listing.skipped.filter((tenant) => allowed.size === 0 || allowed.has(tenant.id.toLowerCase()));
+          const found = await listing.tenants();
+          const tenants = found.tenants.filter((tenant) => allowed.size === 0 || allowed.has(tenant.id.toLowerCase()));
+          const skipped = found.skipped.filter((tenant) => allowed.size === 0 || allowed.has(tenant.id.toLowerCase()));
           discovered = { at: deps.now(), tenants: new Map(tenants.map((tenant) => [tenant.id.toLowerCase(), tenant])), skipped };
         }
         // Each skipped tenant is told once, to the first caller with a log (the lister).
@@ -140,12 +145,22 @@ export const sophosXdrSource: Source<SophosXdrConfig, SophosXdrItem> = {
           overlapMs: config.overlapMs,
           initialLookbackMs: config.lookbackMs,
           maxAgeMs: config.lookbackMs,
-          ageMarginMs: Math.min(AGE_MARGIN_MS, config.lookbackMs / 2),
+          // Room for the time a backfill's window waits on the queue before its run: past the limit it is recorded as lost.
+          ageMarginMs: Math.min(REACH_MARGIN_MS, config.lookbackMs / 2),
           windowMs: config.windowMs,
         }),
+      // One cheap tenant call (a run that does not exist) before the stream is listed: a tenant that refuses
+      // queries (403: Partner Assistance off, a trial, no XDR licence) is reported once by the lister with its
+      // fix, and gets no windows queued that could only wait on the queue.
+      async verify(ref) {
+        try {
+          await listing.getRun(knownTenant(ref), PROBE_RUN_ID);
+        } catch (error) {
+          if (!(error instanceof RunExpiredError)) throw error;
+        }
+      },
       async *list(ref: StreamRef, window: TimeWindow) {
-        const tenant = discovered?.tenants.get(ref.tenantId);
-        if (!tenant) return;
+        const tenant = knownTenant(ref);
         const from = new Date(window.start).toISOString();
         yield [
           {
