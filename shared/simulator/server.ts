@@ -7,6 +7,7 @@ import { gzipSync } from "node:zlib";
 import { CONTENT_TYPES, type ContentType } from "../entra/clouds.js";
 import { generateCertificate } from "./certs.js";
 import { GENERATORS, Prng, type TenantProfile } from "../sources/o365-audit/simulator/records.js";
+import { json, readRequestBody } from "./http.js";
 
 /**
  * A faithful stand-in for the Office 365 Management Activity API and its Entra ID token endpoint,
@@ -257,7 +258,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
       });
     }
     stats.tokenRequests += 1;
-    const form = new URLSearchParams(await readBody(req));
+    const form = new URLSearchParams(await readRequestBody(req));
     // Rolled only when the fault is on, so the seeded sequence of the other faults stays as it was.
     if (faults.tokenErrorRate > 0 && prng.chance(faults.tokenErrorRate)) {
       return json(res, 503, { error: "temporarily_unavailable", error_description: "AADSTS90033: A transient error has occurred. Please try again." });
@@ -448,17 +449,6 @@ function blobKey(tenantId: string, contentId: string): string {
   return `${tenantId.toLowerCase()}|${contentId}`;
 }
 
-function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(text), ...headers });
-  res.end(text);
-}
-
-async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString("utf8");
-}
 
 /** Checks a client assertion's signature against the registered certificate, as Entra ID does. */
 function validAssertion(assertion: string, options: SimulatorOptions): boolean {

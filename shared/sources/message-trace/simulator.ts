@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { Prng, type TenantProfile } from "../o365-audit/simulator/records.js";
 import type { SimulatorRoute, SimulatorRouteContext } from "../../simulator/server.js";
 import { MESSAGE_TRACES_PATH } from "./client.js";
+import { json, SlidingQuota } from "../../simulator/http.js";
 
 /**
  * Microsoft Graph's Exchange Online message trace, as the simulator serves it. Facts from Microsoft's
@@ -167,19 +168,11 @@ export interface MessageTraceRoute {
 
 export function messageTraceRoute(options: MessageTraceRouteOptions): MessageTraceRoute {
   const now = options.now ?? Date.now;
-  const quotaClock = options.quotaClock ?? (() => performance.now());
+  const quota = new SlidingQuota(MESSAGE_TRACE_QUOTA, options.quotaClock);
   const missing = new Set((options.withoutServicePrincipal ?? []).map((t) => t.toLowerCase()));
   const prng = new Prng(options.seed ?? 0x6d2b79f5);
-  const accepted = new Map<string, number[]>();
   const stats: MessageTraceRouteStats = { requests: 0, throttled: 0, overQuota: 0, earlyRequests: 0, earlyRequestsByTenant: {}, scopes: [] };
 
-  /** The quota counts requests accepted in the running window; what is past it waits for the oldest to leave. */
-  const quotaWaitMs = (tenantId: string): number => {
-    const t = quotaClock();
-    const times = (accepted.get(tenantId) ?? []).filter((at) => at > t - MESSAGE_TRACE_QUOTA.windowMs);
-    accepted.set(tenantId, times);
-    return times.length < MESSAGE_TRACE_QUOTA.requests ? 0 : (times[times.length - MESSAGE_TRACE_QUOTA.requests] as number) + MESSAGE_TRACE_QUOTA.windowMs - t;
-  };
 
   const throttle = (res: ServerResponse, context: SimulatorRouteContext, tenantId: string, retryAfterSeconds: number) => {
     stats.throttled += 1;
@@ -209,13 +202,13 @@ export function messageTraceRoute(options: MessageTraceRouteOptions): MessageTra
       stats.earlyRequestsByTenant[tenantId] = (stats.earlyRequestsByTenant[tenantId] ?? 0) + 1;
     }
     if (missing.has(tenantId)) return json(res, 401, { error: { code: "InvalidAuthenticationToken", message: SERVICE_PRINCIPAL_LESS_MESSAGE } });
-    const waitMs = quotaWaitMs(tenantId);
+    const waitMs = quota.waitMs(tenantId);
     if (waitMs > 0) {
       stats.overQuota += 1;
       return throttle(res, context, tenantId, Math.ceil(waitMs / 1000));
     }
     if ((options.throttleRate ?? 0) > 0 && prng.chance(options.throttleRate ?? 0)) return throttle(res, context, tenantId, options.retryAfterSeconds ?? 1);
-    (accepted.get(tenantId) as number[]).push(quotaClock());
+    quota.accept(tenantId);
     return list(res, url, context, tenantId);
   };
 
@@ -266,8 +259,3 @@ function badRequest(res: ServerResponse, message: string): void {
   json(res, 400, { error: { code: "BadRequest", message } });
 }
 
-function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(text), ...headers });
-  res.end(text);
-}

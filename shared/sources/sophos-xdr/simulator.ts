@@ -4,6 +4,7 @@ import { z } from "zod";
 import { Prng } from "../o365-audit/simulator/records.js";
 import type { SimulatorRoute, SimulatorRouteContext } from "../../simulator/server.js";
 import { iocQueryTemplate, MAX_RESULT_PAGE_SIZE, RUNS_PATH } from "./client.js";
+import { json, readRequestBody, SlidingQuota } from "../../simulator/http.js";
 
 /**
  * Sophos Central as the XDR feed meets it, for the simulator: Sophos ID's token endpoint, whoami, the partner and
@@ -712,12 +713,10 @@ const TENANT_PATH = new RegExp(`^/regions/([a-z0-9]+)${RUNS_PATH}(?:/([A-Za-z0-9
 
 export function sophosXdrRoute(options: SophosXdrRouteOptions): SophosXdrRoute {
   const now = options.now ?? Date.now;
-  const quotaClock = options.quotaClock ?? (() => performance.now());
-  const quota = options.quota ?? DEFAULT_QUOTA;
+  const quota = new SlidingQuota(options.quota ?? DEFAULT_QUOTA, options.quotaClock);
   const prng = new Prng(options.seed ?? 0x50f05);
   const byClient = new Map(options.directory.map((c) => [c.clientId, c]));
   const tokens = new Map<string, { clientId: string; expiresAt: number }>();
-  const accepted = new Map<string, number[]>();
   const runs = new Map<string, SimulatedRun>();
   const stats: SophosXdrRouteStats = {
     tokenRequests: 0,
@@ -753,7 +752,7 @@ export function sophosXdrRoute(options: SophosXdrRouteOptions): SophosXdrRoute {
 
   const issueToken = async (req: IncomingMessage, res: ServerResponse) => {
     stats.tokenRequests += 1;
-    const form = new URLSearchParams(await readRequest(req));
+    const form = new URLSearchParams(await readRequestBody(req));
     const trackingId = prng.uuid();
     if (form.get("grant_type") !== "client_credentials") return json(res, 400, { errorCode: "oauth.unsupported_grant_type", message: "Bad Request", trackingId });
     if (form.get("scope") !== "token") return json(res, 400, { errorCode: "oauth.invalid_scope", message: "Bad Request", trackingId });
@@ -803,13 +802,6 @@ export function sophosXdrRoute(options: SophosXdrRouteOptions): SophosXdrRoute {
     });
   };
 
-  /** The quota counts accepted requests in the running window; what is past it waits for the oldest to leave. */
-  const quotaWaitMs = (tenantId: string): number => {
-    const t = quotaClock();
-    const times = (accepted.get(tenantId) ?? []).filter((at) => at > t - quota.windowMs);
-    accepted.set(tenantId, times);
-    return times.length < quota.requests ? 0 : (times[times.length - quota.requests] as number) + quota.windowMs - t;
-  };
 
   const throttle = (res: ServerResponse, context: SimulatorRouteContext, tenantId: string, retryAfterSeconds: number) => {
     stats.throttled += 1;
@@ -831,7 +823,7 @@ export function sophosXdrRoute(options: SophosXdrRouteOptions): SophosXdrRoute {
       stats.earlyRequests += 1;
       stats.earlyRequestsByTenant[tenantId] = (stats.earlyRequestsByTenant[tenantId] ?? 0) + 1;
     }
-    const waitMs = quotaWaitMs(tenantId);
+    const waitMs = quota.waitMs(tenantId);
     if (waitMs > 0) {
       stats.overQuota += 1;
       return throttle(res, context, tenantId, Math.ceil(waitMs / 1000));
@@ -841,7 +833,7 @@ export function sophosXdrRoute(options: SophosXdrRouteOptions): SophosXdrRoute {
       stats.serverErrors += 1;
       return sophosError(res, 503, "ServiceUnavailable", "The service is temporarily unavailable.");
     }
-    (accepted.get(tenantId) as number[]).push(quotaClock());
+    quota.accept(tenantId);
     if (runId === undefined) {
       if (req.method !== "POST") return sophosError(res, 405, "MethodNotAllowed", "Use POST to submit a query run.");
       return submit(req, res, credential, tenantId);
@@ -874,7 +866,7 @@ export function sophosXdrRoute(options: SophosXdrRouteOptions): SophosXdrRoute {
   const submit = async (req: IncomingMessage, res: ServerResponse, credential: SimulatedSophosCredential, tenantId: string) => {
     let body: z.infer<typeof runBodySchema>;
     try {
-      body = runBodySchema.parse(JSON.parse(await readRequest(req)));
+      body = runBodySchema.parse(JSON.parse(await readRequestBody(req)));
     } catch {
       return sophosError(res, 400, "ValidationException", "The request body is not a query run.");
     }
@@ -969,14 +961,3 @@ function sophosError(res: ServerResponse, status: number, error: string, message
   json(res, status, { error, message, correlationId: randomBytes(16).toString("hex"), requestId: randomBytes(16).toString("hex"), createdAt: new Date().toISOString() }, headers);
 }
 
-function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(text), ...headers });
-  res.end(text);
-}
-
-async function readRequest(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString("utf8");
-}
