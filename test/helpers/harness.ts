@@ -155,3 +155,13 @@ export function cleanupAfterEach(): (() => Promise<void>)[] {
   });
   return cleanups;
 }
+
+/** What a promise rejected with; throws when it did not reject. */
+export async function failure(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  throw new Error("expected a failure");
+}

@@ -13,6 +13,7 @@ import { type MessageTraceConfig, messageTraceSettings, readMessageTrace } from 
 import { type GraphMessageTrace, generateMessageTraces, type MessageTraceRoute, type MessageTraceRouteOptions, messageTraceRoute, traceAt } from "../../shared/sources/message-trace/simulator.js";
 import { type MessageTraceItem, messageTraceSource } from "../../shared/sources/message-trace/source.js";
 import { CLIENT_ID, SECRET, simulator, TENANT_A, TENANT_B, tenants } from "../helpers/simulator.js";
+import { failure } from "../helpers/harness.js";
 
 const H = 3_600_000;
 const DAY = 24 * H;
@@ -124,15 +125,6 @@ async function paced(client: MessageTraceClient) {
     }
   };
   await Promise.all([lister(), lister(), lister()]);
-}
-
-async function failure(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error("expected a failure");
 }
 
 describe("Graph message-trace client against the simulator", () => {

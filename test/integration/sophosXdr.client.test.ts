@@ -14,6 +14,7 @@ import {
   type SophosXdrRouteOptions,
   sophosXdrRoute,
 } from "../../shared/sources/sophos-xdr/simulator.js";
+import { failure } from "../helpers/harness.js";
 import { simulator } from "../helpers/simulator.js";
 
 const H = 3_600_000;
@@ -67,15 +68,6 @@ async function collect(pages: AsyncIterable<unknown[]>): Promise<unknown[][]> {
   const out: unknown[][] = [];
   for await (const page of pages) out.push(page);
   return out;
-}
-
-async function failure(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error("expected a failure");
 }
 
 /** A run of the window, polled to its end, and every row it has. */
