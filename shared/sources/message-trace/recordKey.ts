@@ -1,16 +1,13 @@
-import { z } from "zod";
 import { type ClaimRequest, claimOf } from "../../state/claims.js";
 
 /**
  * What a Graph row's claim is made of (learn.microsoft.com/graph/api/resources/exchangemessagetrace): `id`
  * is the message's trace, shared by its recipients, so a row is one message × one recipient × one status.
+ * Read with plain checks: this runs once per row, on the worker's hot path.
  */
-const keySchema = z.looseObject({
-  id: z.string().min(1),
-  recipientAddress: z.string().min(1),
-  status: z.string().min(1),
-  receivedDateTime: z.string(),
-});
+type KeyColumns = Partial<Record<"id" | "recipientAddress" | "status" | "receivedDateTime", unknown>>;
+
+const text = (value: unknown): value is string => typeof value === "string" && value !== "";
 
 /**
  * A message-trace row's claim: `{id}|{recipientAddress}|{status}` in the hour it was received. A row
@@ -20,8 +17,8 @@ const keySchema = z.looseObject({
  * a row twice. None for a row without all four parts: it is written unclaimed.
  */
 export function messageTraceRecordKey(row: unknown, now: number): ClaimRequest | undefined {
-  const parsed = keySchema.safeParse(row);
-  if (!parsed.success) return undefined;
-  const { id, recipientAddress, status, receivedDateTime } = parsed.data;
+  if (row === null || typeof row !== "object" || Array.isArray(row)) return undefined;
+  const { id, recipientAddress, status, receivedDateTime } = row as KeyColumns;
+  if (!text(id) || !text(recipientAddress) || !text(status)) return undefined;
   return claimOf(`${id}|${recipientAddress}|${status}`, receivedDateTime, now);
 }

@@ -80,7 +80,7 @@ export function readMessageTrace(values: Readonly<Record<string, unknown>>): Mes
 
 /** While the feed is on, it needs the app registration, in a cloud whose Graph has message trace. */
 export function messageTraceProblems(env: Readonly<Record<string, string | undefined>>, label: (name: string) => string): SettingsIssue[] {
-  if (!/^\s*(true|1)\s*$/i.test(env.MESSAGE_TRACE_ENABLED ?? "")) return [];
+  if (messageTraceSettings.MESSAGE_TRACE_ENABLED.safeParse(env.MESSAGE_TRACE_ENABLED).data !== true) return [];
   const problems = entraProblems(env, label);
   const cloud = env.O365_CLOUD?.trim() || "commercial";
   // An unknown name is the cloud setting's own error; only a known cloud without message trace is this feed's.

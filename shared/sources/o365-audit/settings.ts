@@ -59,6 +59,6 @@ export function readO365Audit(values: Readonly<Record<string, unknown>>): O365Au
 
 /** While the feed is on (its default), it needs the app registration. */
 export function o365AuditProblems(env: Readonly<Record<string, string | undefined>>, label: (name: string) => string) {
-  const enabled = !/^\s*(false|0)\s*$/i.test(env.O365_AUDIT_ENABLED ?? "");
-  return enabled ? entraProblems(env, label) : [];
+  // On unless it says off: an unreadable value is its own setting's error, and the app registration is still checked.
+  return o365AuditSettings.O365_AUDIT_ENABLED.safeParse(env.O365_AUDIT_ENABLED).data === false ? [] : entraProblems(env, label);
 }

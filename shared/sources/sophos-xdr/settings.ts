@@ -1,6 +1,5 @@
 import { z } from "zod";
 import { duration, flag, httpsUrl, ncrontab, optionalText, positiveInt } from "../../config/fields.js";
-import { parseDuration } from "../../config/duration.js";
 import { GUID } from "../../config/formats.js";
 import type { SettingsIssue } from "../source.js";
 
@@ -105,13 +104,13 @@ export function readSophosXdr(values: Readonly<Record<string, unknown>>): Sophos
 
 /** While the feed is on, it needs its credential, and timings that can plan a window and poll a run before it expires. */
 export function sophosXdrProblems(env: Readonly<Record<string, string | undefined>>): SettingsIssue[] {
-  if (!/^\s*(true|1)\s*$/i.test(env.SOPHOS_ENABLED ?? "")) return [];
+  if (sophosXdrSettings.SOPHOS_ENABLED.safeParse(env.SOPHOS_ENABLED).data !== true) return [];
   const problems: SettingsIssue[] = (["SOPHOS_CLIENT_ID", "SOPHOS_CLIENT_SECRET"] as const)
     .filter((name) => !env[name]?.trim())
     .map((name) => ({ setting: name, message: `required while SOPHOS_ENABLED is true: the ${name === "SOPHOS_CLIENT_ID" ? "client ID" : "client secret"} of a Sophos Central API credential` }));
-  const ms = (name: keyof typeof sophosXdrSettings, fallback: string) => parseDuration(env[name]?.trim() || fallback);
-  const [lookback, delay, poll, wait] = [ms("SOPHOS_LOOKBACK", "30d"), ms("SOPHOS_DELAY", "5m"), ms("SOPHOS_POLL_INTERVAL", "20s"), ms("SOPHOS_MAX_RUN_WAIT", "30m")];
-  // Unreadable values are their own settings' errors; only readable ones that cannot work together are reported here.
+  // Each read as its own setting reads it (default included); an unreadable one is its own setting's error.
+  const ms = (name: "SOPHOS_LOOKBACK" | "SOPHOS_DELAY" | "SOPHOS_POLL_INTERVAL" | "SOPHOS_MAX_RUN_WAIT") => sophosXdrSettings[name].safeParse(env[name]).data;
+  const [lookback, delay, poll, wait] = [ms("SOPHOS_LOOKBACK"), ms("SOPHOS_DELAY"), ms("SOPHOS_POLL_INTERVAL"), ms("SOPHOS_MAX_RUN_WAIT")];
   if (lookback !== undefined && delay !== undefined && lookback - Math.min(REACH_MARGIN_MS, lookback / 2) <= delay) {
     problems.push({ setting: "SOPHOS_LOOKBACK", message: `must reach further back than SOPHOS_DELAY plus the reach's margin (${Math.min(REACH_MARGIN_MS, lookback / 2) / 60_000} min), or no window is ever planned` });
   }
