@@ -109,9 +109,7 @@ async function discoverStreams(feed: ListedFeed, deps: ListerDeps): Promise<Stre
   } catch (error) {
     const result: StreamResult = { source: feed.name, tenantId: ALL_STREAMS, stream: ALL_STREAMS, listed: 0, enqueued: 0, cursorMs: undefined };
     const failure = feed.session.failure(error);
-    result.error = error instanceof Error ? error.message : String(error);
-    result.errorClass = failure?.errorClass ?? "fatal";
-    result.fix = failure?.fix ?? UNEXPECTED_FIX;
+    describeFailure(result, failure, error);
     // A configuration error is reported once per process; anything else each time, as a stream's failure is.
     const key = `${feed.name}:${ALL_STREAMS}:${failure?.code ?? result.error}`;
     if (result.errorClass !== "configuration") deps.log.warn("the feed's tenants could not be found this time; the next run retries", { source: feed.name, error: result.error });
@@ -210,11 +208,16 @@ async function listWindow(feed: ListedFeed, ref: StreamRef, window: TimeWindow, 
   return counts;
 }
 
-async function reportStreamError(result: StreamResult, failure: Failure | undefined, error: unknown, deps: ListerDeps): Promise<void> {
-  const { source, tenantId, stream } = result;
+/** A result's error, its class and its fix, from its feed's reading of it (an error the feed does not know is fatal). */
+function describeFailure(result: StreamResult, failure: Failure | undefined, error: unknown): asserts result is StreamResult & Required<Pick<StreamResult, "error" | "errorClass" | "fix">> {
   result.error = error instanceof Error ? error.message : String(error);
   result.errorClass = failure?.errorClass ?? "fatal";
   result.fix = failure?.fix ?? UNEXPECTED_FIX;
+}
+
+async function reportStreamError(result: StreamResult, failure: Failure | undefined, error: unknown, deps: ListerDeps): Promise<void> {
+  const { source, tenantId, stream } = result;
+  describeFailure(result, failure, error);
   if (result.errorClass === "configuration") {
     const key = `${source}:${tenantId}:${failure?.code ?? result.error}`;
     if (!deps.reported?.has(key)) {
