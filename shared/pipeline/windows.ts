@@ -43,3 +43,13 @@ export function planTimeWindows({ now, cursorMs, delayMs, overlapMs, initialLook
   // choice, and the overlap behind a cursor still in reach was read before.
   return { windows, unreachableBeforeMs: cursorMs !== undefined && cursorMs < oldestAllowed ? oldestAllowed : undefined };
 }
+
+/** `2026-11-28T10:00:00.000Z` → `20261128T100000Z`. */
+function compactTime(ms: number): string {
+  return new Date(ms).toISOString().replace(/[-:]/g, "").replace(".000Z", "Z");
+}
+
+/** A window's work id, `20261128T100000Z-20261128T110000Z`: filename-safe, sorts by time, names the window exactly. */
+export function windowWorkId(window: TimeWindow): string {
+  return `${compactTime(window.start)}-${compactTime(window.end)}`;
+}

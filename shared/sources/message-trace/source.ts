@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { ApiError, type ApiErrorClass, UntrustedUrlError } from "../../http/errors.js";
 import { ENTRA_SECRETS } from "../../entra/settings.js";
+import { windowWorkId } from "../../pipeline/windows.js";
 import { apiFailure } from "../failure.js";
 import type { Failure, Source, SourceSession, TimeWindow, Work } from "../source.js";
 import type { MessageTraceClient } from "./client.js";
@@ -17,17 +18,12 @@ const itemSchema = z
   .refine(({ start, end }) => Date.parse(end) - Date.parse(start) <= MAX_QUERY_MS, { message: "Graph answers at most 10 days per query", path: ["end"] });
 export type MessageTraceItem = z.infer<typeof itemSchema>;
 
-/** `2026-11-28T10:00:00.000Z` → `20261128T100000Z`: a window's work id is filename-safe and sorts by time. */
-function compactTime(ms: number): string {
-  return new Date(ms).toISOString().replace(/[-:]/g, "").replace(".000Z", "Z");
-}
-
 function windowWork(tenantId: string, window: TimeWindow): Work<MessageTraceItem> {
   const start = new Date(window.start).toISOString();
   return {
     tenantId,
     stream: MESSAGE_TRACE_STREAM,
-    workId: `${compactTime(window.start)}-${compactTime(window.end)}`,
+    workId: windowWorkId(window),
     created: start,
     // Graph keeps 90 days: a window still queued past that is lost at the source, and the worker says so.
     expires: new Date(window.start + MAX_AGE_MS).toISOString(),

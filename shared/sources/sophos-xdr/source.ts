@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { isoDateTime } from "../../config/formats.js";
+import { planTimeWindows, windowWorkId } from "../../pipeline/windows.js";
 import type { Logger } from "../../util/log.js";
 import type { NextStep, Source, SourceSession, StreamRef, TimeWindow, Work } from "../source.js";
 import type { SkippedTenant, SophosClient, SophosTenant } from "./client.js";
@@ -35,11 +36,6 @@ const QUIET_SPAN_MS = 24 * 3_600_000;
 /** How long a discovered tenant list is used before asking again: tenants come and go rarely. */
 const TENANTS_TTL_MS = 15 * 60_000;
 
-/** `2026-11-28T10:00:00.000Z` → `20261128T100000Z`: a window's work id is filename-safe and sorts by time. */
-function compactTime(ms: number): string {
-  return new Date(ms).toISOString().replace(/[-:]/g, "").replace(".000Z", "Z");
-}
-
 export const sophosXdrSource: Source<SophosXdrConfig, SophosXdrItem> = {
   name: "sophos-xdr",
   dataset: SOPHOS_XDR_DATASET,
@@ -58,9 +54,8 @@ export const sophosXdrSource: Source<SophosXdrConfig, SophosXdrItem> = {
   offline: sophosXdrOffline,
   async open(config, deps): Promise<SourceSession<SophosXdrItem>> {
     // Loaded here, not with the feed's definition: the registry (read by `normalize`) stays free of HTTP clients.
-    const [{ SophosClient: Client, RunExpiredError, trustedApiHost, sophosFailure }, { planTimeWindows }, { sophosXdrRecordKey }, { normalizeSophosXdrToLine }] = await Promise.all([
+    const [{ SophosClient: Client, RunExpiredError, trustedApiHost, sophosFailure }, { sophosXdrRecordKey }, { normalizeSophosXdrToLine }] = await Promise.all([
       import("./client.js"),
-      import("../../pipeline/windows.js"),
       import("./recordKey.js"),
       import("./normalize.js"),
     ]);
@@ -166,7 +161,7 @@ export const sophosXdrSource: Source<SophosXdrConfig, SophosXdrItem> = {
           {
             tenantId: ref.tenantId,
             stream: SOPHOS_XDR_STREAM,
-            workId: `${compactTime(window.start)}-${compactTime(window.end)}`,
+            workId: windowWorkId(window),
             created: from,
             // Past the lookback the Data Lake no longer holds the window: the worker records it as lost at the source.
             expires: new Date(window.start + config.lookbackMs).toISOString(),
