@@ -113,12 +113,14 @@ function deepFreeze<T>(value: T): T {
  * memory is bounded: past `limit` keys it starts again.
  */
 export function memoize<V>(limit: number, compute: (key: string) => V): (key: string) => V {
-  const results = new Map<string, V>();
+  // Results are wrapped so one lookup tells a remembered `undefined` from a key not seen yet.
+  const results = new Map<string, { value: V }>();
   return (key) => {
-    if (results.has(key)) return results.get(key) as V;
+    const found = results.get(key);
+    if (found !== undefined) return found.value;
     const value = deepFreeze(compute(key));
     if (results.size >= limit) results.clear();
-    results.set(key, value);
+    results.set(key, { value });
     return value;
   };
 }

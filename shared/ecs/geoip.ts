@@ -7,9 +7,14 @@ import { memoize } from "./doc.js";
  * Readers are opened once per process, and the fields of each address are worked out once and
  * shared (frozen): the same few thousand addresses recur across millions of records.
  */
+export interface GeoFields {
+  geo: Record<string, unknown> | undefined;
+  as: Record<string, unknown> | undefined;
+}
+
 export interface GeoLookup {
-  geo(ip: string): Record<string, unknown> | undefined;
-  as(ip: string): Record<string, unknown> | undefined;
+  /** Location and network of an address, both from one cache lookup. */
+  lookup(ip: string): GeoFields;
 }
 
 export async function openGeoIp(paths: { city?: string | undefined; asn?: string | undefined }): Promise<GeoLookup | undefined> {
@@ -18,8 +23,8 @@ export async function openGeoIp(paths: { city?: string | undefined; asn?: string
     paths.city ? maxmind.open<CityResponse>(paths.city) : undefined,
     paths.asn ? maxmind.open<AsnResponse>(paths.asn) : undefined,
   ]);
-  const fieldsOf = memoize(50_000, (ip) => ({ geo: cityFields(lookup(city, ip)), as: asnFields(lookup(asn, ip)) }));
-  return { geo: (ip) => fieldsOf(ip).geo, as: (ip) => fieldsOf(ip).as };
+  const fieldsOf = memoize(50_000, (ip): GeoFields => ({ geo: cityFields(lookup(city, ip)), as: asnFields(lookup(asn, ip)) }));
+  return { lookup: fieldsOf };
 }
 
 function lookup<T>(reader: Reader<T & object> | undefined, ip: string): T | undefined {

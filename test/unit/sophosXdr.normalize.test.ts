@@ -581,8 +581,10 @@ describe("normalizeSophosXdr: context", () => {
   it("GeoIP: the databases locate the public address when the row has no location; AS numbers always come from them", () => {
     const asked: string[] = [];
     const geoip: GeoLookup = {
-      geo: (ip) => (asked.push(ip), { city_name: "London", country_iso_code: "GB", location: { lat: 51.5142, lon: -0.0931 } }),
-      as: () => ({ number: 64500, organization: { name: "Example" } }),
+      lookup: (ip) => (
+        asked.push(ip),
+        { geo: { city_name: "London", country_iso_code: "GB", location: { lat: 51.5142, lon: -0.0931 } }, as: { number: 64500, organization: { name: "Example" } } }
+      ),
     };
     const { meta_public_ip_country: _a, meta_public_ip_country_code: _b, meta_public_ip_city: _c, meta_public_ip_latitude: _d, meta_public_ip_longitude: _e, ...row } = userChanged;
     const located = normalize(row, { geoip });

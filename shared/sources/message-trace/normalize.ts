@@ -192,9 +192,8 @@ function mapParty(doc: Doc, side: Side, list: string, address: string): Identity
 function mapIp(doc: Doc, side: Side, ip: string, geoip: GeoLookup | undefined): void {
   setPath(doc, [side, "ip"], ip);
   if (!geoip) return;
-  const geo = geoip.geo(ip);
+  const { geo, as } = geoip.lookup(ip);
   if (geo) setPath(doc, [side, "geo"], geo);
-  const as = geoip.as(ip);
   if (as) setPath(doc, [side, "as"], as);
 }
 

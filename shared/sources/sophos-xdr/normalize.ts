@@ -264,11 +264,8 @@ function geoFromDatabase(doc: Doc, _values: Values, _used: Set<string>, context:
   if (!context.geoip) return;
   const ip = [getPath(doc, "source.nat.ip"), getPath(doc, "source.ip")].find((value): value is string => typeof value === "string");
   if (ip === undefined) return;
-  if (getPath(doc, "source.geo") === undefined) {
-    const geo = context.geoip.geo(ip);
-    if (geo) setPath(doc, "source.geo", { ...geo });
-  }
-  const as = context.geoip.as(ip);
+  const { geo, as } = context.geoip.lookup(ip);
+  if (geo && getPath(doc, "source.geo") === undefined) setPath(doc, "source.geo", { ...geo });
   if (as) setPath(doc, "source.as", { ...as });
 }
 

@@ -1,7 +1,7 @@
 import { documentLine, ECS_VERSION, type EcsDocument, pipelineErrorDocument, PRESERVE_ORIGINAL_TAG } from "../../../ecs/document.js";
 import { parseClientAddress, parseServerAddress, splitEmail } from "../../../ecs/address.js";
 import { flattenAudit, parseAlertData } from "./audit.js";
-import { appendPath, asString, type Doc, getPath, isMap, moveField, setPath } from "../../../ecs/doc.js";
+import { appendPath, asString, type Doc, getPath, isMap, memoize, moveField, setPath } from "../../../ecs/doc.js";
 import type { GeoLookup } from "../../../ecs/geoip.js";
 import { recordTypeName } from "./recordTypes.js";
 import { isoTimestamp } from "../../../ecs/dates.js";
@@ -172,20 +172,19 @@ function mapCommonFields(record: Doc, audit: Doc, context: NormalizeContext) {
 
 /** GeoIP and ASN for source.ip, url.* parts, user_agent.* parts: each off when its input or setting is absent. */
 function enrich(doc: Doc, context: NormalizeContext): void {
-  const ip = getPath(doc, "source.ip");
-  if (typeof ip === "string" && context.geoip) {
-    const geo = context.geoip.geo(ip);
-    if (geo) setPath(doc, "source.geo", geo);
-    const as = context.geoip.as(ip);
-    if (as) setPath(doc, "source.as", as);
+  const source = doc.source as Doc | undefined;
+  if (source !== undefined && typeof source.ip === "string" && context.geoip) {
+    const { geo, as } = context.geoip.lookup(source.ip);
+    if (geo) source.geo = geo;
+    if (as) source.as = as;
   }
-  const url = getPath(doc, "url.original");
-  if (typeof url === "string" && context.parseUrls !== false) {
-    const parts = urlParts(url);
-    if (parts) doc.url = { ...(doc.url as Doc), original: url, ...parts };
+  const url = doc.url as Doc | undefined;
+  if (url !== undefined && typeof url.original === "string" && context.parseUrls !== false) {
+    const parts = urlParts(url.original);
+    if (parts) Object.assign(url, parts);
   }
-  const original = getPath(doc, "user_agent.original");
-  if (typeof original === "string" && context.parseUserAgents !== false) doc.user_agent = parseUserAgent(original);
+  const agent = doc.user_agent as Doc | undefined;
+  if (agent !== undefined && typeof agent.original === "string" && context.parseUserAgents !== false) doc.user_agent = parseUserAgent(agent.original);
 }
 
 /** Elastic's tag for documents that keep event.original, which it adds to every pipeline_error. */
@@ -436,24 +435,40 @@ function toList(value: unknown): unknown[] {
   return value === undefined ? [] : Array.isArray(value) ? value : [value];
 }
 
-const CLIENT_PATHS = { address: "client.address", domain: "client.domain", ip: "client.ip", port: "client.port" } as const;
-const SERVER_PATHS = { address: "server.address", domain: "server.domain", ip: "server.ip" } as const;
+/** Addresses repeat (a tenant's offices, its users' devices), so each raw form is parsed once and shared. */
+const clientAddress = memoize(50_000, (raw) => parseClientAddress(raw));
+const serverAddress = memoize(10_000, (raw) => parseServerAddress(raw));
+
+/** The object under `key`, made when absent: for fields set one after another on the same parent. */
+function child(doc: Doc, key: string): Doc {
+  const found = doc[key];
+  if (isMap(found)) return found;
+  const made: Doc = {};
+  doc[key] = made;
+  return made;
+}
 
 /** client.*, server.*, source.*, destination.ip, network.type and related.ip from the raw addresses. */
 function mapNetwork(doc: Doc, temp: Doc): void {
-  const client = parseClientAddress(temp.client);
+  const client = typeof temp.client === "string" && temp.client !== "" ? clientAddress(temp.client) : undefined;
   if (client) {
-    for (const key of ["address", "domain", "ip", "port"] as const) if (client[key] !== undefined) setPath(doc, CLIENT_PATHS[key], client[key]);
-    if (client.ip !== undefined) setPath(doc, "source.ip", client.ip);
-    if (client.ip !== undefined && client.port !== undefined) setPath(doc, "source.port", client.port);
+    doc.client = { ...client };
+    if (client.ip !== undefined) {
+      const source = child(doc, "source");
+      source.ip = client.ip;
+      if (client.port !== undefined) source.port = client.port;
+    }
   }
-  const server = parseServerAddress(temp.server);
+  const server = typeof temp.server === "string" ? serverAddress(temp.server) : undefined;
   if (server) {
-    for (const key of ["address", "domain", "ip"] as const) if (server[key] !== undefined) setPath(doc, SERVER_PATHS[key], server[key]);
-    if (server.ip !== undefined) setPath(doc, "destination.ip", server.ip);
+    const { address, domain, ip } = server;
+    doc.server = { ...(address !== undefined ? { address } : {}), ...(domain !== undefined ? { domain } : {}), ...(ip !== undefined ? { ip } : {}) };
+    if (ip !== undefined) child(doc, "destination").ip = ip;
   }
-  if (client?.ip !== undefined) setPath(doc, "network.type", client.ip.includes(":") ? "ipv6" : "ipv4");
-  if (client?.ip !== undefined) appendPath(doc, "related.ip", client.ip, false);
+  if (client?.ip !== undefined) {
+    child(doc, "network").type = client.ip.includes(":") ? "ipv6" : "ipv4";
+    appendPath(doc, "related.ip", client.ip, false);
+  }
   if (server?.ip !== undefined) appendPath(doc, "related.ip", server.ip, false);
 }
 
