@@ -1,15 +1,17 @@
 import { isIP } from "node:net";
 import { isoTimestamp } from "../../../ecs/dates.js";
 import { asString, clearPath, type Doc, defineKey, getPath, isMap, setPath } from "../../../ecs/doc.js";
+import { bitOf } from "./presence.js";
 import { ALERT_DATA_DATES, ALERT_DATA_KEYS, AUDIT_DATES, PLATFORMS, STRING_FIELDS, STRINGLY_JSON_FIELDS, US_QUERY_TIME } from "./tables.js";
 
 /**
  * What stays under `o365.audit`, reshaped as Elastic keeps it: name/value lists become maps,
  * JSON text is parsed, numeric codes become strings and dates ISO 8601. A field that cannot be
  * read is named in `errors`; a date that is not one throws (the record becomes a pipeline_error).
+ * `present` is the record's presence mask (presence.ts): fields whose bit is clear are not looked for.
  */
-export function flattenAudit(audit: Doc, errors: string[]): void {
-  for (const field of STRINGLY_JSON_FIELDS) parseJsonField(audit, field, errors);
+export function flattenAudit(audit: Doc, errors: string[], present: number): void {
+  for (const { field, bit } of JSON_TEXT) if (present & bit) parseJsonField(audit, field, errors);
   // `Message` is an object in Copilot records but text elsewhere; one field name cannot be both.
   if (isMap(audit.Message)) {
     audit.MessageObject = audit.Message;
@@ -26,11 +28,13 @@ export function flattenAudit(audit: Doc, errors: string[]): void {
     const links = audit.AlertLinks.flatMap((link) => (isMap(link) && typeof link.AlertLinkHref === "string" && link.AlertLinkHref !== "" ? [link.AlertLinkHref] : []));
     audit.AlertLinks = links.length > 0 ? links : undefined;
   }
-  for (const field of STRING_FIELDS) {
+  for (const { field, bit } of AS_STRING) {
+    if ((present & bit) === 0) continue;
     const value = asString(audit[field]);
     if (value !== undefined) audit[field] = value;
   }
-  for (const field of AUDIT_DATES) {
+  for (const { field, bit } of DATES) {
+    if ((present & bit) === 0) continue;
     const value = getPath(audit, field);
     if (value === undefined || value === null || value === "") continue;
     const iso = isoTimestamp(String(value));
@@ -39,6 +43,12 @@ export function flattenAudit(audit: Doc, errors: string[]): void {
     setPath(audit, field, iso);
   }
 }
+
+/** The tables' fields with the presence bits of the raw fields they are under. */
+const withBits = (fields: readonly string[]) => fields.map((field) => ({ field, bit: bitOf(field.split(".")[0] as string) }));
+const JSON_TEXT = withBits(STRINGLY_JSON_FIELDS);
+const AS_STRING = withBits(STRING_FIELDS);
+const DATES = withBits(AUDIT_DATES);
 
 /** A field holding JSON text, parsed in place; text that is not JSON is dropped and named in error.message. */
 function parseJsonField(audit: Doc, field: string, errors: string[]): void {

@@ -3,6 +3,7 @@ import { parseClientAddress, parseServerAddress, splitEmail } from "../../../ecs
 import { flattenAudit, parseAlertData } from "./audit.js";
 import { appendPath, asString, type Doc, getPath, isMap, memoize, moveField, setPath } from "../../../ecs/doc.js";
 import type { GeoLookup } from "../../../ecs/geoip.js";
+import { bitOf, bitOfDocumentPath, presenceOf } from "./presence.js";
 import { recordTypeName } from "./recordTypes.js";
 import { isoTimestamp } from "../../../ecs/dates.js";
 import { urlParts } from "../../../ecs/url.js";
@@ -93,30 +94,33 @@ function mapRecord(record: Doc, context: NormalizeContext): EcsDocument {
   // only where changed), and what is left is kept under o365.audit. The input is never changed.
   // The steps run in the order Elastic's pipeline runs them, which decides who wins a field.
   const audit: Doc = { ...record };
+  let present = presenceOf(record);
   const { doc, event, temp, code } = mapCommonFields(record, audit, context);
-  copyFields(EARLY_COPIES, audit, doc);
+  copyFields(EARLY_COPIES, audit, doc, present);
 
   const errors: string[] = [];
-  flattenAudit(audit, errors);
+  flattenAudit(audit, errors, present);
   parseAlertData(audit, code);
   const severity = SEVERITIES[asString(audit.Severity) ?? ""];
   if (severity !== undefined) event.severity = severity;
-  mapParameters(audit, doc);
+  present |= mapParameters(audit, doc);
 
   mapWorkload(code, audit, doc, temp);
   mapNetwork(doc, temp);
-  mapUsers(doc, audit);
-  if (isMap(audit.ExtendedProperties)) moveField(audit, "ExtendedProperties.UserAgent", doc, "user_agent.original");
+  mapUsers(doc, audit, present);
+  if (present & EXTENDED_PROPERTIES && isMap(audit.ExtendedProperties)) moveField(audit, "ExtendedProperties.UserAgent", doc, "user_agent.original");
   mapTenant(doc, audit, context);
   const userType = asString(audit.UserType);
   if (event.provider === undefined && userType) event.provider = userType;
 
   doc.o365 = { audit };
-  mapEmail(doc);
-  mapAlertData(doc);
-  copyFields(LATE_COPIES, doc, doc);
-  const detailsAgent = getPath(audit, "ExtendedProperties.additionalDetails.User-Agent");
-  if (getPath(doc, "user_agent.original") === undefined && typeof detailsAgent === "string" && detailsAgent !== "") setPath(doc, "user_agent.original", detailsAgent);
+  mapEmail(doc, present);
+  if (present & DATA) mapAlertData(doc);
+  copyFields(LATE_COPIES, doc, doc, present);
+  if (present & EXTENDED_PROPERTIES) {
+    const detailsAgent = getPath(audit, "ExtendedProperties.additionalDetails.User-Agent");
+    if (getPath(doc, "user_agent.original") === undefined && typeof detailsAgent === "string" && detailsAgent !== "") setPath(doc, "user_agent.original", detailsAgent);
+  }
   for (const [from, to] of (code && AUDIT_RENAMES[code]) || []) moveField(audit, from, audit, to);
   mapRelatedByType(code, doc);
   if (errors.length > 0) {
@@ -192,15 +196,24 @@ function enrich(doc: Doc, context: NormalizeContext): void {
 /** A table's dotted paths, split once. */
 const split = (path: string): readonly string[] => path.split(".");
 
-const COPIES = FIELD_COPIES.map((copy) => ({ to: split(copy.to), from: copy.from.map(split), early: copy.early === true }));
-const EARLY_COPIES = COPIES.filter((copy) => copy.early);
-const LATE_COPIES = COPIES.filter((copy) => !copy.early);
-const EMAIL_PATHS = EMAIL_SOURCES.map(([from, to]) => [split(from), split(to)] as const);
+/** A path a table reads, with the bit of the raw field it depends on (early copies read the raw record, the rest the document). */
+const probe = (path: string, early: boolean) => ({ path: split(path), bit: early ? bitOf(path.split(".")[0] as string) : bitOfDocumentPath(path) });
+
+const COPIES = FIELD_COPIES.map((copy) => ({ to: split(copy.to), from: copy.from.map((path) => probe(path, copy.early === true)) }));
+const EARLY_COPIES = COPIES.filter((_, i) => FIELD_COPIES[i]?.early);
+const LATE_COPIES = COPIES.filter((_, i) => !FIELD_COPIES[i]?.early);
+const EMAIL_PATHS = EMAIL_SOURCES.map(([from, to]) => ({ from: probe(from, false), to: split(to) }));
+const DATA = bitOf("Data");
+const EXTENDED_PROPERTIES = bitOf("ExtendedProperties");
+const PARAMETERS = bitOf("Parameters");
+const ITEM = bitOf("Item");
+const NETWORK_MESSAGE_ID = bitOf("NetworkMessageId");
 
 /** Elastic's `set copy_from` with its empty-value check: the first source that holds something. */
-function copyFields(copies: typeof COPIES, from: Doc, to: Doc): void {
+function copyFields(copies: typeof COPIES, from: Doc, to: Doc, present: number): void {
   for (const copy of copies) {
-    for (const path of copy.from) {
+    for (const { path, bit } of copy.from) {
+      if ((present & bit) === 0) continue;
       const value = getPath(from, path);
       if (isEmpty(value)) continue;
       setPath(to, copy.to, value);
@@ -213,13 +226,20 @@ function isEmpty(value: unknown): boolean {
   return value === undefined || value === null || value === "" || (Array.isArray(value) && value.length === 0) || (isMap(value) && Object.keys(value).length === 0);
 }
 
-/** Exchange cmdlet parameters: forwarding addresses, the sender, and the message a `-Identity` names. */
-function mapParameters(audit: Doc, doc: Doc): void {
+/**
+ * Exchange cmdlet parameters: forwarding addresses, the sender, and the message a `-Identity` names.
+ * Returns the presence bit of a raw field it adds (the message id), for the probes that follow.
+ */
+function mapParameters(audit: Doc, doc: Doc): number {
   const parameters = audit.Parameters;
-  if (!isMap(parameters)) return;
+  if (!isMap(parameters)) return 0;
+  let added = 0;
   if ((audit.NetworkMessageId === undefined || audit.NetworkMessageId === null || audit.NetworkMessageId === "") && typeof parameters._raw === "string") {
     const identity = /^-?Identity\s"?(.*?)"?$/.exec(parameters._raw);
-    if (identity) audit.NetworkMessageId = identity[1];
+    if (identity) {
+      audit.NetworkMessageId = identity[1];
+      added = NETWORK_MESSAGE_ID;
+    }
   }
   for (const name of FORWARDING_PARAMETERS) {
     const value = parameters[name];
@@ -230,18 +250,20 @@ function mapParameters(audit: Doc, doc: Doc): void {
     }
   }
   if (!isEmpty(parameters.From)) setPath(doc, "email.from.address", parameters.From);
+  return added;
 }
 
 /** email.* and related.ip from the mail fields any record type may carry, and the item's attachments. */
-function mapEmail(doc: Doc): void {
-  for (const [from, to] of EMAIL_PATHS) {
-    const found = getPath(doc, from);
+function mapEmail(doc: Doc, present: number): void {
+  for (const { from, to } of EMAIL_PATHS) {
+    if ((present & from.bit) === 0) continue;
+    const found = getPath(doc, from.path);
     if (found === undefined || found === null) continue; // the usual case: checked before any list is made
     for (const value of toList(found)) {
       if (value !== undefined && value !== null && value !== "") appendPath(doc, to, typeof value === "string" ? value : JSON.stringify(value), false);
     }
   }
-  const attachments = parseAttachments(getPath(doc, "o365.audit.Item.Attachments"));
+  const attachments = present & ITEM ? parseAttachments(getPath(doc, "o365.audit.Item.Attachments")) : [];
   if (attachments.length > 0) setPath(doc, "email.attachments", attachments.map((file) => ({ file })));
 }
 
@@ -472,28 +494,34 @@ function mapNetwork(doc: Doc, temp: Doc): void {
   if (server?.ip !== undefined) appendPath(doc, "related.ip", server.ip, false);
 }
 
-/** The identities whose UPN-shaped id is split into email, domain and name. */
-const IDENTITIES = ["user", "user.target", "source.user", "destination.user"].map((prefix) => ({
-  id: split(`${prefix}.id`),
-  email: split(`${prefix}.email`),
-  domain: split(`${prefix}.domain`),
-  name: split(`${prefix}.name`),
-}));
+/** An identity (user, user.target, source.user, destination.user) whose id is UPN-shaped gets its email, domain and name. */
+function splitIdentity(identity: unknown): void {
+  if (!isMap(identity)) return;
+  const parts = splitEmail(identity.id);
+  if (!parts) return;
+  identity.email = parts.email;
+  identity.domain = parts.domain;
+  identity.name = parts.name;
+}
+
+/** The object under `key` of a map, if there is one. */
+function under(map: unknown, key: string): Doc | undefined {
+  if (!isMap(map)) return undefined;
+  const found = map[key];
+  return isMap(found) ? found : undefined;
+}
 
 /** user.*, user.target.*, source.user.*, destination.user.* from UPN-shaped ids, and related.user. */
-function mapUsers(doc: Doc, audit: Doc): void {
-  for (const paths of IDENTITIES) {
-    const parts = splitEmail(getPath(doc, paths.id));
-    if (!parts) continue;
-    setPath(doc, paths.email, parts.email);
-    setPath(doc, paths.domain, parts.domain);
-    setPath(doc, paths.name, parts.name);
-  }
-  for (const path of ["user.name", "user.target.name", "file.owner"]) {
-    const value = getPath(doc, path);
+function mapUsers(doc: Doc, audit: Doc, present: number): void {
+  const user = under(doc, "user");
+  splitIdentity(user);
+  splitIdentity(under(user, "target"));
+  splitIdentity(under(doc.source, "user"));
+  splitIdentity(under(doc.destination, "user"));
+  for (const value of [user?.name, under(user, "target")?.name, under(doc, "file")?.owner]) {
     if (value !== undefined && value !== null) appendPath(doc, "related.user", value, false);
   }
-  const parameterUser = getPath(audit, "Parameters.User");
+  const parameterUser = present & PARAMETERS ? getPath(audit, "Parameters.User") : undefined;
   if (!isEmpty(parameterUser)) appendPath(doc, "related.user", parameterUser, false);
 }
 
@@ -512,19 +540,19 @@ function mapRelatedByType(code: string | undefined, doc: Doc): void {
 
 /** organization.* and host.* from the tenant (named from the configured tenant domains when known) or the device. */
 function mapTenant(doc: Doc, audit: Doc, context: NormalizeContext): void {
-  const orgId = getPath(doc, "organization.id");
-  if (typeof orgId === "string") {
-    const id = orgId.toLowerCase();
-    setPath(doc, "organization.id", id);
-    setPath(doc, "host.id", id);
+  const organization = under(doc, "organization");
+  if (organization && typeof organization.id === "string") {
+    const id = organization.id.toLowerCase();
+    organization.id = id;
+    child(doc, "host").id = id;
     const name = context.tenantNames.get(id);
     if (name) {
-      setPath(doc, "organization.name", name);
-      setPath(doc, "host.name", name);
+      organization.name = name;
+      child(doc, "host").name = name;
     }
   }
-  if (getPath(doc, "host.name") === undefined) {
-    const name = (isEmpty(audit.DeviceName) ? undefined : audit.DeviceName) ?? getPath(doc, "organization.name") ?? getPath(doc, "user.domain");
-    if (name !== undefined) setPath(doc, "host.name", name);
+  if (under(doc, "host")?.name === undefined) {
+    const name = (isEmpty(audit.DeviceName) ? undefined : audit.DeviceName) ?? organization?.name ?? under(doc, "user")?.domain;
+    if (name !== undefined) child(doc, "host").name = name;
   }
 }
