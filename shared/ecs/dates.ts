@@ -11,9 +11,9 @@ export function isoTimestamp(value: unknown): string | undefined {
   // The usual form needs no round trip through Date, only a check that it is a real date; a day
   // past the 28th, the only part whose range depends on the month, is checked by Date.
   if (value.length === 19 && PLAIN_UTC_SECONDS.test(value)) {
-    const month = Number(value.slice(5, 7));
-    const day = Number(value.slice(8, 10));
-    const inRange = month >= 1 && month <= 12 && day >= 1 && Number(value.slice(11, 13)) <= 23 && Number(value.slice(14, 16)) <= 59 && Number(value.slice(17, 19)) <= 59;
+    const month = twoDigits(value, 5);
+    const day = twoDigits(value, 8);
+    const inRange = month >= 1 && month <= 12 && day >= 1 && twoDigits(value, 11) <= 23 && twoDigits(value, 14) <= 59 && twoDigits(value, 17) <= 59;
     if (!inRange) return undefined;
     if (day <= 28) return `${value}.000Z`;
     const ms = Date.parse(`${value}Z`);
@@ -21,4 +21,9 @@ export function isoTimestamp(value: unknown): string | undefined {
   }
   const ms = Date.parse(ZONE.test(value) ? value : `${value}Z`);
   return Number.isNaN(ms) ? undefined : new Date(ms).toISOString();
+}
+
+/** The number two ASCII digits at `at` spell (checked to be digits by the caller's pattern); no substring made. */
+function twoDigits(text: string, at: number): number {
+  return (text.charCodeAt(at) - 48) * 10 + (text.charCodeAt(at + 1) - 48);
 }

@@ -70,9 +70,12 @@ export function clearPath(doc: Doc, path: Path): void {
 /** Appends to an array field (creating it), optionally skipping a value already there. */
 export function appendPath(doc: Doc, path: Path, value: unknown, allowDuplicates = true): void {
   const current = getPath(doc, path);
-  const list = Array.isArray(current) ? current : current === undefined ? [] : [current];
-  if (allowDuplicates || !list.includes(value)) list.push(value);
-  setPath(doc, path, list);
+  if (Array.isArray(current)) {
+    // Extended in place: the document's own list, so there is nothing to set again.
+    if (allowDuplicates || !current.includes(value)) current.push(value);
+    return;
+  }
+  setPath(doc, path, current === undefined ? [value] : allowDuplicates || current !== value ? [current, value] : [current]);
 }
 
 /** Moves a field out of `from` into `to` (Elastic's rename with ignore_missing); returns whether it moved. */

@@ -1,5 +1,5 @@
 import { documentLine, ECS_VERSION, type EcsDocument, pipelineErrorDocument, PRESERVE_ORIGINAL_TAG } from "../../../ecs/document.js";
-import { parseClientAddress, parseServerAddress, splitEmail } from "../../../ecs/address.js";
+import { type ParsedAddress, parseClientAddress, parseServerAddress, splitEmail } from "../../../ecs/address.js";
 import { flattenAudit, parseAlertData } from "./audit.js";
 import { appendPath, asString, type Doc, getPath, isMap, memoize, moveField, setPath } from "../../../ecs/doc.js";
 import type { GeoLookup } from "../../../ecs/geoip.js";
@@ -106,7 +106,7 @@ function mapRecord(record: Doc, context: NormalizeContext): EcsDocument {
   present |= mapParameters(audit, doc);
 
   mapWorkload(code, audit, doc, temp);
-  mapNetwork(doc, temp);
+  mapNetwork(doc, temp, context.geoip);
   mapUsers(doc, audit, present);
   if (present & EXTENDED_PROPERTIES && isMap(audit.ExtendedProperties)) moveField(audit, "ExtendedProperties.UserAgent", doc, "user_agent.original");
   mapTenant(doc, audit, context);
@@ -174,14 +174,8 @@ function mapCommonFields(record: Doc, audit: Doc, context: NormalizeContext) {
   return { doc, event, temp, code };
 }
 
-/** GeoIP and ASN for source.ip, url.* parts, user_agent.* parts: each off when its input or setting is absent. */
+/** url.* parts and user_agent.* parts: each off when its input or setting is absent. */
 function enrich(doc: Doc, context: NormalizeContext): void {
-  const source = doc.source as Doc | undefined;
-  if (source !== undefined && typeof source.ip === "string" && context.geoip) {
-    const { geo, as } = context.geoip.lookup(source.ip);
-    if (geo) source.geo = geo;
-    if (as) source.as = as;
-  }
   const url = doc.url as Doc | undefined;
   if (url !== undefined && typeof url.original === "string" && context.parseUrls !== false) {
     const parts = urlParts(url.original);
@@ -457,8 +451,31 @@ function toList(value: unknown): unknown[] {
   return value === undefined ? [] : Array.isArray(value) ? value : [value];
 }
 
-/** Addresses repeat (a tenant's offices, its users' devices), so each raw form is parsed once and shared. */
-const clientAddress = memoize(50_000, (raw) => parseClientAddress(raw));
+/** What one raw client address yields: its parts and, with GeoIP on, where its IP is and whose network it is in. */
+interface ClientFields {
+  parts: ParsedAddress | undefined;
+  geo?: Record<string, unknown> | undefined;
+  as?: Record<string, unknown> | undefined;
+}
+
+/**
+ * Addresses repeat (a tenant's offices, its users' devices): each raw form is parsed and its IP
+ * located once per set of GeoIP databases, in one cache entry that every record carrying it shares.
+ */
+const clientCaches = new WeakMap<object, (raw: string) => ClientFields>();
+const WITHOUT_GEOIP = {};
+function clientFields(raw: string, geoip: GeoLookup | undefined): ClientFields {
+  const key = geoip ?? WITHOUT_GEOIP;
+  let cache = clientCaches.get(key);
+  if (!cache) {
+    cache = memoize(50_000, (text): ClientFields => {
+      const parts = parseClientAddress(text);
+      return { parts, ...(parts?.ip !== undefined && geoip ? geoip.lookup(parts.ip) : {}) };
+    });
+    clientCaches.set(key, cache);
+  }
+  return cache(raw);
+}
 const serverAddress = memoize(10_000, (raw) => parseServerAddress(raw));
 
 /** The object under `key`, made when absent: for fields set one after another on the same parent. */
@@ -470,15 +487,18 @@ function child(doc: Doc, key: string): Doc {
   return made;
 }
 
-/** client.*, server.*, source.*, destination.ip, network.type and related.ip from the raw addresses. */
-function mapNetwork(doc: Doc, temp: Doc): void {
-  const client = typeof temp.client === "string" && temp.client !== "" ? clientAddress(temp.client) : undefined;
+/** client.*, server.*, source.* (with GeoIP and ASN), destination.ip, network.type and related.ip from the raw addresses. */
+function mapNetwork(doc: Doc, temp: Doc, geoip: GeoLookup | undefined): void {
+  const fields = typeof temp.client === "string" && temp.client !== "" ? clientFields(temp.client, geoip) : undefined;
+  const client = fields?.parts;
   if (client) {
     doc.client = { ...client };
     if (client.ip !== undefined) {
       const source = child(doc, "source");
       source.ip = client.ip;
       if (client.port !== undefined) source.port = client.port;
+      if (fields.geo) source.geo = fields.geo;
+      if (fields.as) source.as = fields.as;
     }
   }
   const server = typeof temp.server === "string" ? serverAddress(temp.server) : undefined;
