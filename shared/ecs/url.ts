@@ -39,6 +39,7 @@ export const domainParts = memoize(10_000, (host): Readonly<Record<string, strin
 
 /** Paths are shown as written in the record (SharePoint paths have spaces), not %-encoded. */
 function safeDecode(path: string): string {
+  if (!path.includes("%")) return path; // nothing to decode, the usual case
   try {
     return decodeURI(path);
   } catch {

@@ -48,14 +48,15 @@ export interface NormalizeContext {
 }
 
 
-const OUTCOMES: Readonly<Record<string, "success" | "failure">> = {
-  succeeded: "success",
-  success: "success",
-  partiallysucceeded: "success",
-  true: "success",
-  failed: "failure",
-  false: "failure",
-};
+/** ResultStatus (in lower case) → event.outcome; a Map, so a status such as "constructor" finds nothing. */
+const OUTCOMES: ReadonlyMap<string, "success" | "failure"> = new Map([
+  ["succeeded", "success"],
+  ["success", "success"],
+  ["partiallysucceeded", "success"],
+  ["true", "success"],
+  ["failed", "failure"],
+  ["false", "failure"],
+]);
 
 export function normalize(record: unknown, context: NormalizeContext): EcsDocument {
   try {
@@ -170,7 +171,8 @@ function mapCommonFields(record: Doc, audit: Doc, context: NormalizeContext) {
   if (agent !== undefined) doc.user_agent = { original: agent };
   const code = recordTypeName(audit.RecordType);
   if (code !== undefined) event.code = code;
-  event.outcome = OUTCOMES[asString(audit.ResultStatus)?.toLowerCase() ?? ""] ?? "success";
+  const status = asString(audit.ResultStatus) ?? "";
+  event.outcome = OUTCOMES.get(status.toLowerCase()) ?? "success";
   return { doc, event, temp, code };
 }
 
@@ -503,9 +505,8 @@ function mapNetwork(doc: Doc, temp: Doc, geoip: GeoLookup | undefined): void {
   }
   const server = typeof temp.server === "string" ? serverAddress(temp.server) : undefined;
   if (server) {
-    const { address, domain, ip } = server;
-    doc.server = { ...(address !== undefined ? { address } : {}), ...(domain !== undefined ? { domain } : {}), ...(ip !== undefined ? { ip } : {}) };
-    if (ip !== undefined) child(doc, "destination").ip = ip;
+    doc.server = { ...server };
+    if (server.ip !== undefined) child(doc, "destination").ip = server.ip;
   }
   if (client?.ip !== undefined) {
     child(doc, "network").type = client.ip.includes(":") ? "ipv6" : "ipv4";
