@@ -4,93 +4,130 @@ import { parse as parseYaml } from "yaml";
 import { memoize } from "./doc.js";
 
 /**
- * user_agent.* as Elastic's user_agent processor writes it, from the ua-parser project's own
- * regexes (uap-core). Operating system and device come from the project's reference
- * implementation; the agent itself is matched here, because Elastic's version has a fourth,
- * build part (`Chrome/120.0.0.0` → `120.0.0.0`) that the reference implementation drops.
- * Compiled on first use (about a thousand regexes), and results cached: the same few user
- * agents repeat across millions of records.
+ * user_agent.* as Elasticsearch's user_agent processor writes it (elastic/elasticsearch
+ * modules/ingest-user-agent: UserAgentParser.java matches, UserAgentProcessor.java builds the
+ * fields). The regexes are uap-core 0.10.0, pinned: Elasticsearch bundles its own snapshot of
+ * uap-core (src/main/resources/regexes.yml, uap-core of July 2020) and 0.10.0 is the release that
+ * answers as it does, e.g. Firefox `72.0.` where newer files say `72.0`.
+ * Compiled on first use (about 1,100 regexes), and results cached: the same few user agents
+ * repeat across millions of records.
  */
-interface UapPart {
-  family: string;
+
+interface Rule {
+  pattern: RegExp;
+  /** The name replacement; its first `$1` is group 1 (UserAgentSubpattern.match). */
+  name: string | undefined;
+  /** v1..v4 replacements, taken literally: Elasticsearch substitutes no `$n` in them. */
+  versions: readonly (string | undefined)[];
+}
+
+interface Versioned {
+  name: string;
   major: string | null;
   minor: string | null;
   patch: string | null;
-  build?: string | null;
+  build: string | null;
 }
 
-interface UapResult {
-  os: UapPart;
-  device: { family: string };
+type RawRule = Record<string, string>;
+
+let lists: { agents: Rule[]; os: Rule[]; devices: Rule[] } | undefined;
+
+// Java's \s and its line terminators (java.util.regex.Pattern), which JavaScript's \s, `.` and `$`
+// do not share: JavaScript's \s also takes Unicode spaces, its `.` takes U+0085, and its `$` (no m
+// flag) will not match before a final line terminator as Java's does.
+const JAVA_SPACE = " \\t\\n\\x0B\\f\\r";
+const JAVA_LINE_END = "\\n\\r\\u0085\\u2028\\u2029";
+
+/** A uap-core regex (written for Java, whose dialect Elasticsearch compiles) as a JavaScript RegExp source. */
+function fromJava(regex: string): string {
+  let out = "";
+  let inClass = false;
+  for (let i = 0; i < regex.length; i++) {
+    const c = regex[i] as string;
+    if (c === "\\") {
+      const next = regex[++i] ?? "";
+      if (next === "s") out += inClass ? JAVA_SPACE : `[${JAVA_SPACE}]`;
+      else if (next === "S" && !inClass) out += `[^${JAVA_SPACE}]`;
+      else if (next === "S" || next === "v" || next === "h") throw new Error(`unsupported Java escape \\${next} in ${regex}`);
+      else out += c + next;
+    } else if (inClass) {
+      if (c === "[" || (c === "&" && regex[i + 1] === "&")) throw new Error(`unsupported Java class syntax in ${regex}`);
+      if (c === "]") inClass = false;
+      out += c;
+    } else if (c === "[") {
+      if (regex[i + 1] === "]" || regex.startsWith("^]", i + 1)) throw new Error(`unsupported Java class syntax in ${regex}`);
+      inClass = true;
+      out += c;
+    } else if (c === ".") out += `[^${JAVA_LINE_END}]`;
+    else if (c === "$") out += `(?=(?:\\r\\n|[${JAVA_LINE_END}])?$)`;
+    else out += c;
+  }
+  return out;
 }
 
-interface AgentRule {
-  regex: string;
-  regex_flag?: string;
-  family_replacement?: string;
-  v1_replacement?: string;
-  v2_replacement?: string;
-  v3_replacement?: string;
-  v4_replacement?: string;
+function rules(list: RawRule[] | undefined, name: string, versions: readonly string[]): Rule[] {
+  return (list ?? []).map((raw) => ({
+    // Only flag in the file; Pattern.CASE_INSENSITIVE (UserAgentParser.compilePattern).
+    pattern: new RegExp(fromJava(raw.regex as string), raw.regex_flag === "i" ? "i" : ""),
+    name: raw[name],
+    versions: versions.map((key) => raw[key]),
+  }));
 }
 
-interface Parsers {
-  osAndDevice: { parse(userAgent: string): UapResult };
-  agents: { pattern: RegExp; rule: AgentRule }[];
-}
-
-let parsers: Parsers | undefined;
-
-function load(): Parsers {
+function load(): NonNullable<typeof lists> {
   const require = createRequire(import.meta.url);
-  const regexes = parseYaml(readFileSync(require.resolve("uap-core/regexes.yaml"), "utf8")) as { user_agent_parsers: AgentRule[] };
-  const makeParser = require("uap-ref-impl") as (regexes: unknown) => Parsers["osAndDevice"];
+  // Every scalar a string, as Elasticsearch's YAML reader hands them over (`7.0` stays "7.0").
+  const file = parseYaml(readFileSync(require.resolve("uap-core/regexes.yaml"), "utf8"), { schema: "failsafe" }) as Record<string, RawRule[]>;
   return {
-    osAndDevice: makeParser({ ...regexes, user_agent_parsers: [] }),
-    agents: regexes.user_agent_parsers.map((rule) => ({ pattern: new RegExp(rule.regex, rule.regex_flag ?? ""), rule })),
+    agents: rules(file.user_agent_parsers, "family_replacement", ["v1_replacement", "v2_replacement", "v3_replacement", "v4_replacement"]),
+    os: rules(file.os_parsers, "os_replacement", ["os_v1_replacement", "os_v2_replacement", "os_v3_replacement", "os_v4_replacement"]),
+    devices: rules(file.device_parsers, "device_replacement", []),
   };
 }
 
-/** The first rule that matches, as Elastic applies it: replacements first, else capture groups 1–5. */
-function parseAgent(agents: Parsers["agents"], original: string): UapPart {
-  for (const { pattern, rule } of agents) {
-    const m = pattern.exec(original);
-    if (!m) continue;
-    const group = (i: number) => m[i] ?? null;
-    return {
-      family: rule.family_replacement ? rule.family_replacement.replace("$1", m[1] ?? "") : (m[1] ?? "Other"),
-      major: rule.v1_replacement ?? group(2),
-      minor: rule.v2_replacement ?? group(3),
-      patch: rule.v3_replacement ?? group(4),
-      build: rule.v4_replacement ?? group(5),
-    };
+/**
+ * UserAgentSubpattern.match: a group that did not take part is null, one that matched nothing is
+ * "" (and still counts); a rule whose name comes out null does not match, and the next one is tried.
+ */
+function find(list: readonly Rule[], text: string): Versioned | undefined {
+  for (const rule of list) {
+    const m = rule.pattern.exec(text);
+    if (m === null) continue;
+    const group = (i: number): string | null => m[i] ?? null;
+    const first = group(1);
+    const name = rule.name === undefined ? first : first !== null && rule.name.includes("$1") ? rule.name.replace("$1", () => first) : rule.name;
+    if (name === null) continue;
+    const part = (i: number): string | null => rule.versions[i] ?? group(i + 2);
+    return { name, major: part(0), minor: part(1), patch: part(2), build: part(3) };
   }
-  return { family: "Other", major: null, minor: null, patch: null };
+  return undefined;
 }
 
-/** major[.minor[.patch[.build]]]: each part only when the one before it is there. */
-function version(part: UapPart): string | undefined {
-  if (!part.major) return undefined;
-  let text = part.major;
-  for (const next of [part.minor, part.patch, part.build]) {
-    if (next === null || next === undefined) break;
+/** major[.minor[.patch[.build]]], each part only while the one before it is non-null; none without a major. */
+function version(found: Versioned): string | undefined {
+  if (found.major === null) return undefined;
+  let text = found.major;
+  for (const next of [found.minor, found.patch, found.build]) {
+    if (next === null) break;
     text += `.${next}`;
   }
   return text;
 }
 
-/** Shared by every document with this agent: frozen, so no caller can change the others. */
+/** UserAgentProcessor's fields (extract_device_type off). Shared by every document with this agent: frozen, so no caller can change the others. */
 export const parseUserAgent = memoize(10_000, (original): Record<string, unknown> => {
-  parsers ??= load();
-  const ua = parseAgent(parsers.agents, original);
-  const { os, device } = parsers.osAndDevice.parse(original);
-  const osVersion = version(os);
-  const uaVersion = version(ua);
+  lists ??= load();
+  const agent = find(lists.agents, original);
+  const os = find(lists.os, original);
+  const device = find(lists.devices, original);
+  const agentVersion = agent && version(agent);
+  const osVersion = os && version(os);
   return {
     original,
-    name: ua.family,
-    ...(uaVersion ? { version: uaVersion } : {}),
-    os: { name: os.family, ...(osVersion ? { version: osVersion, full: `${os.family} ${osVersion}` } : { full: os.family }) },
-    device: { name: device.family },
+    name: agent?.name ?? "Other",
+    ...(agentVersion !== undefined ? { version: agentVersion } : {}),
+    ...(os ? { os: { name: os.name, ...(osVersion !== undefined ? { version: osVersion, full: `${os.name} ${osVersion}` } : {}) } } : {}),
+    device: { name: device?.name ?? "Other" },
   };
 });
