@@ -1,24 +1,29 @@
+import { isIP } from "node:net";
 import { documentLine, ECS_VERSION, type EcsDocument, pipelineErrorDocument, PRESERVE_ORIGINAL_TAG } from "../../../ecs/document.js";
 import { type ParsedAddress, parseClientAddress, parseServerAddress, splitEmail } from "../../../ecs/address.js";
 import { flattenAudit, parseAlertData } from "./audit.js";
-import { appendPath, asString, type Doc, getPath, isMap, memoize, moveField, setPath } from "../../../ecs/doc.js";
+import { appendPath, asString, clearPath, type Doc, getPath, isMap, memoize, moveField, setPath } from "../../../ecs/doc.js";
 import type { GeoLookup } from "../../../ecs/geoip.js";
 import { bitOf, bitOfDocumentPath, presenceOf } from "./presence.js";
 import { recordTypeName } from "./recordTypes.js";
 import { isoTimestamp } from "../../../ecs/dates.js";
 import { urlParts } from "../../../ecs/url.js";
 import { parseUserAgent } from "../../../ecs/userAgent.js";
+import { mapDefender, mapEntities } from "./defender.js";
 import {
   ACTION_RENAMES,
+  ACTOR_ADDRESS_FIELDS,
   ALERT_DATA_USERS,
   ALERT_EMAIL_FIELDS,
   ALERT_ENTITY_FIELDS,
   AUDIT_RENAMES,
   CATEGORY_RULES,
+  DATA_TIMES,
   EMAIL_SOURCES,
   FIELD_COPIES,
   FIELD_MOVES,
   FORWARDING_PARAMETERS,
+  RECORD_TIMES,
   RELATED_BY_TYPE,
   SCHEMA_ALIASES,
   SEVERITIES,
@@ -82,11 +87,12 @@ export function normalizeToLine(record: unknown, context: NormalizeContext, fini
 const ECS = Object.freeze({ version: ECS_VERSION });
 const CLIENT_ADDRESS_FIELDS = ["ClientIPAddress", "ClientIP", "ActorIpAddress"] as const;
 
-/** Moves a top-level field of the working copy out; returns it (null counts as absent). */
-function take(audit: Doc, field: string): unknown {
-  const value = audit[field];
+/** Moves a field of the working copy out; returns it (null counts as absent). Nested ones (`dotted`) are cleared without changing the input. */
+function take(audit: Doc, field: string, dotted = false): unknown {
+  const value = dotted ? getPath(audit, field) : audit[field];
   if (value === undefined || value === null) return undefined;
-  audit[field] = undefined;
+  if (dotted) clearPath(audit, field);
+  else audit[field] = undefined;
   return value;
 }
 
@@ -102,6 +108,7 @@ function mapRecord(record: Doc, context: NormalizeContext): EcsDocument {
   const errors: string[] = [];
   flattenAudit(audit, errors, present);
   parseAlertData(audit, code);
+  if (doc["@timestamp"] === undefined) recordTime(code, audit, doc, event, context);
   const severity = SEVERITIES[asString(audit.Severity) ?? ""];
   if (severity !== undefined) event.severity = severity;
   present |= mapParameters(audit, doc);
@@ -117,6 +124,7 @@ function mapRecord(record: Doc, context: NormalizeContext): EcsDocument {
   doc.o365 = { audit };
   mapEmail(doc, present);
   if (present & DATA) mapAlertData(doc);
+  mapDefender(code, audit, doc);
   copyFields(LATE_COPIES, doc, doc, present);
   if (present & EXTENDED_PROPERTIES) {
     const detailsAgent = getPath(audit, "ExtendedProperties.additionalDetails.User-Agent");
@@ -138,11 +146,8 @@ function mapRecord(record: Doc, context: NormalizeContext): EcsDocument {
 /** The fields every record has: time, id, addresses, user, workload, action, tenant, type and outcome. */
 function mapCommonFields(record: Doc, audit: Doc, context: NormalizeContext) {
   const event: Doc = { kind: "event", type: ["info"], category: ["web"] };
-  const doc: Doc = {
-    "@timestamp": isoTimestamp(audit.CreationTime) ?? new Date(context.now()).toISOString(),
-    ecs: ECS,
-    event,
-  };
+  // The record's own time; one without CreationTime is dated once its other fields are read (recordTime).
+  const doc: Doc = { "@timestamp": creationTime(audit.CreationTime), ecs: ECS, event };
   if (context.preserveOriginal) {
     event.original = context.originalText ?? JSON.stringify(record);
     // Elastic keeps event.original only for events tagged so, and the tag stays on the document.
@@ -150,6 +155,7 @@ function mapCommonFields(record: Doc, audit: Doc, context: NormalizeContext) {
   }
   const id = take(audit, "Id");
   if (id !== undefined) event.id = id;
+  const code = recordTypeName(audit.RecordType);
   // Raw addresses, parsed once the record type's own address fields are known.
   const temp: Doc = {};
   for (const field of CLIENT_ADDRESS_FIELDS) {
@@ -159,6 +165,8 @@ function mapCommonFields(record: Doc, audit: Doc, context: NormalizeContext) {
       break;
     }
   }
+  const actorAddress = code !== undefined && temp.client === undefined ? ACTOR_ADDRESS_FIELDS[code] : undefined;
+  if (actorAddress !== undefined && typeof audit[actorAddress] === "string") temp.client = audit[actorAddress];
   const userId = asString(audit.UserId);
   if (userId !== undefined && userId !== "") doc.user = { id: userId };
   const provider = take(audit, "Workload");
@@ -169,11 +177,38 @@ function mapCommonFields(record: Doc, audit: Doc, context: NormalizeContext) {
   if (orgId !== undefined) doc.organization = { id: orgId };
   const agent = take(audit, "UserAgent");
   if (agent !== undefined) doc.user_agent = { original: agent };
-  const code = recordTypeName(audit.RecordType);
   if (code !== undefined) event.code = code;
   const status = asString(audit.ResultStatus) ?? "";
   event.outcome = OUTCOMES.get(status.toLowerCase()) ?? "success";
   return { doc, event, temp, code };
+}
+
+/** `CreationTime` as @timestamp: absent is undefined (dated later), present but not a date is an error, as in Elastic's date processor. */
+function creationTime(value: unknown): string | undefined {
+  if (value === undefined || value === null || value === "") return undefined;
+  const iso = isoTimestamp(value);
+  if (iso === undefined) throw new Error(`CreationTime is not an ISO 8601 date: ${JSON.stringify(value)}`);
+  return iso;
+}
+
+/**
+ * The time of a record without CreationTime: its family's own time field (RECORD_TIMES), else the
+ * end or start of its alert window; with none, the time of ingestion, and event.ingested says so.
+ * Read after flattenAudit and parseAlertData, which have put the dates in ISO 8601.
+ */
+function recordTime(code: string | undefined, audit: Doc, doc: Doc, event: Doc, context: NormalizeContext): void {
+  const data = isMap(audit.Data) ? audit.Data : undefined;
+  const candidates = [...((code && RECORD_TIMES[code]) || []).map((field) => audit[field]), ...DATA_TIMES.map((key) => data?.[key])];
+  for (const candidate of candidates) {
+    const iso = isoTimestamp(candidate);
+    if (iso !== undefined) {
+      doc["@timestamp"] = iso;
+      return;
+    }
+  }
+  const now = new Date(context.now()).toISOString();
+  doc["@timestamp"] = now;
+  event.ingested = now;
 }
 
 /** url.* parts and user_agent.* parts: each off when its input or setting is absent. */
@@ -181,7 +216,8 @@ function enrich(doc: Doc, context: NormalizeContext): void {
   const url = doc.url as Doc | undefined;
   if (url !== undefined && typeof url.original === "string" && context.parseUrls !== false) {
     const parts = urlParts(url.original);
-    if (parts) Object.assign(url, parts);
+    // A part the record gave already (url.domain from OriginatingDomain) is kept, as Elastic keeps it.
+    if (parts) for (const key in parts) url[key] ??= parts[key];
   }
   const agent = doc.user_agent as Doc | undefined;
   if (agent !== undefined && typeof agent.original === "string" && context.parseUserAgents !== false) doc.user_agent = parseUserAgent(agent.original);
@@ -198,7 +234,7 @@ const probe = (path: string, early: boolean) => ({ path: split(path), bit: early
 const COPIES = FIELD_COPIES.map((copy) => ({ to: split(copy.to), from: copy.from.map((path) => probe(path, copy.early === true)) }));
 const EARLY_COPIES = COPIES.filter((_, i) => FIELD_COPIES[i]?.early);
 const LATE_COPIES = COPIES.filter((_, i) => !FIELD_COPIES[i]?.early);
-const EMAIL_PATHS = EMAIL_SOURCES.map(([from, to]) => ({ from: probe(from, false), to: split(to) }));
+const EMAIL_PATHS = EMAIL_SOURCES.map(([from, to]) => ({ from: probe(from, false), to: split(to), ip: to.endsWith(".ip") }));
 const DATA = bitOf("Data");
 const EXTENDED_PROPERTIES = bitOf("ExtendedProperties");
 const PARAMETERS = bitOf("Parameters");
@@ -251,12 +287,15 @@ function mapParameters(audit: Doc, doc: Doc): number {
 
 /** email.* and related.ip from the mail fields any record type may carry, and the item's attachments. */
 function mapEmail(doc: Doc, present: number): void {
-  for (const { from, to } of EMAIL_PATHS) {
+  for (const { from, to, ip } of EMAIL_PATHS) {
     if ((present & from.bit) === 0) continue;
     const found = getPath(doc, from.path);
     if (found === undefined || found === null) continue; // the usual case: checked before any list is made
     for (const value of toList(found)) {
-      if (value !== undefined && value !== null && value !== "") appendPath(doc, to, typeof value === "string" ? value : JSON.stringify(value), false);
+      if (value === undefined || value === null || value === "") continue;
+      // An IP field takes only IPs: one that is not would have the index reject the whole document.
+      const written = ip ? ipOf(value) : typeof value === "string" ? value : JSON.stringify(value);
+      if (written !== undefined) appendPath(doc, to, written, false);
     }
   }
   const attachments = present & ITEM ? parseAttachments(getPath(doc, "o365.audit.Item.Attachments")) : [];
@@ -285,11 +324,15 @@ function mapAlertData(doc: Doc): void {
     const values = entities.flatMap((entity) => (key in entity ? [entity[key]] : []));
     if (values.length === 0) continue;
     if (path.startsWith("o365.audit.")) setPath(doc, path, values);
-    else for (const value of values) appendPath(doc, path, value, false);
+    else for (const value of values) {
+      const written = path === "related.ip" ? ipOf(value) : value;
+      if (written !== undefined) appendPath(doc, path, written, false);
+    }
     if (key === "Recipient" && getPath(doc, "user.email") === undefined) setPath(doc, "user.email", values);
   }
   const methods = entities.flatMap((entity) => (Array.isArray(entity.ThreatDetectionMethods) ? entity.ThreatDetectionMethods : typeof entity.ThreatDetectionMethods === "string" ? [entity.ThreatDetectionMethods] : []));
   if (methods.length > 0) setPath(doc, "o365.audit.ThreatDetectionMethods", methods);
+  mapEntities(entities, doc, ipOf);
 }
 
 /** The field-move table, resolved once: `x._temp` targets are raw addresses parsed later, held in `temp.x`. */
@@ -400,8 +443,10 @@ function parseAttachments(value: unknown): { extension: string; name: string; si
 /** DLP: the rules that matched, the highest severity, whether access was blocked, and a message for mail. */
 function mapDlp(code: string | undefined, audit: Doc, doc: Doc): void {
   setPath(doc, "event.kind", "alert");
+  // The acting user is the one the workload names, not the policy agent in UserId (kept under o365.audit).
+  const acting = code === "ComplianceDLPSharePoint" ? take(audit, "SharePointMetaData.From", true) : getPath(doc, "source.user.email");
+  if (typeof acting === "string" && acting !== "") child(doc, "user").id = acting;
   if (code === "ComplianceDLPExchange") setPath(doc, "message", dlpMailMessage(audit, doc));
-  if (getPath(doc, "user.id") === undefined) moveField(audit, "SharePointMetaData.From", doc, "user.id");
   const modified = getPath(audit, "SharePointMetaData.LastModifiedTime");
   const mtime = isoTimestamp(modified);
   if (mtime) setPath(doc, "file.mtime", mtime);
@@ -451,6 +496,11 @@ function dlpMailMessage(audit: Doc, doc: Doc): string {
 
 function toList(value: unknown): unknown[] {
   return value === undefined ? [] : Array.isArray(value) ? value : [value];
+}
+
+/** An IP as written in *.ip and related.ip; anything that is not one, nothing. */
+function ipOf(value: unknown): string | undefined {
+  return typeof value === "string" && isIP(value) !== 0 ? value : undefined;
 }
 
 /** What one raw client address yields: its parts and, with GeoIP on, where its IP is and whose network it is in. */
@@ -515,10 +565,20 @@ function mapNetwork(doc: Doc, temp: Doc, geoip: GeoLookup | undefined): void {
   if (server?.ip !== undefined) appendPath(doc, "related.ip", server.ip, false);
 }
 
-/** An identity (user, user.target, source.user, destination.user) whose id is UPN-shaped gets its email, domain and name. */
+/**
+ * A SharePoint guest's login name (`urn:spo:guest#person@domain`, also claims-encoded as
+ * `i:0#.f|membership|urn:spo:guest#…`): the person is after the prefix.
+ */
+const SHAREPOINT_GUEST = /^(?:i:0#\.f\|membership\|)?urn:spo:guest#/i;
+
+/**
+ * An identity (user, user.target, source.user, destination.user) whose id is UPN-shaped gets its
+ * email, domain and name; a SharePoint guest's are the person's, the id staying as sent.
+ */
 function splitIdentity(identity: unknown): void {
   if (!isMap(identity)) return;
-  const parts = splitEmail(identity.id);
+  const id = identity.id;
+  const parts = splitEmail(typeof id === "string" && SHAREPOINT_GUEST.test(id) ? id.replace(SHAREPOINT_GUEST, "") : id);
   if (!parts) return;
   identity.email = parts.email;
   identity.domain = parts.domain;
@@ -563,10 +623,9 @@ function mapRelatedByType(code: string | undefined, doc: Doc): void {
 function mapTenant(doc: Doc, audit: Doc, context: NormalizeContext): void {
   const organization = under(doc, "organization");
   if (organization && typeof organization.id === "string") {
-    const id = organization.id.toLowerCase();
-    organization.id = id;
-    child(doc, "host").id = id;
-    const name = context.tenantNames.get(id);
+    // Written as Microsoft sent it; the configured tenant names are keyed in lower case.
+    child(doc, "host").id = organization.id;
+    const name = context.tenantNames.get(organization.id.toLowerCase());
     if (name) {
       organization.name = name;
       child(doc, "host").name = name;

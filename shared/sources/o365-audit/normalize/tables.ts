@@ -223,3 +223,56 @@ export const ALERT_ENTITY_FIELDS: readonly [key: string, to: string][] = [
 
 /** Raw fields that arrive as JSON text and are kept parsed. */
 export const STRINGLY_JSON_FIELDS = ["OperationProperties", "AdditionalInfo"];
+
+/**
+ * A record's own time where it has no `CreationTime` (Microsoft marks it mandatory, but records arrive
+ * without it): the family's own time fields, first that holds a date. Alerts and AIR records in alert
+ * shape carry theirs in `Data` (`te`, the end of the alert's window, then `ts`). From the Management
+ * Activity API schema: TIMailData `MessageTime`, TIUrlClickData `TimeOfClick`, AIR `LastUpdateTimeUtc`
+ * / `StartTimeUtc`, cmdlet records `StartTime`.
+ */
+export const RECORD_TIMES: Readonly<Record<string, readonly string[]>> = {
+  ThreatIntelligence: ["MessageTime"],
+  ThreatIntelligenceUrl: ["TimeOfClick"],
+  AirInvestigation: ["LastUpdateTimeUtc", "StartTimeUtc"],
+  AirManualInvestigation: ["LastUpdateTimeUtc", "StartTimeUtc"],
+  AirAdminActionInvestigation: ["LastUpdateTimeUtc", "StartTimeUtc"],
+  SecurityComplianceCenterEOPCmdlet: ["StartTime"],
+  DataCenterSecurityCmdlet: ["StartTime"],
+};
+export const DATA_TIMES = ["te", "ts"];
+
+/**
+ * Where a record type without a client address field says which address acted (read, not moved:
+ * Elastic keeps them under o365.audit). TIMailData: the IP that submitted the mail; TIUrlClickData:
+ * the IP of the user who clicked.
+ */
+export const ACTOR_ADDRESS_FIELDS: Readonly<Record<string, string>> = {
+  ThreatIntelligence: "SenderIp",
+  ThreatIntelligenceUrl: "UserIp",
+};
+
+/**
+ * Defender for Office 365 fields copied to ECS (the raw fields stay under o365.audit, where Elastic's
+ * dashboards read them): per record type, raw path → ECS path. Dates are normalized like every date.
+ */
+export const DEFENDER_COPIES: Readonly<Record<string, readonly [from: string, to: string][]>> = {
+  ThreatIntelligence: [
+    ["Directionality", "email.direction"],
+    ["MessageTime", "email.delivery_timestamp"],
+  ],
+  ThreatIntelligenceUrl: [["URL", "url.original"]],
+  ThreatIntelligenceAtpContent: [
+    ["FileData.FileName", "file.name"],
+    ["FileData.FilePath", "file.path"],
+    ["FileData.SHA256", "file.hash.sha256"],
+    ["FileData.DocumentId", "file.inode"],
+    ["LastModifiedDate", "file.mtime"],
+  ],
+};
+
+/** ECS fields of DEFENDER_COPIES that hold dates. */
+export const DEFENDER_DATES = new Set(["email.delivery_timestamp", "file.mtime"]);
+
+/** File hash algorithms as AIR file entities name them → ECS file.hash.* keys (others go to related.hash only). */
+export const HASH_ALGORITHMS: Readonly<Record<string, string>> = { MD5: "md5", SHA1: "sha1", SHA256: "sha256" };
