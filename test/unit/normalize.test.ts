@@ -55,8 +55,9 @@ describe("ECS mapping", () => {
       "@timestamp": "2026-03-01T10:20:30.000Z",
       ecs: { version: "8.11.0" },
       event: { kind: "event", id: signIn.Id, action: "UserLoggedIn", code: "AzureActiveDirectoryStsLogon", provider: "AzureActiveDirectory", outcome: "success", category: ["web", "authentication"], type: ["info", "start", "access"] },
-      organization: { id: TENANT, name: "contoso.onmicrosoft.com" },
-      host: { id: TENANT, name: "contoso.onmicrosoft.com" },
+      // As Microsoft sent it (upper case here); the tenant's name is still found.
+      organization: { id: TENANT.toUpperCase(), name: "contoso.onmicrosoft.com" },
+      host: { id: TENANT.toUpperCase(), name: "contoso.onmicrosoft.com" },
       user: { id: "alex@contoso.onmicrosoft.com", email: "alex@contoso.onmicrosoft.com", name: "alex", domain: "contoso.onmicrosoft.com" },
       client: { address: "81.2.69.142", ip: "81.2.69.142" },
       source: { ip: "81.2.69.142" },
@@ -189,7 +190,9 @@ describe("ECS mapping", () => {
       rule: { id: ["r1", "r2"], name: ["Low volume", "High volume"] },
       source: { user: { email: "sam@contoso.onmicrosoft.com" } },
       destination: { user: { email: ["a@example.com", "b@example.com"] } },
-      message: "Office365 Alert: DlpRuleMatch detected in email sent by alex@contoso.onmicrosoft.com with subject 'Card numbers'",
+      // The sender acted, not the DLP agent or whoever UserId names.
+      user: { id: "sam@contoso.onmicrosoft.com", email: "sam@contoso.onmicrosoft.com", name: "sam", domain: "contoso.onmicrosoft.com" },
+      message: "Office365 Alert: DlpRuleMatch detected in email sent by sam@contoso.onmicrosoft.com with subject 'Card numbers'",
     });
   });
 
