@@ -297,3 +297,12 @@ describe("Defender for Office 365 records", () => {
     expect(doc.related.hosts).toEqual(["login.contoso-verify.com", "other.example.net"]);
   });
 });
+
+describe("values named like Object properties", () => {
+  it("keeps an operation, a severity or a platform called constructor or toString as given", () => {
+    const doc = map({ ...common, CreationTime: "2024-03-05T08:00:00", Id: "p1", RecordType: 8, Operation: "constructor", UserId: "admin@contoso.com", Severity: "toString", Platform: "constructor" });
+    expect(doc.event.action).toBe("constructor");
+    expect(doc.event.severity).toBeUndefined();
+    expect(doc.o365.audit).toMatchObject({ Severity: "toString", Platform: "constructor" });
+  });
+});

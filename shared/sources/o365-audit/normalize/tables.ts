@@ -4,6 +4,14 @@
  * are appended, which is the order Elastic's documents have them in.
  */
 
+/**
+ * A table looked up with values from records (operations, severities, platform codes): it has no
+ * prototype, so a value named like an Object property ("constructor", "toString") finds nothing.
+ */
+function lookup<T>(entries: Record<string, T>): Readonly<Record<string, T | undefined>> {
+  return Object.freeze(Object.assign(Object.create(null) as Record<string, T>, entries));
+}
+
 /** Field moves per record type name (event.code): raw field → ECS (or temporary) field. */
 export const FIELD_MOVES: Readonly<Record<string, readonly [string, string][]>> = {
   ExchangeAdmin: [
@@ -60,9 +68,9 @@ export const SCHEMA_ALIASES: Readonly<Record<string, string>> = {
 };
 
 /** Operations that get an ECS-style action name, per record type. */
-export const ACTION_RENAMES: Readonly<Record<string, Readonly<Record<string, string>>>> = {
-  AzureActiveDirectory: { "Add user.": "added-user-account", "Update user.": "modified-user-account", "Delete user.": "deleted-user-account" },
-  MicrosoftTeams: { TeamCreated: "added-group-account-to", MemberAdded: "added-users-to-group", "Delete user.": "deleted-user-account" },
+export const ACTION_RENAMES: Readonly<Record<string, Readonly<Record<string, string | undefined>>>> = {
+  AzureActiveDirectory: lookup({ "Add user.": "added-user-account", "Update user.": "modified-user-account", "Delete user.": "deleted-user-account" }),
+  MicrosoftTeams: lookup({ TeamCreated: "added-group-account-to", MemberAdded: "added-users-to-group", "Delete user.": "deleted-user-account" }),
 };
 
 export interface CategoryRule {
@@ -107,10 +115,10 @@ export const CATEGORY_RULES: readonly CategoryRule[] = [
 ];
 
 /** Severity words → event.severity (Elastic matches them in lower case only). */
-export const SEVERITIES: Readonly<Record<string, number>> = { informational: 1, low: 2, medium: 3, high: 4 };
+export const SEVERITIES = lookup({ informational: 1, low: 2, medium: 3, high: 4 });
 
 /** AIP `Platform` codes, from Microsoft's Aip* schema pages. */
-export const PLATFORMS: Readonly<Record<string, string>> = { "0": "Unknown", "1": "Windows", "2": "MacOS", "3": "iOS", "4": "Android", "5": "Web Browser" };
+export const PLATFORMS = lookup({ "0": "Unknown", "1": "Windows", "2": "MacOS", "3": "iOS", "4": "Android", "5": "Web Browser" });
 
 /** Raw fields that Elastic keeps as strings whatever their JSON type. */
 export const STRING_FIELDS = ["AzureActiveDirectoryEventType", "RecordType", "UserType", "Version", "InternalLogonType", "LogonType", "ActorYammerUserId", "YammerNetworkId", "ListBaseType"];
@@ -275,4 +283,4 @@ export const DEFENDER_COPIES: Readonly<Record<string, readonly [from: string, to
 export const DEFENDER_DATES = new Set(["email.delivery_timestamp", "file.mtime"]);
 
 /** File hash algorithms as AIR file entities name them → ECS file.hash.* keys (others go to related.hash only). */
-export const HASH_ALGORITHMS: Readonly<Record<string, string>> = { MD5: "md5", SHA1: "sha1", SHA256: "sha256" };
+export const HASH_ALGORITHMS = lookup({ MD5: "md5", SHA1: "sha1", SHA256: "sha256" });
