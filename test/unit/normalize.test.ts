@@ -81,6 +81,7 @@ describe("ECS mapping", () => {
         scheme: "https",
         domain: "contoso.sharepoint.com",
         path: "/sites/finance/Shared Documents/Budget.xlsx",
+        extension: "xlsx",
         registered_domain: "sharepoint.com",
         subdomain: "contoso",
         top_level_domain: "com",
@@ -105,8 +106,9 @@ describe("ECS mapping", () => {
     expect(normalize({ ...fileAccessed, UserAgent: "curl/8.4.0" }, { ...context, parseUserAgents: true }).user_agent).toEqual({ original: "curl/8.4.0", name: "curl", version: "8.4.0", device: { name: "Other" } });
   });
 
-  it("leaves url.original alone when it is not an absolute URL, or when URL parsing is off", () => {
-    expect(normalize({ ...fileAccessed, ObjectId: "/sites/x/y.docx" }, context).url).toEqual({ original: "/sites/x/y.docx" });
+  it("parses a relative url.original as uri_parts does, and leaves it alone when uri_parts cannot parse it or URL parsing is off", () => {
+    expect(normalize({ ...fileAccessed, ObjectId: "/sites/x/y.docx" }, context).url).toEqual({ original: "/sites/x/y.docx", path: "/sites/x/y.docx", extension: "docx" });
+    expect(normalize({ ...fileAccessed, ObjectId: "/sites/x/Shared Documents/y.docx" }, context).url).toEqual({ original: "/sites/x/Shared Documents/y.docx" });
     expect(normalize(fileAccessed, { ...context, parseUrls: false }).url).toEqual({ original: fileAccessed.ObjectId });
   });
 
