@@ -51,7 +51,8 @@ function match(text: string, forms: readonly Form[]): ParsedAddress {
 }
 
 function withIp(parsed: ParsedAddress): ParsedAddress {
-  const ip = canonicalIp(parsed.address);
+  // Not through canonicalIp's cache: the normalizer caches these parsers' results per raw address.
+  const ip = parsed.address === undefined ? undefined : canonicalForm(parsed.address);
   if (ip !== undefined) parsed.ip = ip;
   return parsed;
 }
@@ -69,7 +70,7 @@ export function canonicalIp(text: unknown): string | undefined {
   return typeof text === "string" ? canonical(text) : undefined;
 }
 
-const canonical = memoize(10_000, (text): string | undefined => {
+function canonicalForm(text: string): string | undefined {
   const version = isIP(text);
   if (version !== 6) return version === 4 ? text : undefined;
   const percent = text.indexOf("%");
@@ -88,7 +89,9 @@ const canonical = memoize(10_000, (text): string | undefined => {
   const hex = (from: number, to: number) => groups.slice(from, to).map((group) => group.toString(16)).join(":");
   const address = run.start < 0 ? hex(0, 8) : `${hex(0, run.start)}::${hex(run.start + run.length, 8)}`;
   return percent < 0 ? address : address + text.slice(percent);
-});
+}
+
+const canonical = memoize(10_000, canonicalForm);
 
 /** The eight 16-bit groups of an IPv6 address Node's isIP accepted (a trailing dotted IPv4 is two of them). */
 function ipv6Groups(address: string): number[] {
