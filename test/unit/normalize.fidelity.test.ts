@@ -166,6 +166,16 @@ describe("values as given", () => {
   it("puts only IP addresses in related.ip", () => {
     expect(map({ ...tiMail, SenderIp: "unknown" }).related.ip).toBeUndefined();
   });
+
+  it("writes IPs in their canonical form (RFC 5952; an IPv4-mapped address as IPv4) and keeps the address as given", () => {
+    const v6 = map({ ...tiMail, ClientIP: "2001:0DB8:0000:0000:0000:0000:0000:00A1", SenderIp: "2001:DB8::5" });
+    expect(v6).toMatchObject({ client: { address: "2001:0DB8:0000:0000:0000:0000:0000:00A1", ip: "2001:db8::a1" }, source: { ip: "2001:db8::a1" }, network: { type: "ipv6" } });
+    expect(v6.related.ip).toEqual(["2001:db8::a1", "2001:db8::5"]);
+    const mapped = map({ ...tiMail, ClientIP: "[::ffff:198.51.100.7]:443" });
+    expect(mapped).toMatchObject({ client: { ip: "198.51.100.7", port: 443 }, source: { ip: "198.51.100.7", port: 443 }, network: { type: "ipv4" } });
+    const air = map({ ...tiMail, RecordType: 64, Operation: "AirInvestigationData", Data: JSON.stringify({ Entities: [{ Type: "ip", Address: "2001:DB8:0:0:0:0:0:77" }] }) });
+    expect(air.related.ip).toContain("2001:db8::77");
+  });
 });
 
 describe("guests and the acting user", () => {
@@ -247,8 +257,19 @@ describe("Defender for Office 365 records", () => {
 
   it("maps TIUrlClickData to the URL, the clicking user's address and the message it was in", () => {
     const doc = map(urlClick);
-    expect(doc.url.original).toBe(urlClick.URL);
-    expect(doc.url.domain).toBe("login.contoso-verify.com");
+    // Every part Elastic's uri_parts gives, escapes decoded, case kept.
+    expect(doc.url).toEqual({
+      original: urlClick.URL,
+      scheme: "https",
+      domain: "login.contoso-verify.com",
+      path: "/Reset Password/verify.PHP",
+      extension: "PHP",
+      query: "u=megan",
+      fragment: "step2",
+      registered_domain: "contoso-verify.com",
+      subdomain: "login",
+      top_level_domain: "com",
+    });
     expect(doc).toMatchObject({ client: { ip: "203.0.113.24" }, source: { ip: "203.0.113.24" }, network: { type: "ipv4" }, related: { ip: ["203.0.113.24"] } });
     expect(doc.email.local_id).toEqual([urlClick.SourceId]);
     expect(doc.user.email).toBe("megan.bowen@contoso.com");

@@ -1,6 +1,7 @@
 import { splitEmail } from "../../../ecs/address.js";
 import { isoTimestamp } from "../../../ecs/dates.js";
 import { appendPath, type Doc, getPath, isMap, setPath } from "../../../ecs/doc.js";
+import { urlParts } from "../../../ecs/url.js";
 import { DEFENDER_COPIES, DEFENDER_DATES, HASH_ALGORITHMS } from "./tables.js";
 
 /**
@@ -104,10 +105,10 @@ function extensionOf(name: string): string | undefined {
   return dot >= 0 && dot < name.length - 1 ? name.slice(dot + 1) : undefined;
 }
 
-/** The host of an absolute URL, as written (brackets kept for IPv6, as ECS asks of url.domain). */
+/** The host of a URL as url.domain would hold it. */
 function hostOf(url: string): string | undefined {
-  const found = /^[a-z][a-z0-9+.-]*:\/\/(?:[^@/?#]*@)?(\[[^\]]*\]|[^:/?#]*)/i.exec(url);
-  return found?.[1] ? found[1] : undefined;
+  const domain = urlParts(url)?.domain;
+  return typeof domain === "string" && domain !== "" ? domain : undefined;
 }
 
 /** An address-shaped user (exactly one `@`, Elastic's test for users in alert Data) goes to related.user. */

@@ -1,6 +1,5 @@
-import { isIP } from "node:net";
 import { documentLine, ECS_VERSION, type EcsDocument, pipelineErrorDocument, PRESERVE_ORIGINAL_TAG } from "../../../ecs/document.js";
-import { type ParsedAddress, parseClientAddress, parseServerAddress, splitEmail } from "../../../ecs/address.js";
+import { canonicalIp as ipOf, type ParsedAddress, parseClientAddress, parseServerAddress, splitEmail } from "../../../ecs/address.js";
 import { flattenAudit, parseAlertData } from "./audit.js";
 import { appendPath, asString, clearPath, type Doc, getPath, isMap, memoize, moveField, setPath } from "../../../ecs/doc.js";
 import type { GeoLookup } from "../../../ecs/geoip.js";
@@ -496,11 +495,6 @@ function dlpMailMessage(audit: Doc, doc: Doc): string {
 
 function toList(value: unknown): unknown[] {
   return value === undefined ? [] : Array.isArray(value) ? value : [value];
-}
-
-/** An IP as written in *.ip and related.ip; anything that is not one, nothing. */
-function ipOf(value: unknown): string | undefined {
-  return typeof value === "string" && isIP(value) !== 0 ? value : undefined;
 }
 
 /** What one raw client address yields: its parts and, with GeoIP on, where its IP is and whose network it is in. */
