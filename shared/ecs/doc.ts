@@ -78,6 +78,26 @@ export function appendPath(doc: Doc, path: Path, value: unknown, allowDuplicates
   setPath(doc, path, current === undefined ? [value] : allowDuplicates || current !== value ? [current, value] : [current]);
 }
 
+/**
+ * Appends to `related.<kind>` (user, ip, hosts, hash), once per value unless duplicates are asked for:
+ * the same as appendPath on that path, with direct property access, as every document has a few.
+ */
+export function appendRelated(doc: Doc, kind: "user" | "ip" | "hosts" | "hash", value: unknown, allowDuplicates = false): void {
+  let related = doc.related;
+  if (!isMap(related)) {
+    related = {};
+    doc.related = related;
+  }
+  const list = (related as Doc)[kind];
+  if (Array.isArray(list)) {
+    if (allowDuplicates || !list.includes(value)) list.push(value);
+  } else if (list === undefined) {
+    (related as Doc)[kind] = [value];
+  } else {
+    (related as Doc)[kind] = allowDuplicates || list !== value ? [list, value] : [list];
+  }
+}
+
 /** Moves a field out of `from` into `to` (Elastic's rename with ignore_missing); returns whether it moved. */
 export function moveField(from: Doc, fromPath: Path, to: Doc, toPath: Path): boolean {
   const value = getPath(from, fromPath);

@@ -1,6 +1,6 @@
 import { splitEmail } from "../../../ecs/address.js";
 import { isoTimestamp } from "../../../ecs/dates.js";
-import { appendPath, type Doc, getPath, isMap, setPath } from "../../../ecs/doc.js";
+import { appendPath, appendRelated, type Doc, getPath, isMap, setPath } from "../../../ecs/doc.js";
 import { urlParts } from "../../../ecs/url.js";
 import { DEFENDER_COPIES, DEFENDER_DATES, HASH_ALGORITHMS } from "./tables.js";
 
@@ -31,7 +31,7 @@ const FAMILIES: Readonly<Record<string, (audit: Doc, doc: Doc) => void>> = {
     for (const attachment of list(audit.AttachmentData)) {
       if (!isMap(attachment) || !isText(attachment.FileName)) continue;
       appendPath(doc, "email.attachments", { file: fileFields(attachment.FileName, isText(attachment.SHA256) ? { sha256: attachment.SHA256 } : {}) });
-      if (isText(attachment.SHA256)) appendPath(doc, "related.hash", attachment.SHA256, false);
+      if (isText(attachment.SHA256)) appendRelated(doc, "hash", attachment.SHA256);
     }
     for (const user of [...list(audit.Recipients), audit.P1Sender, audit.P2Sender]) addRelatedUser(doc, user);
   },
@@ -47,7 +47,7 @@ const FAMILIES: Readonly<Record<string, (audit: Doc, doc: Doc) => void>> = {
     // Documented as a string of bytes; only digits are a size.
     if (typeof data.FileSize === "number" || (typeof data.FileSize === "string" && /^\d+$/.test(data.FileSize))) setPath(doc, "file.size", Number(data.FileSize));
     if (isText(data.FilePath) && /^https?:\/\//i.test(data.FilePath)) setPath(doc, "url.original", data.FilePath);
-    if (isText(data.SHA256)) appendPath(doc, "related.hash", data.SHA256, false);
+    if (isText(data.SHA256)) appendRelated(doc, "hash", data.SHA256);
     addRelatedUser(doc, audit.LastModifiedBy);
   },
 };
@@ -66,13 +66,13 @@ export function mapEntities(entities: readonly Doc[], doc: Doc, ipOf: (value: un
     // A mail message's Urls are URL entities ({Type: "url", Url}); a URL entity carries its own.
     for (const url of [...list(entity.Urls).map((item) => (isMap(item) ? item.Url : item)), entity.Url]) if (isText(url)) urls.add(url);
     const ip = entity.Type === "ip" ? ipOf(entity.Address) : undefined;
-    if (ip !== undefined) appendPath(doc, "related.ip", ip, false);
+    if (ip !== undefined) appendRelated(doc, "ip", ip);
     addRelatedUser(doc, entity.MailboxPrimaryAddress);
     if (entity.Type === "file" && isText(entity.Name)) files.push(entity);
   }
   for (const url of urls) {
     const host = hostOf(url);
-    if (host !== undefined) appendPath(doc, "related.hosts", host, false);
+    if (host !== undefined) appendRelated(doc, "hosts", host);
   }
   if (urls.size === 1 && getPath(doc, "url.original") === undefined) setPath(doc, "url.original", [...urls][0]);
   const hashes = files.map((file) => hashesOf(file, doc));
@@ -87,7 +87,7 @@ function hashesOf(file: Doc, doc: Doc): Record<string, unknown> {
   const hash: Record<string, unknown> = {};
   for (const entry of list(file.FileHashes)) {
     if (!isMap(entry) || !isText(entry.Value)) continue;
-    appendPath(doc, "related.hash", entry.Value, false);
+    appendRelated(doc, "hash", entry.Value);
     const algorithm = typeof entry.Algorithm === "string" ? HASH_ALGORITHMS[entry.Algorithm.toUpperCase()] : undefined;
     if (algorithm !== undefined) hash[algorithm] = entry.Value;
   }
@@ -113,7 +113,7 @@ function hostOf(url: string): string | undefined {
 
 /** An address-shaped user (exactly one `@`, Elastic's test for users in alert Data) goes to related.user. */
 function addRelatedUser(doc: Doc, value: unknown): void {
-  if (typeof value === "string" && splitEmail(value) !== undefined) appendPath(doc, "related.user", value, false);
+  if (typeof value === "string" && splitEmail(value) !== undefined) appendRelated(doc, "user", value);
 }
 
 function isText(value: unknown): value is string {

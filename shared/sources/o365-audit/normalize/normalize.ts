@@ -1,7 +1,7 @@
 import { documentLine, ECS_VERSION, type EcsDocument, pipelineErrorDocument, PRESERVE_ORIGINAL_TAG } from "../../../ecs/document.js";
 import { canonicalIp as ipOf, type ParsedAddress, parseClientAddress, parseServerAddress, splitEmail } from "../../../ecs/address.js";
 import { flattenAudit, parseAlertData } from "./audit.js";
-import { appendPath, asString, clearPath, type Doc, getPath, isMap, memoize, moveField, setPath } from "../../../ecs/doc.js";
+import { appendPath, appendRelated, asString, clearPath, type Doc, getPath, isMap, memoize, moveField, setPath } from "../../../ecs/doc.js";
 import type { GeoLookup } from "../../../ecs/geoip.js";
 import { bitOf, bitOfDocumentPath, presenceOf } from "./presence.js";
 import { recordTypeName } from "./recordTypes.js";
@@ -311,7 +311,7 @@ function mapAlertData(doc: Doc): void {
   const data = getPath(doc, "o365.audit.Data");
   if (!isMap(data)) return;
   for (const key of ALERT_DATA_USERS) {
-    if (isAddress(data[key])) appendPath(doc, "related.user", data[key], false);
+    if (isAddress(data[key])) appendRelated(doc, "user", data[key]);
     if (key === "f3u" && isAddress(data.f3u) && getPath(doc, "user.email") === undefined) setPath(doc, "user.email", data.f3u);
   }
   for (const [key, path] of ALERT_EMAIL_FIELDS) {
@@ -366,7 +366,7 @@ function mapWorkload(code: string | undefined, audit: Doc, doc: Doc, temp: Doc):
   applyCategoryRules(code, doc);
   if (code === "MicrosoftTeams" && Array.isArray(audit.Members)) {
     for (const member of audit.Members) {
-      if (isMap(member) && typeof member.UPN === "string" && member.UPN !== "") appendPath(doc, "related.user", member.UPN);
+      if (isMap(member) && typeof member.UPN === "string" && member.UPN !== "") appendRelated(doc, "user", member.UPN, true);
     }
   }
 }
@@ -554,9 +554,9 @@ function mapNetwork(doc: Doc, temp: Doc, geoip: GeoLookup | undefined): void {
   }
   if (client?.ip !== undefined) {
     child(doc, "network").type = client.ip.includes(":") ? "ipv6" : "ipv4";
-    appendPath(doc, "related.ip", client.ip, false);
+    appendRelated(doc, "ip", client.ip);
   }
-  if (server?.ip !== undefined) appendPath(doc, "related.ip", server.ip, false);
+  if (server?.ip !== undefined) appendRelated(doc, "ip", server.ip);
 }
 
 /**
@@ -594,10 +594,10 @@ function mapUsers(doc: Doc, audit: Doc, present: number): void {
   splitIdentity(under(doc.source, "user"));
   splitIdentity(under(doc.destination, "user"));
   for (const value of [user?.name, under(user, "target")?.name, under(doc, "file")?.owner]) {
-    if (value !== undefined && value !== null) appendPath(doc, "related.user", value, false);
+    if (value !== undefined && value !== null) appendRelated(doc, "user", value);
   }
   const parameterUser = present & PARAMETERS ? getPath(audit, "Parameters.User") : undefined;
-  if (!isEmpty(parameterUser)) appendPath(doc, "related.user", parameterUser, false);
+  if (!isEmpty(parameterUser)) appendRelated(doc, "user", parameterUser);
 }
 
 /** related.user / related.hosts from the fields Elastic adds for some record types. */
@@ -605,11 +605,11 @@ function mapRelatedByType(code: string | undefined, doc: Doc): void {
   const extra = code ? RELATED_BY_TYPE[code] : undefined;
   if (!extra) return;
   for (const path of extra.users) {
-    for (const value of toList(getPath(doc, path))) if (typeof value === "string" && value !== "") appendPath(doc, "related.user", value, false);
+    for (const value of toList(getPath(doc, path))) if (typeof value === "string" && value !== "") appendRelated(doc, "user", value);
   }
   for (const path of extra.hosts) {
     const value = getPath(doc, path);
-    if (typeof value === "string" && value !== "") appendPath(doc, "related.hosts", value, false);
+    if (typeof value === "string" && value !== "") appendRelated(doc, "hosts", value);
   }
 }
 
