@@ -500,8 +500,8 @@ function toList(value: unknown): unknown[] {
 /** What one raw client address yields: its parts and, with GeoIP on, where its IP is and whose network it is in. */
 interface ClientFields {
   parts: ParsedAddress | undefined;
-  geo?: Record<string, unknown> | undefined;
-  as?: Record<string, unknown> | undefined;
+  /** source.* of the address (ip, port, geo, as), when it is an IP. */
+  source: Doc | undefined;
 }
 
 /**
@@ -516,13 +516,17 @@ function clientFields(raw: string, geoip: GeoLookup | undefined): ClientFields {
   if (!cache) {
     cache = memoize(50_000, (text): ClientFields => {
       const parts = parseClientAddress(text);
-      return { parts, ...(parts?.ip !== undefined && geoip ? geoip.lookup(parts.ip) : {}) };
+      if (parts?.ip === undefined) return { parts, source: undefined };
+      const { geo, as } = geoip ? geoip.lookup(parts.ip) : { geo: undefined, as: undefined };
+      return { parts, source: { ip: parts.ip, ...(parts.port !== undefined ? { port: parts.port } : {}), ...(geo ? { geo } : {}), ...(as ? { as } : {}) } };
     });
     clientCaches.set(key, cache);
   }
   return cache(raw);
 }
 const serverAddress = memoize(10_000, (raw) => parseServerAddress(raw));
+const IPV4_NETWORK = Object.freeze({ type: "ipv4" });
+const IPV6_NETWORK = Object.freeze({ type: "ipv6" });
 
 /** The object under `key`, made when absent: for fields set one after another on the same parent. */
 function child(doc: Doc, key: string): Doc {
@@ -535,25 +539,18 @@ function child(doc: Doc, key: string): Doc {
 
 /** client.*, server.*, source.* (with GeoIP and ASN), destination.ip, network.type and related.ip from the raw addresses. */
 function mapNetwork(doc: Doc, temp: Doc, geoip: GeoLookup | undefined): void {
+  // The cached parts are frozen and shared by every document with the address: documents are serialized, never changed.
   const fields = typeof temp.client === "string" && temp.client !== "" ? clientFields(temp.client, geoip) : undefined;
   const client = fields?.parts;
-  if (client) {
-    doc.client = { ...client };
-    if (client.ip !== undefined) {
-      const source = child(doc, "source");
-      source.ip = client.ip;
-      if (client.port !== undefined) source.port = client.port;
-      if (fields.geo) source.geo = fields.geo;
-      if (fields.as) source.as = fields.as;
-    }
-  }
+  if (client) doc.client = client;
+  if (fields?.source) doc.source = isMap(doc.source) ? { ...doc.source, ...fields.source } : fields.source;
   const server = typeof temp.server === "string" ? serverAddress(temp.server) : undefined;
   if (server) {
-    doc.server = { ...server };
+    doc.server = server;
     if (server.ip !== undefined) child(doc, "destination").ip = server.ip;
   }
   if (client?.ip !== undefined) {
-    child(doc, "network").type = client.ip.includes(":") ? "ipv6" : "ipv4";
+    doc.network = client.ip.includes(":") ? IPV6_NETWORK : IPV4_NETWORK;
     appendRelated(doc, "ip", client.ip);
   }
   if (server?.ip !== undefined) appendRelated(doc, "ip", server.ip);
@@ -619,7 +616,8 @@ function mapTenant(doc: Doc, audit: Doc, context: NormalizeContext): void {
   if (organization && typeof organization.id === "string") {
     // Written as Microsoft sent it; the configured tenant names are keyed in lower case.
     child(doc, "host").id = organization.id;
-    const name = context.tenantNames.get(organization.id.toLowerCase());
+    // Ids usually arrive in lower case, as the names are keyed: the lower-cased copy only when that misses.
+    const name = context.tenantNames.get(organization.id) ?? context.tenantNames.get(organization.id.toLowerCase());
     if (name) {
       organization.name = name;
       child(doc, "host").name = name;
