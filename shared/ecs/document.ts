@@ -60,12 +60,22 @@ export function withDataStream(dataset: string, namespace: string): (doc: EcsDoc
   };
 }
 
-/** The document for input that cannot be mapped: the original kept, the reason in error.message. */
-export function pipelineErrorDocument(record: unknown, message: string, context: PipelineErrorContext): EcsDocument {
+/**
+ * The document for input that cannot be mapped: the original kept, the reason in error.message. It
+ * is dated by the input's own time when the feed could read one (`own.time`), else by the time of
+ * ingestion, which event.ingested then repeats to say so.
+ */
+export function pipelineErrorDocument(record: unknown, message: string, context: PipelineErrorContext, own: { time?: string | undefined; id?: string | undefined } = {}): EcsDocument {
+  const ingested = own.time === undefined ? new Date(context.now()).toISOString() : undefined;
   return {
-    "@timestamp": new Date(context.now()).toISOString(),
+    "@timestamp": own.time ?? ingested,
     ecs: { version: ECS_VERSION },
-    event: { kind: "pipeline_error", original: context.originalText ?? describeOriginal(record) },
+    event: {
+      kind: "pipeline_error",
+      ...(own.id !== undefined ? { id: own.id } : {}),
+      original: context.originalText ?? describeOriginal(record),
+      ...(ingested !== undefined ? { ingested } : {}),
+    },
     error: { message },
     tags: [PRESERVE_ORIGINAL_TAG],
   };

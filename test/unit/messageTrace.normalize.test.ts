@@ -266,7 +266,8 @@ describe("rows that cannot be mapped", () => {
     expect(doc).toEqual({
       "@timestamp": "2026-01-02T00:00:00.000Z",
       ecs: { version: "8.11.0" },
-      event: { kind: "pipeline_error", original: typeof row === "string" ? row : JSON.stringify(row), dataset: "microsoft_exchange_online_message_trace.log" },
+      // Nothing in it says when: the time of ingestion, which event.ingested repeats to say so.
+      event: { kind: "pipeline_error", original: typeof row === "string" ? row : JSON.stringify(row), ingested: "2026-01-02T00:00:00.000Z", dataset: "microsoft_exchange_online_message_trace.log" },
       error: { message },
       tags: ["preserve_original_event"],
       data_stream: { type: "logs", dataset: "microsoft_exchange_online_message_trace.log", namespace: "prod" },

@@ -148,11 +148,20 @@ describe("the record's own time", () => {
     expect(map(tiMail).event.ingested).toBeUndefined();
   });
 
+  it("keeps the record's own time and Id on a record it cannot map", () => {
+    const doc = map({ ...tiMail, RecordType: 40, Data: "{not json" });
+    expect(doc.event).toMatchObject({ kind: "pipeline_error", id: tiMail.Id });
+    expect(doc["@timestamp"]).toBe("2024-03-06T07:10:03.000Z");
+    expect(doc.event.ingested).toBeUndefined();
+  });
+
   it("writes a record whose CreationTime is not a date as a pipeline_error that names it, original kept", () => {
     const doc = map({ ...tiMail, CreationTime: "2024-13-40T00:00:00" });
     expect(doc.event.kind).toBe("pipeline_error");
     expect(doc.error.message).toContain("CreationTime");
     expect(JSON.parse(doc.event.original).Id).toBe(tiMail.Id);
+    expect(doc["@timestamp"]).toBe(NOW);
+    expect(doc.event.ingested).toBe(NOW);
   });
 });
 

@@ -562,7 +562,7 @@ describe("normalizeSophosXdr: input that is not a row", () => {
     ["a number", 42, "row is a number, not an object"],
   ])("%s becomes a pipeline_error keeping the original", (_name, input, message) => {
     const doc = normalize(input);
-    expect(doc.event).toEqual({ kind: "pipeline_error", original: typeof input === "string" ? input : JSON.stringify(input), dataset: SOPHOS_XDR_DATASET });
+    expect(doc.event).toEqual({ kind: "pipeline_error", original: typeof input === "string" ? input : JSON.stringify(input), ingested: "2026-01-02T00:00:00.000Z", dataset: SOPHOS_XDR_DATASET });
     expect(doc.error).toEqual({ message });
     expect(doc.data_stream).toEqual({ type: "logs", dataset: SOPHOS_XDR_DATASET, namespace: "default" });
     expect(doc["@timestamp"]).toBe("2026-01-02T00:00:00.000Z");

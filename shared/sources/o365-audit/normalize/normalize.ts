@@ -65,21 +65,27 @@ const OUTCOMES: ReadonlyMap<string, "success" | "failure"> = new Map([
 export function normalize(record: unknown, context: NormalizeContext): EcsDocument {
   try {
     if (!isMap(record)) {
-      return pipelineErrorDocument(record, `record is ${Array.isArray(record) ? "an array" : record === null ? "null" : `a ${typeof record}`}, not an object`, context);
+      return auditPipelineError(record, `record is ${Array.isArray(record) ? "an array" : record === null ? "null" : `a ${typeof record}`}, not an object`, context);
     }
     if (record.Operation !== undefined && record.Operation !== null && typeof record.Operation !== "string") {
-      return pipelineErrorDocument(record, `Operation is a ${typeof record.Operation}, not a string`, context);
+      return auditPipelineError(record, `Operation is a ${typeof record.Operation}, not a string`, context);
     }
     return mapRecord(record, context);
   } catch (error) {
-    return pipelineErrorDocument(record, error instanceof Error ? error.message : String(error), context);
+    return auditPipelineError(record, error instanceof Error ? error.message : String(error), context);
   }
+}
+
+/** A record that cannot be mapped still keeps its own time (a valid CreationTime) and its Id, as Elastic's failed pipeline keeps what it had set. */
+function auditPipelineError(record: unknown, message: string, context: NormalizeContext): EcsDocument {
+  const own = isMap(record) ? { time: isoTimestamp(record.CreationTime), id: typeof record.Id === "string" ? record.Id : undefined } : {};
+  return pipelineErrorDocument(record, message, context, own);
 }
 
 
 /** normalize() and JSON in one step, as the worker writes it; `finish` adds what the pipeline stamps on every document. */
 export function normalizeToLine(record: unknown, context: NormalizeContext, finish?: (doc: EcsDocument) => EcsDocument): { line: string; pipelineError: boolean } {
-  return documentLine(record, context, normalize, pipelineErrorDocument, finish);
+  return documentLine(record, context, normalize, auditPipelineError, finish);
 }
 
 /** The same for every document: shared rather than allocated per record (documents are serialized, not changed). */
