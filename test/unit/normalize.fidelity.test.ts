@@ -245,7 +245,8 @@ describe("guests and the acting user", () => {
 describe("Defender for Office 365 records", () => {
   it("maps TIMailData to the message: sender, recipients, direction, delivery time, attachments and the sending IP", () => {
     const doc = map(tiMail);
-    expect(doc.event).toMatchObject({ action: "TIMailData", code: "ThreatIntelligence" });
+    expect(doc.event).toMatchObject({ action: "TIMailData", code: "ThreatIntelligence", type: ["info", "denied"] });
+    expect(map({ ...tiMail, DeliveryAction: "Delivered" }).event.type).toEqual(["info"]);
     expect(doc.email).toEqual({
       message_id: ["<20240306071001.ABC123@mail.fabrikam.example>"],
       local_id: ["b2c3d4e5-0002-4f60-9b0c-1d2e3f4a5b6c"],
@@ -334,5 +335,28 @@ describe("values named like Object properties", () => {
     expect(doc.event.action).toBe("constructor");
     expect(doc.event.severity).toBeUndefined();
     expect(doc.o365.audit).toMatchObject({ Severity: "toString", Platform: "constructor" });
+  });
+});
+
+describe("what a record gives is never changed, and odd values are kept", () => {
+  it("appends later senders to the document's own list, not to a list in the record", () => {
+    const record = { ...tiMail, Parameters: [{ Name: "From", Value: ["a@contoso.com"] }] };
+    const frozen = structuredClone(record);
+    const doc = map(record);
+    expect(doc.email.from.address).toEqual(["a@contoso.com", "billing@fabrikam.example"]);
+    expect(record).toEqual(frozen);
+  });
+
+  it("keeps a SharePoint DLP From that names no one under o365.audit", () => {
+    const doc = map({ ...common, CreationTime: "2024-03-04T15:30:00", Id: "d1", Operation: "DLPRuleMatch", RecordType: 11, UserId: "DlpAgent", SharePointMetaData: { From: "", FileName: "a.docx" } });
+    expect(doc.user.id).toBe("DlpAgent");
+    expect(doc.o365.audit.SharePointMetaData.From).toBe("");
+  });
+
+  it("puts AIR file hashes given as bare strings in related.hash, and IPv6 URL hosts without brackets in related.hosts", () => {
+    const entities = [{ Type: "file", Name: "a.exe", FileHashes: ["d41d8cd98f00b204e9800998ecf8427e"] }, { Type: "url", Url: "https://[2001:db8::9]/x" }];
+    const doc = map({ ...air, Data: JSON.stringify({ Entities: entities }) });
+    expect(doc.related.hash).toEqual(["d41d8cd98f00b204e9800998ecf8427e"]);
+    expect(doc.related.hosts).toEqual(["2001:db8::9"]);
   });
 });

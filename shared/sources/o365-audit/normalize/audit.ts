@@ -2,7 +2,7 @@ import { isIP } from "node:net";
 import { isoTimestamp } from "../../../ecs/dates.js";
 import { asString, clearPath, type Doc, defineKey, getPath, isMap, setPath } from "../../../ecs/doc.js";
 import { bitOf } from "./presence.js";
-import { ALERT_DATA_DATES, ALERT_DATA_KEYS, AUDIT_DATES, PLATFORMS, STRING_FIELDS, STRINGLY_JSON_FIELDS, US_QUERY_TIME } from "./tables.js";
+import { AIR_INVESTIGATIONS, ALERT_DATA_DATES, ALERT_DATA_KEYS, AUDIT_DATES, PLATFORMS, STRING_FIELDS, STRINGLY_JSON_FIELDS, US_QUERY_TIME } from "./tables.js";
 
 /**
  * What stays under `o365.audit`, reshaped as Elastic keeps it: name/value lists become maps,
@@ -129,7 +129,7 @@ function flattenModifiedProperties(audit: Doc): void {
 export function parseAlertData(audit: Doc, code: string | undefined): void {
   if (!("Data" in audit)) return;
   let raw = audit.Data;
-  if (typeof raw === "string" && code === "AirInvestigation") raw = raw.replace(US_QUERY_TIME, "");
+  if (typeof raw === "string" && code !== undefined && AIR_INVESTIGATIONS.has(code)) raw = raw.replace(US_QUERY_TIME, "");
   const parsed: unknown = typeof raw === "string" ? JSON.parse(raw) : isMap(raw) ? { ...raw } : raw;
   const data: Doc = { flattened: parsed };
   if (isMap(parsed)) {

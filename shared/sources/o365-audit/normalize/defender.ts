@@ -34,6 +34,8 @@ const FAMILIES: Readonly<Record<string, (audit: Doc, doc: Doc) => void>> = {
       if (isText(attachment.SHA256)) appendRelated(doc, "hash", attachment.SHA256);
     }
     for (const user of [...list(audit.Recipients), audit.P1Sender, audit.P2Sender]) addRelatedUser(doc, user);
+    // ECS has no delivery action field; a message the service blocked is an event of type denied.
+    if (audit.DeliveryAction === "Blocked") appendPath(doc, "event.type", "denied", false);
   },
   /** TIUrlClickData: for mail, SourceId is the message's network message id. */
   ThreatIntelligenceUrl(audit, doc) {
@@ -86,6 +88,8 @@ export function mapEntities(entities: readonly Doc[], doc: Doc, ipOf: (value: un
 function hashesOf(file: Doc, doc: Doc): Record<string, unknown> {
   const hash: Record<string, unknown> = {};
   for (const entry of list(file.FileHashes)) {
+    // Documented as strings; records carry FileHash entities ({Algorithm, Value}). A bare string has no algorithm.
+    if (isText(entry)) appendRelated(doc, "hash", entry);
     if (!isMap(entry) || !isText(entry.Value)) continue;
     appendRelated(doc, "hash", entry.Value);
     const algorithm = typeof entry.Algorithm === "string" ? HASH_ALGORITHMS[entry.Algorithm.toUpperCase()] : undefined;
@@ -105,10 +109,10 @@ function extensionOf(name: string): string | undefined {
   return dot >= 0 && dot < name.length - 1 ? name.slice(dot + 1) : undefined;
 }
 
-/** The host of a URL as url.domain would hold it. */
+/** The host of a URL as url.domain would hold it, an IPv6 one without its brackets (a host name, not a URL part). */
 function hostOf(url: string): string | undefined {
   const domain = urlParts(url)?.domain;
-  return typeof domain === "string" && domain !== "" ? domain : undefined;
+  return typeof domain === "string" && domain !== "" ? domain.replace(/^\[(.*)\]$/, "$1") : undefined;
 }
 
 /** An address-shaped user (exactly one `@`, Elastic's test for users in alert Data) goes to related.user. */

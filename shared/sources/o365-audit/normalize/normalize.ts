@@ -1,9 +1,9 @@
 import { documentLine, ECS_VERSION, type EcsDocument, pipelineErrorDocument, PRESERVE_ORIGINAL_TAG } from "../../../ecs/document.js";
-import { canonicalIp as ipOf, type ParsedAddress, parseClientAddress, parseServerAddress, splitEmail } from "../../../ecs/address.js";
+import { canonicalIp, type ParsedAddress, parseClientAddress, parseServerAddress, splitEmail } from "../../../ecs/address.js";
 import { flattenAudit, parseAlertData } from "./audit.js";
 import { appendPath, appendRelated, asString, clearPath, type Doc, getPath, isMap, memoize, moveField, setPath } from "../../../ecs/doc.js";
 import type { GeoLookup } from "../../../ecs/geoip.js";
-import { bitOf, bitOfDocumentPath, presenceOf } from "./presence.js";
+import { ALWAYS, bitOf, bitOfDocumentPath, presenceOf } from "./presence.js";
 import { recordTypeName } from "./recordTypes.js";
 import { isoTimestamp } from "../../../ecs/dates.js";
 import { urlParts } from "../../../ecs/url.js";
@@ -50,7 +50,6 @@ export interface NormalizeContext {
   /** Add url.domain, registered domain, subdomain, TLD, path… beside url.original (default on). */
   parseUrls?: boolean;
 }
-
 
 /** ResultStatus (in lower case) → event.outcome; a Map, so a status such as "constructor" finds nothing. */
 const OUTCOMES: ReadonlyMap<string, "success" | "failure"> = new Map([
@@ -228,8 +227,6 @@ function enrich(doc: Doc, context: NormalizeContext): void {
   if (agent !== undefined && typeof agent.original === "string" && context.parseUserAgents !== false) doc.user_agent = parseUserAgent(agent.original);
 }
 
-/** Elastic's tag for documents that keep event.original, which it adds to every pipeline_error. */
-
 /** A table's dotted paths, split once. */
 const split = (path: string): readonly string[] => path.split(".");
 
@@ -250,7 +247,7 @@ const NETWORK_MESSAGE_ID = bitOf("NetworkMessageId");
 function copyFields(copies: typeof COPIES, from: Doc, to: Doc, present: number): void {
   for (const copy of copies) {
     for (const { path, bit } of copy.from) {
-      if ((present & bit) === 0) continue;
+      if (bit !== ALWAYS && (present & bit) === 0) continue;
       const value = getPath(from, path);
       if (isEmpty(value)) continue;
       setPath(to, copy.to, value);
@@ -286,20 +283,21 @@ function mapParameters(audit: Doc, doc: Doc): number {
       if (trimmed !== "") appendPath(doc, "email.to.address", trimmed, false);
     }
   }
-  if (!isEmpty(parameters.From)) setPath(doc, "email.from.address", parameters.From);
+  // A list is copied: later senders are appended to the document's list, never to the record's.
+  if (!isEmpty(parameters.From)) setPath(doc, "email.from.address", Array.isArray(parameters.From) ? [...parameters.From] : parameters.From);
   return added;
 }
 
 /** email.* and related.ip from the mail fields any record type may carry, and the item's attachments. */
 function mapEmail(doc: Doc, present: number): void {
   for (const { from, to, ip } of EMAIL_PATHS) {
-    if ((present & from.bit) === 0) continue;
+    if (from.bit !== ALWAYS && (present & from.bit) === 0) continue;
     const found = getPath(doc, from.path);
     if (found === undefined || found === null) continue; // the usual case: checked before any list is made
     for (const value of toList(found)) {
       if (value === undefined || value === null || value === "") continue;
       // An IP field takes only IPs: one that is not would have the index reject the whole document.
-      const written = ip ? ipOf(value) : typeof value === "string" ? value : JSON.stringify(value);
+      const written = ip ? canonicalIp(value) : typeof value === "string" ? value : JSON.stringify(value);
       if (written !== undefined) appendPath(doc, to, written, false);
     }
   }
@@ -330,14 +328,14 @@ function mapAlertData(doc: Doc): void {
     if (values.length === 0) continue;
     if (path.startsWith("o365.audit.")) setPath(doc, path, values);
     else for (const value of values) {
-      const written = path === "related.ip" ? ipOf(value) : value;
+      const written = path === "related.ip" ? canonicalIp(value) : value;
       if (written !== undefined) appendPath(doc, path, written, false);
     }
     if (key === "Recipient" && getPath(doc, "user.email") === undefined) setPath(doc, "user.email", values);
   }
   const methods = entities.flatMap((entity) => (Array.isArray(entity.ThreatDetectionMethods) ? entity.ThreatDetectionMethods : typeof entity.ThreatDetectionMethods === "string" ? [entity.ThreatDetectionMethods] : []));
   if (methods.length > 0) setPath(doc, "o365.audit.ThreatDetectionMethods", methods);
-  mapEntities(entities, doc, ipOf);
+  mapEntities(entities, doc, canonicalIp);
 }
 
 /** The field-move table, resolved once: `x._temp` targets are raw addresses parsed later, held in `temp.x`. */
@@ -449,8 +447,13 @@ function parseAttachments(value: unknown): { extension: string; name: string; si
 function mapDlp(code: string | undefined, audit: Doc, doc: Doc): void {
   setPath(doc, "event.kind", "alert");
   // The acting user is the one the workload names, not the policy agent in UserId (kept under o365.audit).
-  const acting = code === "ComplianceDLPSharePoint" ? take(audit, "SharePointMetaData.From", true) : getPath(doc, "source.user.email");
-  if (typeof acting === "string" && acting !== "") child(doc, "user").id = acting;
+  const sharePoint = code === "ComplianceDLPSharePoint";
+  const acting = sharePoint ? getPath(audit, "SharePointMetaData.From") : getPath(doc, "source.user.email");
+  if (typeof acting === "string" && acting !== "") {
+    // Elastic renames the SharePoint one to user.id; anything else there (an empty or odd value) stays under o365.audit.
+    if (sharePoint) take(audit, "SharePointMetaData.From", true);
+    child(doc, "user").id = acting;
+  }
   if (code === "ComplianceDLPExchange") setPath(doc, "message", dlpMailMessage(audit, doc));
   const modified = getPath(audit, "SharePointMetaData.LastModifiedTime");
   const mtime = isoTimestamp(modified);

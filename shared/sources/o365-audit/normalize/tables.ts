@@ -239,6 +239,9 @@ export const STRINGLY_JSON_FIELDS = ["OperationProperties", "AdditionalInfo"];
  * Activity API schema: TIMailData `MessageTime`, TIUrlClickData `TimeOfClick`, AIR `LastUpdateTimeUtc`
  * / `StartTimeUtc`, cmdlet records `StartTime`.
  */
+/** The AIR record types (automated, manual and admin-action investigations), which share one shape. */
+export const AIR_INVESTIGATIONS: ReadonlySet<string> = new Set(["AirInvestigation", "AirManualInvestigation", "AirAdminActionInvestigation"]);
+
 export const RECORD_TIMES: Readonly<Record<string, readonly string[]>> = {
   ThreatIntelligence: ["MessageTime"],
   ThreatIntelligenceUrl: ["TimeOfClick"],
