@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { normalize, type NormalizeContext } from "../../shared/sources/o365-audit/normalize/normalize.js";
+import { EMAIL_SOURCES, FIELD_COPIES } from "../../shared/sources/o365-audit/normalize/tables.js";
 
 /**
  * Issue 12: the record's own time, values as given, guests and the DLP acting user, and Defender for
@@ -358,5 +359,27 @@ describe("what a record gives is never changed, and odd values are kept", () => 
     const doc = map({ ...air, Data: JSON.stringify({ Entities: entities }) });
     expect(doc.related.hash).toEqual(["d41d8cd98f00b204e9800998ecf8427e"]);
     expect(doc.related.hosts).toEqual(["2001:db8::9"]);
+  });
+});
+
+describe("the presence mask skips no field a record carries", () => {
+  // Every raw field the copy and e-mail tables read, added to records of several types: its ECS field is set.
+  const nested = (path: string, value: unknown): Record<string, unknown> =>
+    path.split(".").reduceRight<unknown>((inner, key) => ({ [key]: inner }), value) as Record<string, unknown>;
+  const sources = [
+    ...FIELD_COPIES.flatMap((copy) => copy.from.map((from) => ({ from: from.replace(/^o365\.audit\./, ""), to: copy.to }))),
+    ...EMAIL_SOURCES.filter(([from]) => from.startsWith("o365.audit.")).map(([from, to]) => ({ from: from.slice("o365.audit.".length), to })),
+  ];
+  // (Not FileMalwareDetected: its own FileData decides file.*.)
+  const bases = [tiMail, urlClick, { ...common, CreationTime: "2024-03-05T08:00:00", Id: "y1", RecordType: 22, Operation: "FileVisited", UserId: "u@contoso.com" }];
+  it.each(sources)("$from → $to", ({ from, to }) => {
+    const value = to.endsWith(".ip") ? "198.51.100.9" : "value-1";
+    for (const base of bases) {
+      const record: Record<string, unknown> = { ...base };
+      for (const key of Object.keys(nested(from, value))) delete record[key];
+      const doc = map({ ...record, ...nested(from, value) });
+      const found = to.split(".").reduce<any>((node, key) => node?.[key], doc);
+      expect([found].flat()).toContain(value);
+    }
   });
 });
