@@ -289,6 +289,7 @@ export async function createRuntime(settings: Settings, options: RuntimeOptions 
           ledger,
           claims,
           sink,
+          namespace: settings.namespace,
           requeue: (next, delayMs) => queue.send(next, delayMs),
           log,
           now,

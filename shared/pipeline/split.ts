@@ -99,7 +99,8 @@ type Mode = "undecided" | "array" | "sequence";
  */
 type Phase = "between" | "gap" | "element" | "value" | "line";
 
-class JsonSplitter {
+/** splitJson's scanner, for a caller that feeds it chunks itself: push each chunk, then end. */
+export class JsonSplitter {
   private items: SplitItem[] = [];
   private mode: Mode = "undecided";
   private phase: Phase = "between";
@@ -128,6 +129,11 @@ class JsonSplitter {
   private array: SplitPosition | undefined;
   private afterComma = false;
   private lastArrayEnd: SplitPosition | undefined;
+
+  /** True while the input read so far stops inside a JSON array: before its closing bracket, so cut short if it ends here. */
+  get insideArray(): boolean {
+    return this.phase === "gap" || this.phase === "element";
+  }
 
   push(input: Buffer): SplitItem[] {
     let chunk = input;

@@ -1,3 +1,4 @@
+import { pipelineErrorDocument, withDataStream } from "../ecs/document.js";
 import { isNextStep, type SourceSession } from "../sources/source.js";
 import type { ClaimRequest, RecordClaims } from "../state/claims.js";
 import type { LedgerEntry, WorkLedger } from "../state/ledger.js";
@@ -5,12 +6,13 @@ import { failedWorkPath, workOutputPath } from "../sinks/layout.js";
 import type { OutputSink, OutputWriter } from "../sinks/sink.js";
 import type { Logger } from "../util/log.js";
 import type { WorkMessage } from "./message.js";
-import { InvalidContentError } from "./records.js";
+import { InvalidContentError, UnreadableRecord } from "./records.js";
 
 /**
  * The queue worker's logic, for any feed: fetch one work item's records as they arrive, normalize
  * record by record, claim each record (the first work item to claim it writes it), write gzip NDJSON
- * under a deterministic name, then mark the ledger row done.
+ * under a deterministic name, then mark the ledger row done. Content that is no record (an element of
+ * a blob that is not JSON) is written as a pipeline_error document that keeps its text.
  */
 export interface WorkedFeed {
   name: string;
@@ -23,6 +25,8 @@ export interface WorkerDeps {
   ledger: WorkLedger;
   claims: Pick<RecordClaims, "claim">;
   sink: OutputSink;
+  /** data_stream.namespace of the documents the worker writes itself (content that is not a record). */
+  namespace: string;
   /** Puts the message back on the queue, invisible for delayMs (throttling must not burn a dequeue). */
   requeue: (message: WorkMessage, delayMs: number) => Promise<void>;
   log: Logger;
@@ -145,6 +149,9 @@ async function writeRecords(records: AsyncIterable<unknown>, writer: OutputWrite
   const counts = { written: 0, duplicates: 0, pipelineErrors: 0 };
   const now = deps.now();
   const owner = `${message.stream}/${message.workId}`;
+  const inDataStream = withDataStream(deps.feed.dataset, deps.namespace);
+  const unreadableLine = (record: UnreadableRecord) =>
+    `${JSON.stringify(inDataStream(pipelineErrorDocument(undefined, record.message, { now: deps.now, originalText: record.text })))}\n`;
   let batch: { line: string; claim: ClaimRequest | undefined }[] = [];
   const flush = async () => {
     const claims = batch.flatMap((item) => (item.claim ? [item.claim] : []));
@@ -160,9 +167,14 @@ async function writeRecords(records: AsyncIterable<unknown>, writer: OutputWrite
     batch = [];
   };
   for await (const record of records) {
-    const { line, pipelineError } = session.toLine(record, message);
-    if (pipelineError) counts.pipelineErrors += 1;
-    batch.push({ line, claim: session.recordKey(record, now) });
+    if (record instanceof UnreadableRecord) {
+      batch.push({ line: unreadableLine(record), claim: undefined });
+      counts.pipelineErrors += 1;
+    } else {
+      const { line, pipelineError } = session.toLine(record, message);
+      if (pipelineError) counts.pipelineErrors += 1;
+      batch.push({ line, claim: session.recordKey(record, now) });
+    }
     if (batch.length >= CLAIM_BATCH) await flush();
   }
   await flush();

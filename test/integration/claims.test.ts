@@ -36,6 +36,7 @@ beforeAll(async () => {
     ledger: new WorkLedger(ledgerTable),
     claims: new RecordClaims(`${prefix}records`, tableFor, TableServiceClient.fromConnectionString(connection, { allowInsecureConnection: true })),
     sink: new FileSink(outputDir),
+    namespace: "default",
     requeue: async () => undefined,
     log: recordingLogger(),
   };

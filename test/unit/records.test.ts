@@ -1,6 +1,6 @@
 import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { InvalidContentError, streamRecords } from "../../shared/pipeline/records.js";
+import { InvalidContentError, streamRecords, UnreadableRecord } from "../../shared/pipeline/records.js";
 
 async function collect(chunks: (string | Buffer)[]): Promise<unknown[]> {
   const out: unknown[] = [];
@@ -18,12 +18,32 @@ describe("streaming records out of a content blob", () => {
     expect(await collect(["[]"])).toEqual([]);
   });
 
+  it("hands on an element that is not JSON as an UnreadableRecord in its place, saying where it is, and reads on", async () => {
+    const records = await collect(['[{"Id":"a"},{"Id": nope},{"I', 'd":"c"}]']);
+    expect(records).toEqual([{ Id: "a" }, expect.any(UnreadableRecord), { Id: "c" }]);
+    expect(records[1]).toEqual(
+      new UnreadableRecord('{"Id": nope}', expect.stringMatching(/^element 2 at line 1 column 13 is not valid JSON: Unexpected token .*; it starts at byte offset 12$/) as string),
+    );
+  });
+
+  it("keeps text after the array as an UnreadableRecord", async () => {
+    expect(await collect(['[{"Id":"a"}] trailing'])).toEqual([
+      { Id: "a" },
+      new UnreadableRecord("trailing", "text at line 1 column 14 is outside the JSON array, which ends at line 1 column 12; it starts at byte offset 13"),
+    ]);
+  });
+
   it.each([
     [['{"Id":"a"}'], /not a JSON array \(starts with "\{"\)/],
-    [['[{"Id":"a"},{"Id":'], /not valid JSON/],
-    [['[{"Id":"a"}] trailing'], /not valid JSON/],
+    [["\uFEFF", '{"Id":"a"}'], /not a JSON array \(starts with "\{"\)/],
+    [[Buffer.from([0xef, 0xbb]), Buffer.from("[]")], /not a JSON array \(starts with "ï"\)/],
     [["   "], /content is empty/],
+    [["\uFEFF \n"], /content is empty/],
+    [[], /content is empty/],
     [["<html>throttled</html>"], /not a JSON array/],
+    [['[{"Id":"a"},{"Id":'], /^content is cut short: element 2 at line 1 column 13 is not valid JSON: the input ends inside it, at line 1 column 19 \(offset 18\)$/],
+    [['[{"Id":"a"},{"Id":"b"}'], /^content is cut short: the JSON array at line 1 column 1 is not closed: the input ends at line 1 column 23 \(offset 22\)$/],
+    [['[{"Id":"a"},'], /^content is cut short: the JSON array at line 1 column 1 is not closed/],
   ])("refuses %j with an InvalidContentError", async (chunks, reason) => {
     const attempt = collect(chunks);
     await expect(attempt).rejects.toThrow(reason);

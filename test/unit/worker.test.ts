@@ -1,7 +1,7 @@
 import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import type { WorkMessage } from "../../shared/pipeline/message.js";
-import { InvalidContentError } from "../../shared/pipeline/records.js";
+import { InvalidContentError, streamRecords } from "../../shared/pipeline/records.js";
 import { processWork, type WorkedFeed, type WorkerDeps } from "../../shared/pipeline/worker.js";
 import type { OutputSink, OutputWriter } from "../../shared/sinks/sink.js";
 import type { Failure } from "../../shared/sources/source.js";
@@ -35,7 +35,7 @@ function fakeFeed(options: { records?: Rec[]; error?: unknown; raw?: boolean } =
       })();
     },
     recordKey: (record) => ((record as Rec).id ? { recordId: (record as Rec).id as string, hour: "2026-03-01T09" } : undefined),
-    toLine: (record) => ({ line: JSON.stringify(record), pipelineError: (record as Rec).n < 0 }),
+    toLine: (record) => ({ line: `${JSON.stringify(record)}\n`, pipelineError: (record as Rec).n < 0 }),
     failure: (error) => (error as { failure?: Failure }).failure,
     ...(options.raw ? { raw: async () => Readable.from([Buffer.from("raw bytes")]) } : {}),
   };
@@ -49,20 +49,28 @@ function failing(failure: Failure): Error {
 function setup(feed: WorkedFeed, known?: Partial<LedgerEntry>) {
   const finished: LedgerEntry[] = [];
   const outputs = new Map<string, string[]>();
+  /** Every write's text, as the writer got it. */
+  const writes: string[] = [];
+  const writesAfterAbort: string[] = [];
   const aborted: string[] = [];
   const raw: { path: string; metadata: Record<string, string> }[] = [];
   const requeued: { message: WorkMessage; delayMs: number }[] = [];
-  /** Record ids claimed by an earlier work item: duplicates here. */
-  const claimedElsewhere = new Set<string>(["dup"]);
   const claimCalls: { tenantId: string; owner: string; requests: ClaimRequest[] }[] = [];
   const sink: OutputSink = {
     location: "memory",
     async open(path) {
-      const lines: string[] = [];
+      const texts: string[] = [];
+      let abortedHere = false;
       const writer: OutputWriter = {
-        write: async (line) => void lines.push(line),
-        commit: async () => (outputs.set(path, lines), { bytes: lines.join("\n").length }),
-        abort: async () => void aborted.push(path),
+        write: async (text) => {
+          (abortedHere ? writesAfterAbort : texts).push(text);
+          writes.push(text);
+        },
+        commit: async () => (outputs.set(path, texts.join("").split("\n").slice(0, -1)), { bytes: texts.join("").length }),
+        abort: async () => {
+          abortedHere = true;
+          aborted.push(path);
+        },
       };
       return writer;
     },
@@ -80,16 +88,18 @@ function setup(feed: WorkedFeed, known?: Partial<LedgerEntry>) {
     claims: {
       claim: async (tenantId, owner, requests) => {
         claimCalls.push({ tenantId, owner, requests });
-        return new Set(requests.map((r) => r.recordId).filter((id) => !claimedElsewhere.has(id)));
+        // Ids starting with "dup" were claimed by an earlier work item: duplicates here.
+        return new Set(requests.map((r) => r.recordId).filter((id) => !id.startsWith("dup")));
       },
     },
     sink,
+    namespace: "tenant_space",
     requeue: async (next, delayMs) => void requeued.push({ message: next, delayMs }),
     log,
     now: () => NOW,
     random: () => 0.5,
   };
-  return { deps, finished, outputs, aborted, raw, requeued, claimCalls, log };
+  return { deps, finished, outputs, writes, writesAfterAbort, aborted, raw, requeued, claimCalls, log };
 }
 
 describe("processing a work item of any feed", () => {
@@ -222,5 +232,52 @@ describe("processing a work item of any feed", () => {
     deps.ledger.finish = async () => Promise.reject(new Error("table down"));
     await expect(processWork(message(), deps)).rejects.toThrow("table down");
     expect(requeued).toEqual([]);
+  });
+
+  describe("a content blob read with streamRecords", () => {
+    /** The fake feed, its records read from `chunks` as a content blob is. */
+    function blobFeed(chunks: string[]) {
+      const { feed } = fakeFeed({ raw: true });
+      return { ...feed, session: { ...feed.session, fetch: async () => streamRecords(Readable.from(chunks.map((chunk) => Buffer.from(chunk)))) } };
+    }
+
+    it("writes the good records around an element that is not JSON, and that element as a pipeline_error document keeping its text", async () => {
+      const { deps, outputs, claimCalls, finished } = setup(blobFeed(['[{"id":"r1","n":1},{"id":"r2",', '"n":}, {"id":"r3","n":3}]']));
+      const outcome = await processWork(message(), deps);
+      expect(outcome).toMatchObject({ status: "done", records: 3, duplicates: 0, pipelineErrors: 1 });
+      const [first, bad, last] = [...outputs.values()][0]!;
+      expect([first, last]).toEqual(['{"id":"r1","n":1}', '{"id":"r3","n":3}']);
+      expect(JSON.parse(bad!)).toEqual({
+        "@timestamp": new Date(NOW).toISOString(),
+        ecs: { version: expect.any(String) },
+        event: { kind: "pipeline_error", original: '{"id":"r2","n":}', ingested: new Date(NOW).toISOString(), dataset: "fake.dataset" },
+        error: { message: expect.stringMatching(/^element 2 at line 1 column 20 is not valid JSON: .*; it starts at byte offset 19$/) },
+        tags: ["preserve_original_event"],
+        data_stream: { type: "logs", dataset: "fake.dataset", namespace: "tenant_space" },
+      });
+      // It has no key to claim by: only the good records were claimed.
+      expect(claimCalls.flatMap((call) => call.requests.map((r) => r.recordId))).toEqual(["r1", "r3"]);
+      expect(finished[0]).toMatchObject({ state: "done", records: 3, pipelineErrors: 1 });
+    });
+
+    it("still fails content that is not a JSON array as a whole, keeping its raw bytes", async () => {
+      const { deps, outputs, aborted, raw, finished } = setup(blobFeed(["<html>throttled</html>"]));
+      expect(await processWork(message(), deps)).toEqual({ status: "failed", reason: 'content is not a JSON array (starts with "<")' });
+      expect(outputs.size).toBe(0);
+      expect(aborted).toHaveLength(1);
+      expect(raw.map((r) => r.path)).toEqual(["failed/fake.dataset/tenant-a/Stream.One/20260301+w1.json"]);
+      expect(finished[0]).toMatchObject({ state: "failed", output: raw[0]!.path });
+    });
+
+    it("fails content cut short as a whole, even after a batch of its records was written, and commits nothing", async () => {
+      const records = Array.from({ length: 600 }, (_, i) => JSON.stringify({ id: `r${i}`, n: i }));
+      const { deps, outputs, writes, aborted, raw, finished } = setup(blobFeed([`[${records.join(",")}`, ',{"id":"r600","n"']));
+      const outcome = await processWork(message(), deps);
+      expect(outcome).toEqual({ status: "failed", reason: expect.stringMatching(/^content is cut short: element 601 at line 1 column \d+ is not valid JSON: the input ends inside it/) });
+      expect(outputs.size).toBe(0);
+      expect(aborted).toHaveLength(1);
+      expect(raw).toHaveLength(1);
+      expect(finished[0]).toMatchObject({ state: "failed", output: raw[0]!.path });
+    });
   });
 });
