@@ -144,6 +144,18 @@ export async function processWork(message: WorkMessage, deps: WorkerDeps): Promi
   }
 }
 
+/** One batch's lines, in order, with each line's claim (none: written unclaimed). */
+interface Batch {
+  lines: string[];
+  claims: (ClaimRequest | undefined)[];
+}
+
+/**
+ * Normalizes the records into batches and settles each batch (claims, then one write of its owned
+ * lines) while the next one is normalized, so that the claims' round trip and the compression overlap
+ * the mapping instead of stalling it. At most one batch is claimed at a time and one is being written
+ * (compressed) at a time, in order; memory holds about two batches of lines.
+ */
 async function writeRecords(records: AsyncIterable<unknown>, writer: OutputWriter, message: WorkMessage, deps: WorkerDeps) {
   const { session } = deps.feed;
   const counts = { written: 0, duplicates: 0, pipelineErrors: 0 };
@@ -152,33 +164,66 @@ async function writeRecords(records: AsyncIterable<unknown>, writer: OutputWrite
   const inDataStream = withDataStream(deps.feed.dataset, deps.namespace);
   const unreadableLine = (record: UnreadableRecord) =>
     `${JSON.stringify(inDataStream(pipelineErrorDocument(undefined, record.message, { now: deps.now, originalText: record.text })))}\n`;
-  let batch: { line: string; claim: ClaimRequest | undefined }[] = [];
-  const flush = async () => {
-    const claims = batch.flatMap((item) => (item.claim ? [item.claim] : []));
-    const owned = claims.length > 0 ? await deps.claims.claim(message.tenantId, owner, claims) : new Set<string>();
-    for (const { line, claim } of batch) {
-      if (claim && !owned.has(claim.recordId)) {
+
+  /** The write of the batch before, until the writer has taken all of it (backpressure). */
+  let writing: Promise<void> = Promise.resolve();
+  const settle = async ({ lines, claims }: Batch) => {
+    const requests = claims.filter((claim): claim is ClaimRequest => claim !== undefined);
+    const owned = requests.length > 0 ? await deps.claims.claim(message.tenantId, owner, requests) : undefined;
+    let text = "";
+    for (let i = 0; i < lines.length; i += 1) {
+      const claim = claims[i];
+      if (claim && !owned?.has(claim.recordId)) {
         counts.duplicates += 1;
         continue;
       }
-      await writer.write(line);
+      text += lines[i];
       counts.written += 1;
     }
-    batch = [];
+    await writing;
+    // Not awaited here: the batch is compressed while the next one is claimed and normalized.
+    if (text !== "") writing = quietly(writer.write(text));
   };
-  for await (const record of records) {
-    if (record instanceof UnreadableRecord) {
-      batch.push({ line: unreadableLine(record), claim: undefined });
-      counts.pipelineErrors += 1;
-    } else {
-      const { line, pipelineError } = session.toLine(record, message);
-      if (pipelineError) counts.pipelineErrors += 1;
-      batch.push({ line, claim: session.recordKey(record, now) });
+
+  let settling: Promise<void> = Promise.resolve();
+  let batch: Batch = { lines: [], claims: [] };
+  try {
+    for await (const record of records) {
+      if (record instanceof UnreadableRecord) {
+        batch.lines.push(unreadableLine(record));
+        batch.claims.push(undefined);
+        counts.pipelineErrors += 1;
+      } else {
+        const { line, pipelineError } = session.toLine(record, message);
+        if (pipelineError) counts.pipelineErrors += 1;
+        batch.lines.push(line);
+        batch.claims.push(session.recordKey(record, now));
+      }
+      if (batch.lines.length >= CLAIM_BATCH) {
+        await settling;
+        settling = quietly(settle(batch));
+        batch = { lines: [], claims: [] };
+      }
     }
-    if (batch.length >= CLAIM_BATCH) await flush();
+    await settling;
+    await settle(batch);
+    await writing;
+  } catch (error) {
+    // The caller aborts the writer next: nothing still settling may write to it after that.
+    await settling.catch(() => undefined);
+    await writing.catch(() => undefined);
+    throw error;
   }
-  await flush();
   return counts;
+}
+
+/**
+ * The promise, marked as handled: it is awaited later (before the next batch, or at the end), and a
+ * failing read of the records meanwhile must not leave its rejection unhandled.
+ */
+function quietly<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => undefined);
+  return promise;
 }
 
 /** The server's Retry-After when it gives one (spread by up to a second), else exponential backoff with jitter. */

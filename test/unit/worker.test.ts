@@ -274,10 +274,88 @@ describe("processing a work item of any feed", () => {
       const { deps, outputs, writes, aborted, raw, finished } = setup(blobFeed([`[${records.join(",")}`, ',{"id":"r600","n"']));
       const outcome = await processWork(message(), deps);
       expect(outcome).toEqual({ status: "failed", reason: expect.stringMatching(/^content is cut short: element 601 at line 1 column \d+ is not valid JSON: the input ends inside it/) });
+      expect(writes).toHaveLength(1);
       expect(outputs.size).toBe(0);
       expect(aborted).toHaveLength(1);
       expect(raw).toHaveLength(1);
       expect(finished[0]).toMatchObject({ state: "failed", output: raw[0]!.path });
+    });
+  });
+
+  describe("batches of 500 records", () => {
+    /** 1,200 records (batches of 500, 500 and 200), every tenth claimed by another work item first. */
+    const many = Array.from({ length: 1_200 }, (_, i) => ({ id: i % 10 === 3 ? `dup${i}` : `r${i}`, n: i }));
+
+    it("normalizes the next batch while the claims of one are out, one claim call at a time, writing each batch's owned lines at once and in order", async () => {
+      const { feed } = fakeFeed({ records: many });
+      let mapped = 0;
+      const counting = { ...feed, session: { ...feed.session, toLine: (record: unknown) => ((mapped += 1), feed.session.toLine(record, message())) } };
+      const { deps, outputs, writes } = setup(counting);
+      const claimed = deps.claims.claim;
+      let inFlight = 0;
+      let mostInFlight = 0;
+      const mappedWhenAnswered: number[] = [];
+      deps.claims.claim = async (tenantId, owner, requests) => {
+        inFlight += 1;
+        mostInFlight = Math.max(mostInFlight, inFlight);
+        // The store answers after a round trip: a turn of the event loop, at least.
+        await new Promise((resolve) => setImmediate(resolve));
+        mappedWhenAnswered.push(mapped);
+        inFlight -= 1;
+        return claimed(tenantId, owner, requests);
+      };
+      const outcome = await processWork(message(), deps);
+      expect(outcome).toMatchObject({ status: "done", records: 1_080, duplicates: 120 });
+      expect([...outputs.values()][0]).toEqual(many.filter((r) => !r.id.startsWith("dup")).map((r) => JSON.stringify(r)));
+      expect(mostInFlight).toBe(1);
+      // The first batch's claims were answered once the second batch was mapped, not before it began.
+      expect(mappedWhenAnswered[0]).toBeGreaterThan(500);
+      expect(writes).toHaveLength(3);
+    });
+
+    it("lets a batch whose claims are out settle before the output is aborted for a failed read", async () => {
+      const { feed } = fakeFeed();
+      const cut = Object.assign(new Error("socket hang up"), { code: "ECONNRESET" });
+      const failing = {
+        ...feed,
+        session: {
+          ...feed.session,
+          fetch: async () =>
+            (async function* () {
+              yield* many.slice(0, 600);
+              throw cut;
+            })(),
+        },
+      };
+      const { deps, outputs, aborted, writesAfterAbort } = setup(failing);
+      const claimed = deps.claims.claim;
+      deps.claims.claim = async (tenantId, owner, requests) => {
+        await new Promise((resolve) => setImmediate(resolve));
+        return claimed(tenantId, owner, requests);
+      };
+      await expect(processWork(message(), deps)).rejects.toBe(cut);
+      // Past the claims' round trip: a batch still settling would have written by now.
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(outputs.size).toBe(0);
+      expect(aborted).toHaveLength(1);
+      expect(writesAfterAbort).toEqual([]);
+    });
+
+    it("aborts the output when a claim call fails mid-stream, and nothing is written after the abort", async () => {
+      const { feed } = fakeFeed({ records: many });
+      const { deps, outputs, aborted, writesAfterAbort, finished } = setup(feed);
+      const claimed = deps.claims.claim;
+      let calls = 0;
+      deps.claims.claim = async (tenantId, owner, requests) => {
+        calls += 1;
+        if (calls === 2) throw new Error("claims table unavailable");
+        return claimed(tenantId, owner, requests);
+      };
+      await expect(processWork(message(), deps)).rejects.toThrow("claims table unavailable");
+      expect(outputs.size).toBe(0);
+      expect(aborted).toHaveLength(1);
+      expect(writesAfterAbort).toEqual([]);
+      expect(finished).toEqual([]);
     });
   });
 });
