@@ -13,18 +13,20 @@ import { AIR_INVESTIGATIONS, ALERT_DATA_DATES, ALERT_DATA_KEYS, AUDIT_DATES, PLA
 export function flattenAudit(audit: Doc, errors: string[], present: number): void {
   for (const { field, bit } of JSON_TEXT) if (present & bit) parseJsonField(audit, field, errors);
   // `Message` is an object in Copilot records but text elsewhere; one field name cannot be both.
-  if (isMap(audit.Message)) {
+  if (present & MESSAGE && isMap(audit.Message)) {
     audit.MessageObject = audit.Message;
     audit.Message = undefined;
   }
-  flattenActions(audit, errors);
-  flattenNameValues(audit, "Parameters");
-  flattenNameValues(audit, "ExtendedProperties");
-  if (isMap(audit.ExtendedProperties)) parseJsonField(audit, "ExtendedProperties.additionalDetails", errors);
-  flattenModifiedProperties(audit);
-  const platform = asString(audit.Platform);
+  if (present & ACTIONS) flattenActions(audit, errors);
+  if (present & PARAMETERS) flattenNameValues(audit, "Parameters");
+  if (present & EXTENDED_PROPERTIES) {
+    flattenNameValues(audit, "ExtendedProperties");
+    if (isMap(audit.ExtendedProperties)) parseJsonField(audit, "ExtendedProperties.additionalDetails", errors);
+  }
+  if (present & MODIFIED_PROPERTIES) flattenModifiedProperties(audit);
+  const platform = present & PLATFORM ? asString(audit.Platform) : undefined;
   if (platform !== undefined && PLATFORMS[platform]) audit.Platform = PLATFORMS[platform];
-  if (Array.isArray(audit.AlertLinks)) {
+  if (present & ALERT_LINKS && Array.isArray(audit.AlertLinks)) {
     const links = audit.AlertLinks.flatMap((link) => (isMap(link) && typeof link.AlertLinkHref === "string" && link.AlertLinkHref !== "" ? [link.AlertLinkHref] : []));
     audit.AlertLinks = links.length > 0 ? links : undefined;
   }
@@ -47,6 +49,7 @@ export function flattenAudit(audit: Doc, errors: string[], present: number): voi
 /** The tables' fields with the presence bits of the raw fields they are under. */
 const withBits = (fields: readonly string[]) => fields.map((field) => ({ field, bit: bitOf(field.split(".")[0] as string) }));
 const JSON_TEXT = withBits(STRINGLY_JSON_FIELDS);
+const [MESSAGE, ACTIONS, PARAMETERS, EXTENDED_PROPERTIES, MODIFIED_PROPERTIES, PLATFORM, ALERT_LINKS] = ["Message", "Actions", "Parameters", "ExtendedProperties", "ModifiedProperties", "Platform", "AlertLinks"].map(bitOf) as [number, number, number, number, number, number, number];
 const AS_STRING = withBits(STRING_FIELDS);
 const DATES = withBits(AUDIT_DATES);
 

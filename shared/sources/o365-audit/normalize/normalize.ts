@@ -89,7 +89,7 @@ export function normalizeToLine(record: unknown, context: NormalizeContext, fini
 
 /** The same for every document: shared rather than allocated per record (documents are serialized, not changed). */
 const ECS = Object.freeze({ version: ECS_VERSION });
-const CLIENT_ADDRESS_FIELDS = ["ClientIPAddress", "ClientIP", "ActorIpAddress"] as const;
+const CLIENT_ADDRESS_FIELDS = ["ClientIPAddress", "ClientIP", "ActorIpAddress"].map((field) => ({ field, bit: bitOf(field) }));
 
 /** Moves a field of the working copy out; returns it (null counts as absent). Nested ones (`dotted`) are cleared without changing the input. */
 function take(audit: Doc, field: string, dotted = false): unknown {
@@ -106,22 +106,22 @@ function mapRecord(record: Doc, context: NormalizeContext): EcsDocument {
   // The steps run in the order Elastic's pipeline runs them, which decides who wins a field.
   const audit: Doc = { ...record };
   let present = presenceOf(record);
-  const { doc, event, temp, code } = mapCommonFields(record, audit, context);
+  const { doc, event, temp, code } = mapCommonFields(record, audit, context, present);
   copyFields(EARLY_COPIES, audit, doc, present);
 
   const errors: string[] = [];
   flattenAudit(audit, errors, present);
-  parseAlertData(audit, code);
+  if (present & DATA) parseAlertData(audit, code);
   if (doc["@timestamp"] === undefined) recordTime(code, audit, doc, event, context);
-  const severity = SEVERITIES[asString(audit.Severity) ?? ""];
+  const severity = present & SEVERITY ? SEVERITIES[asString(audit.Severity) ?? ""] : undefined;
   if (severity !== undefined) event.severity = severity;
-  present |= mapParameters(audit, doc);
+  if (present & PARAMETERS) present |= mapParameters(audit, doc);
 
   mapWorkload(code, audit, doc, temp);
   mapNetwork(doc, temp, context.geoip);
   mapUsers(doc, audit, present);
   if (present & EXTENDED_PROPERTIES && isMap(audit.ExtendedProperties)) moveField(audit, "ExtendedProperties.UserAgent", doc, "user_agent.original");
-  mapTenant(doc, audit, context);
+  mapTenant(doc, audit, context, present);
   const userType = asString(audit.UserType);
   if (event.provider === undefined && userType) event.provider = userType;
 
@@ -148,7 +148,7 @@ function mapRecord(record: Doc, context: NormalizeContext): EcsDocument {
 }
 
 /** The fields every record has: time, id, addresses, user, workload, action, tenant, type and outcome. */
-function mapCommonFields(record: Doc, audit: Doc, context: NormalizeContext) {
+function mapCommonFields(record: Doc, audit: Doc, context: NormalizeContext, present: number) {
   const event: Doc = { kind: "event", type: ["info"], category: ["web"] };
   // The record's own time; one without CreationTime is dated once its other fields are read (recordTime).
   const doc: Doc = { "@timestamp": creationTime(audit.CreationTime), ecs: ECS, event };
@@ -162,7 +162,8 @@ function mapCommonFields(record: Doc, audit: Doc, context: NormalizeContext) {
   const code = recordTypeName(audit.RecordType);
   // Raw addresses, parsed once the record type's own address fields are known.
   const temp: Doc = {};
-  for (const field of CLIENT_ADDRESS_FIELDS) {
+  for (const { field, bit } of CLIENT_ADDRESS_FIELDS) {
+    if ((present & bit) === 0) continue;
     const address = take(audit, field);
     if (address !== undefined) {
       temp.client = address;
@@ -238,6 +239,8 @@ const EARLY_COPIES = COPIES.filter((_, i) => FIELD_COPIES[i]?.early);
 const LATE_COPIES = COPIES.filter((_, i) => !FIELD_COPIES[i]?.early);
 const EMAIL_PATHS = EMAIL_SOURCES.map(([from, to]) => ({ from: probe(from, false), to: split(to), ip: to.endsWith(".ip") }));
 const DATA = bitOf("Data");
+const SEVERITY = bitOf("Severity");
+const DEVICE_NAME = bitOf("DeviceName");
 const EXTENDED_PROPERTIES = bitOf("ExtendedProperties");
 const PARAMETERS = bitOf("Parameters");
 const ITEM = bitOf("Item");
@@ -620,7 +623,7 @@ function mapRelatedByType(code: string | undefined, doc: Doc): void {
 }
 
 /** organization.* and host.* from the tenant (named from the configured tenant domains when known) or the device. */
-function mapTenant(doc: Doc, audit: Doc, context: NormalizeContext): void {
+function mapTenant(doc: Doc, audit: Doc, context: NormalizeContext, present: number): void {
   const organization = under(doc, "organization");
   if (organization && typeof organization.id === "string") {
     // Written as Microsoft sent it; the configured tenant names are keyed in lower case.
@@ -633,7 +636,8 @@ function mapTenant(doc: Doc, audit: Doc, context: NormalizeContext): void {
     }
   }
   if (under(doc, "host")?.name === undefined) {
-    const name = (isEmpty(audit.DeviceName) ? undefined : audit.DeviceName) ?? organization?.name ?? under(doc, "user")?.domain;
+    const device = present & DEVICE_NAME ? audit.DeviceName : undefined;
+    const name = (isEmpty(device) ? undefined : device) ?? organization?.name ?? under(doc, "user")?.domain;
     if (name !== undefined) child(doc, "host").name = name;
   }
 }
