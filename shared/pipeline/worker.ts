@@ -5,6 +5,7 @@ import type { LedgerEntry, WorkLedger } from "../state/ledger.js";
 import { failedWorkPath, workOutputPath } from "../sinks/layout.js";
 import type { OutputSink, OutputWriter } from "../sinks/sink.js";
 import type { Logger } from "../util/log.js";
+import { LineBatch } from "./lineBatch.js";
 import type { WorkMessage } from "./message.js";
 import { InvalidContentError, UnreadableRecord } from "./records.js";
 
@@ -144,17 +145,11 @@ export async function processWork(message: WorkMessage, deps: WorkerDeps): Promi
   }
 }
 
-/** One batch's lines, in order, with each line's claim (none: written unclaimed). */
-interface Batch {
-  lines: string[];
-  claims: (ClaimRequest | undefined)[];
-}
-
 /**
  * Normalizes the records into batches and settles each batch (claims, then one write of its owned
  * lines) while the next one is normalized, so that the claims' round trip and the compression overlap
  * the mapping instead of stalling it. At most one batch is claimed at a time and one is being written
- * (compressed) at a time, in order; memory holds about two batches of lines.
+ * (compressed) at a time, in order: memory holds three batches at most, their buffers reused.
  */
 async function writeRecords(records: AsyncIterable<unknown>, writer: OutputWriter, message: WorkMessage, deps: WorkerDeps) {
   const { session } = deps.feed;
@@ -164,45 +159,49 @@ async function writeRecords(records: AsyncIterable<unknown>, writer: OutputWrite
   const inDataStream = withDataStream(deps.feed.dataset, deps.namespace);
   const unreadableLine = (record: UnreadableRecord) =>
     `${JSON.stringify(inDataStream(pipelineErrorDocument(undefined, record.message, { now: deps.now, originalText: record.text })))}\n`;
+  const spare: LineBatch[] = [];
 
   /** The write of the batch before, until the writer has taken all of it (backpressure). */
   let writing: Promise<void> = Promise.resolve();
-  const settle = async ({ lines, claims }: Batch) => {
+  const settle = async (batch: LineBatch) => {
+    const { claims } = batch;
     const requests = claims.filter((claim): claim is ClaimRequest => claim !== undefined);
     const owned = requests.length > 0 ? await deps.claims.claim(message.tenantId, owner, requests) : undefined;
-    let text = "";
-    for (let i = 0; i < lines.length; i += 1) {
-      const claim = claims[i];
+    const bytes = batch.kept((index) => {
+      const claim = claims[index];
       if (claim && !owned?.has(claim.recordId)) {
         counts.duplicates += 1;
-        continue;
+        return false;
       }
-      text += lines[i];
       counts.written += 1;
-    }
+      return true;
+    });
     await writing;
     // Not awaited here: the batch is compressed while the next one is claimed and normalized.
-    if (text !== "") writing = quietly(writer.write(text));
+    writing = quietly(
+      (bytes.length > 0 ? writer.write(bytes) : Promise.resolve()).then(() => {
+        batch.clear();
+        spare.push(batch);
+      }),
+    );
   };
 
   let settling: Promise<void> = Promise.resolve();
-  let batch: Batch = { lines: [], claims: [] };
+  let batch = new LineBatch();
   try {
     for await (const record of records) {
       if (record instanceof UnreadableRecord) {
-        batch.lines.push(unreadableLine(record));
-        batch.claims.push(undefined);
+        batch.add(unreadableLine(record), undefined);
         counts.pipelineErrors += 1;
       } else {
         const { line, pipelineError } = session.toLine(record, message);
         if (pipelineError) counts.pipelineErrors += 1;
-        batch.lines.push(line);
-        batch.claims.push(session.recordKey(record, now));
+        batch.add(line, session.recordKey(record, now));
       }
-      if (batch.lines.length >= CLAIM_BATCH) {
+      if (batch.size >= CLAIM_BATCH) {
         await settling;
         settling = quietly(settle(batch));
-        batch = { lines: [], claims: [] };
+        batch = spare.pop() ?? new LineBatch();
       }
     }
     await settling;

@@ -27,7 +27,7 @@ export class BlobSink implements OutputSink {
     // Keep an early upload failure from becoming an unhandled rejection before commit() awaits it.
     upload.catch(() => undefined);
     return {
-      write: (line) => writer.write(line),
+      write: (chunk) => writer.write(chunk),
       commit: async () => {
         writer.end();
         await upload;

@@ -31,7 +31,7 @@ export class FileSink implements OutputSink {
     });
     closed.catch(() => undefined);
     return {
-      write: (line) => writer.write(line),
+      write: (chunk) => writer.write(chunk),
       commit: async () => {
         writer.end();
         await closed;

@@ -5,8 +5,11 @@ import type { Readable } from "node:stream";
  * output instead of adding a second copy; a writer becomes visible only when committed.
  */
 export interface OutputWriter {
-  /** Resolves when the line is accepted (honours backpressure). */
-  write(line: string): Promise<void>;
+  /**
+   * Lines of NDJSON, UTF-8 encoded. Resolves once the writer has taken all of the chunk's bytes
+   * (backpressure): from then on the caller may reuse the chunk's memory.
+   */
+  write(chunk: Uint8Array): Promise<void>;
   /** Makes the output visible under its final name; returns compressed bytes written. */
   commit(): Promise<{ bytes: number }>;
   /** Drops everything written so far; nothing becomes visible. */

@@ -62,7 +62,9 @@ function setup(feed: WorkedFeed, known?: Partial<LedgerEntry>) {
       const texts: string[] = [];
       let abortedHere = false;
       const writer: OutputWriter = {
-        write: async (text) => {
+        write: async (chunk) => {
+          // Decoded at once: the worker reuses the chunk's memory once the write resolves.
+          const text = Buffer.from(chunk).toString("utf8");
           (abortedHere ? writesAfterAbort : texts).push(text);
           writes.push(text);
         },
