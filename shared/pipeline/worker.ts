@@ -199,6 +199,10 @@ async function writeRecords(records: AsyncIterable<unknown>, writer: OutputWrite
         batch.add(line, session.recordKey(record, now));
       }
       if (batch.size >= CLAIM_BATCH) {
+        // A turn of the event loop each batch: records already read (a page, a buffered chunk) are mapped
+        // without one, and nothing else in the process (another item's download, the lister, the
+        // compression's callbacks) should wait longer than a batch takes.
+        await new Promise((resolve) => setImmediate(resolve));
         await settling;
         settling = quietly(settle(batch));
         batch = spare.pop() ?? new LineBatch();

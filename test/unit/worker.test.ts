@@ -315,6 +315,17 @@ describe("processing a work item of any feed", () => {
       expect(writes).toHaveLength(3);
     });
 
+    it("gives the event loop a turn each batch, however fast the records come", async () => {
+      const { feed } = fakeFeed({ records: many });
+      let mapped = 0;
+      const counting = { ...feed, session: { ...feed.session, toLine: (record: unknown) => ((mapped += 1), feed.session.toLine(record, message())) } };
+      const { deps } = setup(counting);
+      let mappedAtFirstTurn: number | undefined;
+      setImmediate(() => (mappedAtFirstTurn = mapped));
+      await processWork(message(), deps);
+      expect(mappedAtFirstTurn).toBe(500);
+    });
+
     it("lets a batch whose claims are out settle before the output is aborted for a failed read", async () => {
       const { feed } = fakeFeed();
       const cut = Object.assign(new Error("socket hang up"), { code: "ECONNRESET" });
