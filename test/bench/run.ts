@@ -46,6 +46,15 @@ if (!only || only === "streaming") {
       target(m, `o365-audit, ${blob.mb} MB blob of ${blob.records} records (claims in memory)`);
       if (mb >= 250) line(m.worker.peakRssMb <= 256, `worker path, o365-audit, ${blob.mb} MB blob: ${memory(m)} (target ≤ 256 MB)`);
       else console.log(`       ${memory(m)}`);
+      console.log(`       the process's CPU while the item was worked: ${m.worker.cpuSeconds} s in ${m.worker.seconds} s (compression and I/O on other threads)`);
+      if (m.stages && m.ceilings) {
+        const { seconds } = m.stages;
+        console.log(
+          `       its stages alone: normalize alone ${seconds.normalizeAlone} s, split ${seconds.split} s (JSON.parse in it ${seconds.parse} s), ` +
+            `encode ${seconds.encode} s, claim keys ${seconds.claimKeys} s, gzip ${seconds.gzip} s: ` +
+            `the ratio at best ${m.ceilings.oneThread} on one thread, ${m.ceilings.twoCores} with compression on a second core`,
+        );
+      }
       if (mb === 60) {
         // The output's gzip level, by measurement on this blob's NDJSON (shared/sinks/gzipWriter.ts uses level 5).
         const ndjson = await bench.lastOutput();

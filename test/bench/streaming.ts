@@ -37,6 +37,8 @@ export interface WorkerRun {
   records: number;
   seconds: number;
   recordsPerSecond: number;
+  /** CPU time of the whole process while the item was worked: every thread's, compression's on the thread pool too. */
+  cpuSeconds: number;
   peakRssMb: number;
   outputMb: number;
 }
@@ -45,6 +47,29 @@ export interface NormalizeRun {
   records: number;
   seconds: number;
   recordsPerSecond: number;
+}
+
+/** The worker path's stages, each timed alone on the same records. */
+export interface StageRun {
+  records: number;
+  seconds: { normalizeAlone: number; split: number; parse: number; encode: number; claimKeys: number; gzip: number };
+}
+
+/**
+ * What the stages say the worker's ratio can reach at best, if it waited for nothing and no stage
+ * cost more among the others than alone. On one thread: normalize alone against normalize alone plus
+ * the main thread's other stages (splitting past the parse both pay, encoding, claim keys). On two
+ * cores, with compression on the second: the larger of that thread's time and half of all the CPU.
+ */
+export function ceilings(stages: StageRun) {
+  const { normalizeAlone, split, parse, encode, claimKeys, gzip } = stages.seconds;
+  const mainThread = normalizeAlone + Math.max(0, split - parse) + encode + claimKeys;
+  return {
+    mainThreadSeconds: Number(mainThread.toFixed(3)),
+    cpuSeconds: Number((mainThread + gzip).toFixed(3)),
+    oneThread: Number((normalizeAlone / mainThread).toFixed(2)),
+    twoCores: Number((normalizeAlone / Math.max(mainThread, (mainThread + gzip) / 2)).toFixed(2)),
+  };
 }
 
 export interface WorkerMeasure {
@@ -58,6 +83,8 @@ export interface WorkerMeasure {
   normalizeAlone?: NormalizeRun;
   /** The worker's records/s over the normalizer's alone (target ≥ 0.8). */
   ratio?: number;
+  stages?: StageRun;
+  ceilings?: ReturnType<typeof ceilings>;
 }
 
 export interface WorkerBench {
@@ -112,7 +139,10 @@ export function measure(bench: WorkerBench, feed: BenchFeed, options: { records:
   };
   if (!options.alone) return result;
   const normalizeAlone = bench.run<NormalizeRun>({ mode: "normalize", feed, records: options.records, claims: options.claims });
-  return { ...result, normalizeAlone, ratio: Number((worker.recordsPerSecond / normalizeAlone.recordsPerSecond).toFixed(2)) };
+  const ratio = Number((worker.recordsPerSecond / normalizeAlone.recordsPerSecond).toFixed(2));
+  if (!options.blob) return { ...result, normalizeAlone, ratio };
+  const stages = bench.run<StageRun>({ mode: "stages", feed, records: options.records, claims: options.claims, ...source });
+  return { ...result, normalizeAlone, ratio, stages, ceilings: ceilings(stages) };
 }
 
 /** A generated content blob of about `mb` MB in the bench's folder. */
