@@ -1,4 +1,4 @@
-import { Buffer } from "node:buffer";
+import { Buffer, isAscii } from "node:buffer";
 
 /**
  * One record splitter for every feed: a byte scanner that finds where each JSON value of a stream
@@ -124,6 +124,14 @@ export class JsonSplitter {
   /** A line break inside the value, with the next line's indentation still running at the chunk's end. */
   private indentPending = false;
 
+  /**
+   * For the chunk being scanned, when it is all ASCII: where its next backslash and next line break are
+   * (its length when there is none), found by the native search and kept until the scan passes them.
+   * Inside a string, the scan then jumps from quote to quote; -1: not ASCII, byte by byte.
+   */
+  private nextBackslash = -1;
+  private nextLineBreak = -1;
+
   /** Values (or array elements) begun so far, to number them in messages. */
   private count = 0;
   private array: SplitPosition | undefined;
@@ -195,6 +203,9 @@ export class JsonSplitter {
   private scan(chunk: Buffer, from: number): SplitItem[] {
     const length = chunk.length;
     this.textFrom = 0;
+    const ascii = isAscii(chunk);
+    this.nextBackslash = ascii ? nextIndex(chunk, BACKSLASH, from) : -1;
+    this.nextLineBreak = ascii ? nextIndex(chunk, LF, from) : -1;
     let i = from;
     if (this.indentPending) {
       const restart = this.startsNextValue(chunk, i);
@@ -313,8 +324,16 @@ export class JsonSplitter {
           if (chunk[i] !== LF) continue;
           kind = NEWLINE;
         } else {
-          // Most bytes mean nothing to the scan: one tight loop skips them.
-          while (i < length && INSIDE_STRING[chunk[i]!] === PLAIN) i += 1;
+          if (this.nextBackslash >= 0) {
+            // An ASCII chunk has no continuation bytes: inside a string only a quote, a backslash or a line
+            // break means anything, and the native search finds the next of each.
+            if (this.nextBackslash < i) this.nextBackslash = nextIndex(chunk, BACKSLASH, i);
+            if (this.nextLineBreak < i) this.nextLineBreak = nextIndex(chunk, LF, i);
+            i = Math.min(nextIndex(chunk, QUOTE, i), this.nextBackslash, this.nextLineBreak);
+          } else {
+            // Most bytes mean nothing to the scan: one tight loop skips them.
+            while (i < length && INSIDE_STRING[chunk[i]!] === PLAIN) i += 1;
+          }
           if (i === length) break;
           kind = INSIDE_STRING[chunk[i]!]!;
           if (kind === STRING_QUOTE) {
@@ -488,6 +507,12 @@ export class JsonSplitter {
   private error(text: string, message: string): void {
     this.items.push({ kind: "error", text: text.trimEnd(), message, position: this.start });
   }
+}
+
+/** Where `byte` next is in `chunk` from `from`, or the chunk's length. */
+function nextIndex(chunk: Buffer, byte: number, from: number): number {
+  const at = chunk.indexOf(byte, from);
+  return at < 0 ? chunk.length : at;
 }
 
 function describePosition(position: SplitPosition): string {
