@@ -147,6 +147,9 @@ describe("splitJson: bytes as they arrive", () => {
   const inputs = {
     array: '\uFEFF[ {"Id":"a\\"b\\\\","Text":"é日本😀\\u00e9\\n"},\r\n {"Id": oops, "x":"]"},\n  "s,]}",\n  {"Nested":{"L":[1,{"x":"{["}]}}\n]\n',
     sequence: '{"Id":"a\\"b\\\\","Text":"é日本😀\\u00e9\\n"}\r\nnot json ]\n{\n  "Pretty": ["é", {"k": "}"}]\n}\n{"Id":"unclosed\n{"Id":"z"}',
+    // All ASCII: inside strings the scan jumps from quote to backslash to line break, across chunk boundaries too.
+    "ASCII array": '[{"Id":"a\\"b\\\\","Text":"x\\\\\\"y\\u00e9"},\n {"Id": oops, "x":"]"},\n "s,]}\\\\",\n {"Line":"broken\nstring"},\n {"Nested":{"L":[1,{"x":"{[\\""}]}}\n]\n',
+    "ASCII sequence": '{"Id":"a\\"b\\\\"}\n{"Id":"unclosed\n{"Id":"z","q":"\\\\\\""}\n"plain \\"string\\""',
   };
 
   for (const [name, text] of Object.entries(inputs)) {
@@ -178,6 +181,19 @@ describe("splitJson: bytes as they arrive", () => {
       { Pretty: ["é", { k: "}" }] },
       { error: expect.stringMatching(/^value 4 at line 6 column 1/) },
       { Id: "z" },
+    ]);
+    expect(values(await split(inputs["ASCII array"]))).toEqual([
+      { Id: 'a"b\\', Text: 'x\\"y\u00e9' },
+      { error: expect.stringMatching(/^element 2 at line 2 column 2 /) },
+      "s,]}\\",
+      { error: expect.stringMatching(/^element 4 at line 4 column 2 is not valid JSON: Bad control character/) },
+      { Nested: { L: [1, { x: '{["' }] } },
+    ]);
+    expect(values(await split(inputs["ASCII sequence"]))).toEqual([
+      { Id: 'a"b\\' },
+      { error: expect.stringMatching(/^value 2 at line 2 column 1 /) },
+      { Id: "z", q: '\\"' },
+      'plain "string"',
     ]);
   });
 
