@@ -382,8 +382,9 @@ function countOutcome(stats: RuntimeStats, outcome: WorkOutcome): void {
 }
 
 async function createSink(settings: Settings, storage: StorageClients): Promise<OutputSink> {
-  if (settings.output.kind === "file") return new FileSink(settings.output.dir);
-  const sink = new BlobSink(storage.blobs.getContainerClient(settings.output.container));
+  const { gzipLevel } = settings.output;
+  if (settings.output.kind === "file") return new FileSink(settings.output.dir, { gzipLevel });
+  const sink = new BlobSink(storage.blobs.getContainerClient(settings.output.container), { gzipLevel });
   await sink.ensure();
   return sink;
 }

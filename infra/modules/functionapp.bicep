@@ -114,6 +114,7 @@ var appSettings = {
   OUTPUT_CONTAINER: settings.outputContainer
   OUTPUT_DIR: ''
   OUTPUT_NAMESPACE: settings.outputNamespace
+  OUTPUT_GZIP_LEVEL: string(settings.outputGzipLevel)
   GEOIP_CITY_DB: settings.geoipCityDb
   GEOIP_ASN_DB: settings.geoipAsnDb
 }

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { DEFAULT_GZIP_LEVEL } from "../sinks/gzipWriter.js";
 import { SOURCES } from "../sources/registry.js";
 import { duration, httpsUrl, optionalText, positiveInt, STORAGE_NAME, storageName } from "./fields.js";
 import { GUID } from "./formats.js";
@@ -24,6 +25,8 @@ const pipelineSettings = {
   OUTPUT_KIND: z.enum(["blob", "file"]).default("blob"),
   OUTPUT_CONTAINER: z.string().default("intake-ecs").pipe(z.string().regex(/^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/, "expected a container name: 3-63 lowercase letters, digits and single hyphens")),
   OUTPUT_DIR: optionalText,
+  // zlib's levels; 0 (stored) is not one, the output being .ndjson.gz.
+  OUTPUT_GZIP_LEVEL: positiveInt(DEFAULT_GZIP_LEVEL, 9),
   // Elastic's rule for a data stream's namespace: lowercase, no '-' (it separates type-dataset-namespace).
   OUTPUT_NAMESPACE: z.string().default("default").pipe(z.string().regex(DATA_STREAM_NAMESPACE, "expected a data-stream namespace: lowercase letters, digits and underscores")),
   GEOIP_CITY_DB: optionalText,
@@ -195,7 +198,7 @@ export interface Settings {
   maxWorkPerTenant: number;
   workQueue: string;
   tables: { cursors: string; ledger: string; records: string };
-  output: { kind: "blob"; container: string } | { kind: "file"; dir: string };
+  output: ({ kind: "blob"; container: string } | { kind: "file"; dir: string }) & { gzipLevel: number };
   /** data_stream.namespace of every document. */
   namespace: string;
   /** MaxMind databases for source.geo / source.as; enrichment is off without them. */
@@ -249,7 +252,7 @@ export function parseSettings(env: Env): Settings {
       ledger: `${e.STATE_TABLE_PREFIX}ledger`,
       records: `${e.STATE_TABLE_PREFIX}records`,
     },
-    output: e.OUTPUT_KIND === "file" ? { kind: "file", dir: e.OUTPUT_DIR as string } : { kind: "blob", container: e.OUTPUT_CONTAINER },
+    output: { ...(e.OUTPUT_KIND === "file" ? { kind: "file", dir: e.OUTPUT_DIR as string } : { kind: "blob", container: e.OUTPUT_CONTAINER }), gzipLevel: e.OUTPUT_GZIP_LEVEL },
     namespace: e.OUTPUT_NAMESPACE,
     geoip: { city: e.GEOIP_CITY_DB, asn: e.GEOIP_ASN_DB },
     appInsights: { connectionString: e.APPLICATIONINSIGHTS_CONNECTION_STRING, authentication: e.APPLICATIONINSIGHTS_AUTHENTICATION_STRING },

@@ -4,14 +4,17 @@ import { mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { dirname, join, resolve, sep } from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { GzipLineWriter } from "./gzipWriter.js";
+import { DEFAULT_GZIP_LEVEL, GzipLineWriter } from "./gzipWriter.js";
 import type { OutputSink, OutputWriter } from "./sink.js";
 
 /** Output to a local folder, same layout as the blob sink; a temp file renamed into place on commit. */
 export class FileSink implements OutputSink {
   private readonly root: string;
 
-  constructor(dir: string) {
+  constructor(
+    dir: string,
+    private readonly options: { gzipLevel?: number } = {},
+  ) {
     this.root = resolve(dir);
   }
 
@@ -24,7 +27,7 @@ export class FileSink implements OutputSink {
     await mkdir(dirname(target), { recursive: true });
     const temp = `${target}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
     const file = createWriteStream(temp);
-    const writer = new GzipLineWriter(file);
+    const writer = new GzipLineWriter(file, this.options.gzipLevel ?? DEFAULT_GZIP_LEVEL);
     const closed = new Promise<void>((ok, fail) => {
       file.on("close", ok);
       file.on("error", fail);

@@ -2,8 +2,8 @@ import { type Writable } from "node:stream";
 import { createGzip, type Gzip } from "node:zlib";
 
 /**
- * The compression level, by measurement (`npm run bench`: the 60 MB blob's 113 MB of NDJSON, zlib on
- * this 2-core machine, time / output):
+ * The compression level unless OUTPUT_GZIP_LEVEL says otherwise, by measurement (`npm run bench`: the
+ * 60 MB blob's 113 MB of NDJSON, zlib on this 2-core machine, time / output):
  *   level 1: 0.45 s / 20.5 MB   level 3: 0.50 s / 18.7 MB   level 5: 0.73 s / 15.8 MB   level 6: 0.93 s / 15.5 MB
  * Level 6 (zlib's default) buys its last 2% of size with 27% more time. Level 3 would take a third less
  * time than 5 but store and ship 18% more bytes for as long as the output is kept. Compression runs on
@@ -11,16 +11,17 @@ import { createGzip, type Gzip } from "node:zlib";
  * 2.14–2.21 s at level 5 against 1.96–1.98 s uncompressed; on a one-core instance its whole time adds
  * to the item's.
  */
-export const GZIP_LEVEL = 5;
+export const DEFAULT_GZIP_LEVEL = 5;
 /** zlib's output buffer: a batch of lines (about 1 MB) compresses in one job on the thread pool, not one per 16 KB. */
 const CHUNK_SIZE = 256 * 1024;
 
 /** Lines → gzip → destination, with backpressure, counting compressed bytes. */
 export class GzipLineWriter {
-  readonly gzip: Gzip = createGzip({ level: GZIP_LEVEL, chunkSize: CHUNK_SIZE });
+  readonly gzip: Gzip;
   bytes = 0;
 
-  constructor(destination: Writable) {
+  constructor(destination: Writable, level = DEFAULT_GZIP_LEVEL) {
+    this.gzip = createGzip({ level, chunkSize: CHUNK_SIZE });
     this.gzip.on("data", (chunk: Buffer) => {
       this.bytes += chunk.length;
     });

@@ -5,7 +5,7 @@ import { LineBatch } from "../../shared/pipeline/lineBatch.js";
 import { streamRecords } from "../../shared/pipeline/records.js";
 import { JsonSplitter } from "../../shared/pipeline/split.js";
 import { processWork } from "../../shared/pipeline/worker.js";
-import { GZIP_LEVEL } from "../../shared/sinks/gzipWriter.js";
+import { DEFAULT_GZIP_LEVEL } from "../../shared/sinks/gzipWriter.js";
 import { RecordClaims } from "../../shared/state/claims.js";
 import { WorkLedger } from "../../shared/state/ledger.js";
 import { ensureTable } from "../../shared/state/storage.js";
@@ -187,7 +187,7 @@ function stages(task: ChildTask, calls: FeedCalls) {
   };
   const ndjson = Buffer.from(lines.join(""));
   const gzipStarted = performance.now();
-  checksum += gzipSync(ndjson, { level: GZIP_LEVEL }).length;
+  checksum += gzipSync(ndjson, { level: DEFAULT_GZIP_LEVEL }).length;
   const gzip = Number(((performance.now() - gzipStarted) / 1000).toFixed(3));
   return { records: texts.length, seconds: { ...seconds, gzip }, checksum };
 }

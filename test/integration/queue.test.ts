@@ -112,8 +112,8 @@ describe("queue worker semantics (host.json: batch, visibility, maxDequeueCount 
     }
   }, 120_000);
 
-  it("writes gzip NDJSON blobs under the deterministic layout, and a retry overwrites rather than adds", async () => {
-    const { sim, c } = await setup({ OUTPUT_KIND: "blob" });
+  it("writes gzip NDJSON blobs under the deterministic layout, at OUTPUT_GZIP_LEVEL, and a retry overwrites rather than adds", async () => {
+    const { sim, c } = await setup({ OUTPUT_KIND: "blob", OUTPUT_GZIP_LEVEL: "9" });
     await c.runtime.list(c.log);
     await c.drain();
     const container = c.runtime.storage.blobs.getContainerClient(c.settings.output.kind === "blob" ? c.settings.output.container : "");
@@ -126,6 +126,8 @@ describe("queue worker semantics (host.json: batch, visibility, maxDequeueCount 
 
     const first = sim.blobs[0]!;
     const body = await container.getBlobClient(names.find((n) => n.endsWith(`${safeSegment(first.contentId)}.ndjson.gz`))!).downloadToBuffer();
+    // The gzip header's XFL byte: 2 is what zlib writes at level 9 only (4 at level 1, 0 between).
+    expect(body[8]).toBe(2);
     const lines = gunzipSync(body).toString("utf8").trim().split("\n").map((l) => JSON.parse(l) as { event: { id: string } });
     expect(lines.map((l) => l.event.id)).toEqual(first.records.map((r) => r.Id));
 

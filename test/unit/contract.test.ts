@@ -97,7 +97,7 @@ describe("local.settings.sample.json", () => {
     expect(sophos?.enabled).toBe(false);
     // The one local difference: output goes to files in output/, where a user finds it after the run,
     // not to a container of the emulator.
-    expect(settings.output).toEqual({ kind: "file", dir: "output" });
+    expect(settings.output).toEqual({ kind: "file", dir: "output", gzipLevel: 5 });
   });
 });
 

@@ -31,7 +31,7 @@ describe("settings", () => {
     expect(audit.listSchedule).toBe("0 */5 * * * *");
     expect(audit.initialLookbackMs).toBe(7 * 86_400_000 - 5 * 60_000);
     expect(audit.relistOverlapMs).toBe(3_600_000);
-    expect(s.output).toEqual({ kind: "blob", container: "intake-ecs" });
+    expect(s.output).toEqual({ kind: "blob", container: "intake-ecs", gzipLevel: 5 });
     expect(audit.entra.auth).toEqual({ kind: "secret", secret: "x" });
     expect(audit.publisherId).toBeUndefined();
     expect(s.storage).toEqual({ kind: "connectionString", connectionString: "UseDevelopmentStorage=true" });
@@ -163,7 +163,7 @@ describe("settings", () => {
 
     it("lists the settings of the prefix when no name is close", () => {
       expect(problems({ ...base, OUTPUT_PATH: "/out" })).toEqual([
-        { setting: "OUTPUT_PATH", message: "not a setting; the OUTPUT_ settings are OUTPUT_KIND, OUTPUT_CONTAINER, OUTPUT_DIR, OUTPUT_NAMESPACE" },
+        { setting: "OUTPUT_PATH", message: "not a setting; the OUTPUT_ settings are OUTPUT_KIND, OUTPUT_CONTAINER, OUTPUT_DIR, OUTPUT_GZIP_LEVEL, OUTPUT_NAMESPACE" },
       ]);
     });
 
@@ -191,6 +191,8 @@ describe("settings", () => {
       ["LIST_CONCURRENCY", "abc", 'expected a whole number from 1 to 256, got "abc"'],
       ["WORK_MAX_PER_TENANT", "300.5", 'expected a whole number from 1 to 1000, got "300.5"'],
       ["OUTPUT_KIND", "tape", 'expected one of blob, file, got "tape"'],
+      ["OUTPUT_GZIP_LEVEL", "0", 'expected a whole number from 1 to 9, got "0"'],
+      ["OUTPUT_GZIP_LEVEL", "fast", 'expected a whole number from 1 to 9, got "fast"'],
       ["O365_CLOUD", "mars", 'expected one of commercial, gcc, gcc-high, dod, got "mars"'],
       ["O365_INITIAL_LOOKBACK", "10s", 'expected at least 60s, got "10s"'],
       ["O365_RELIST_OVERLAP", "an hour", 'expected a duration such as 90s, 5m, 1h or 6d23h55m, got "an hour"'],
