@@ -67,6 +67,13 @@ if (!only || only === "streaming") {
           `       on one core (taskset): ${one.worker.recordsPerSecond} records/s vs normalize alone ${(one.normalizeAlone as NormalizeRun).recordsPerSecond}: ` +
             `ratio ${one.ratio}, at best ${m.ceilings?.oneCore} by the stages; CPU ${one.worker.cpuSeconds} s in ${one.worker.seconds} s`,
         );
+        // What OUTPUT_GZIP_LEVEL trades there: the worker's time against the output's size.
+        for (const gzipLevel of [1, 3]) {
+          const level = measure(bench, "o365-audit", { records: blob.records, blob, claims: "memory", alone: false, oneCore: true, gzipLevel });
+          console.log(JSON.stringify({ streaming: { ...level, oneCore: true, gzipLevel } }));
+          const ratio = (level.worker.recordsPerSecond / (one.normalizeAlone as NormalizeRun).recordsPerSecond).toFixed(2);
+          console.log(`       on one core at OUTPUT_GZIP_LEVEL=${gzipLevel}: ${level.worker.recordsPerSecond} records/s, ratio ${ratio}, output ${level.worker.outputMb} MB (${one.worker.outputMb} MB at level 5)`);
+        }
       }
       if (mb === 60) {
         // The output's gzip level, by measurement on this blob's NDJSON (shared/sinks/gzipWriter.ts uses level 5).

@@ -142,14 +142,15 @@ export async function workerBench(connectionString: string): Promise<WorkerBench
 export function measure(
   bench: WorkerBench,
   feed: BenchFeed,
-  options: { records: number; blob?: { path: string; mb: number }; claims: "memory" | "azurite"; alone: boolean; oneCore?: boolean },
+  options: { records: number; blob?: { path: string; mb: number }; claims: "memory" | "azurite"; alone: boolean; oneCore?: boolean; gzipLevel?: number },
 ): WorkerMeasure {
   const source = options.blob ? { blob: options.blob.path } : {};
   const pinned = { oneCore: options.oneCore ?? false };
   const runs: WorkerRun[] = [];
   const alone: NormalizeRun[] = [];
   for (let round = 0; round < ROUNDS; round += 1) {
-    runs.push(bench.run<WorkerRun>({ mode: "worker", feed, records: options.records, claims: options.claims, ...source }, pinned));
+    const level = options.gzipLevel !== undefined ? { gzipLevel: options.gzipLevel } : {};
+    runs.push(bench.run<WorkerRun>({ mode: "worker", feed, records: options.records, claims: options.claims, ...source, ...level }, pinned));
     if (options.alone) alone.push(bench.run<NormalizeRun>({ mode: "normalize", feed, records: options.records, claims: options.claims }, pinned));
   }
   const fastest = <T extends { recordsPerSecond: number }>(list: T[]) => list.reduce((best, run) => (run.recordsPerSecond > best.recordsPerSecond ? run : best));

@@ -32,6 +32,8 @@ export interface ChildTask {
   outDir: string;
   connectionString: string;
   claims: "memory" | "azurite";
+  /** The output's gzip level (OUTPUT_GZIP_LEVEL); the sinks' default when absent. */
+  gzipLevel?: number;
 }
 
 const task = JSON.parse(process.argv[2] as string) as ChildTask;
@@ -69,7 +71,7 @@ async function worker(task: ChildTask, calls: FeedCalls) {
         task.claims === "memory"
           ? { claim: async (_tenant: string, _owner: string, requests: { recordId: string }[]) => new Set(requests.map((r) => r.recordId)) }
           : new RecordClaims(`benchrecords${process.pid}`, table, TableServiceClient.fromConnectionString(task.connectionString, { allowInsecureConnection: true })),
-      sink: new FileSink(task.outDir),
+      sink: new FileSink(task.outDir, task.gzipLevel !== undefined ? { gzipLevel: task.gzipLevel } : {}),
       namespace: "default",
       requeue: async () => undefined,
       log: silentLogger,
