@@ -4,7 +4,6 @@
  * optionally a zone (`Z`, `±hh`, `±hhmm`, `±hh:mm`). No zone means UTC, as audit dates are written.
  */
 const ISO_8601 = /^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?)?(?:([Zz])|([+-])(\d{2})(?::?(\d{2}))?)?$/;
-const PLAIN_UTC_SECONDS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$/;
 
 /**
  * A date as Elastic's date processor writes it: ISO 8601 in UTC with milliseconds. Undefined when the
@@ -13,12 +12,9 @@ const PLAIN_UTC_SECONDS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$/;
  */
 export function isoTimestamp(value: unknown): string | undefined {
   if (typeof value !== "string" || value === "") return undefined;
-  // The usual form, UTC to the second, needs no round trip through Date: its text is the answer.
-  if (value.length === 19 && PLAIN_UTC_SECONDS.test(value)) {
-    const year = Number(value.slice(0, 4));
-    const inRange = validDay(year, twoDigits(value, 5), twoDigits(value, 8)) && twoDigits(value, 11) <= 23 && twoDigits(value, 14) <= 59 && twoDigits(value, 17) <= 59;
-    return inRange ? `${value}.000Z` : undefined;
-  }
+  // The usual forms, UTC to the second or a fraction of it, need no round trip through Date: the answer is their text.
+  const plain = plainUtc(value);
+  if (plain !== undefined) return plain === INVALID ? undefined : plain;
   const found = ISO_8601.exec(value);
   if (!found) return undefined;
   const [, y, mo, d, h = "00", mi = "00", s = "00", fraction = "", zulu, sign, zoneHours, zoneMinutes = "00"] = found;
@@ -38,6 +34,44 @@ export function isoTimestamp(value: unknown): string | undefined {
   if (year < 100) at.setUTCFullYear(at.getUTCFullYear() - 1900);
   return at.toISOString();
 }
+
+/** plainUtc's answer for a text of its form with a part out of range. */
+const INVALID = "";
+
+/**
+ * The forms audit records and Graph write, `2024-01-10T10:00:00`, then optionally a fraction of 1–9
+ * digits (`.1234567`), then optionally `Z`, read without a regular expression or a Date: the answer is
+ * the text to the second and the fraction's first three digits, as the general path gives it. INVALID
+ * for that form with a part out of range; undefined for any other form (the general path reads it).
+ */
+function plainUtc(value: string): string | undefined {
+  const length = value.length;
+  if (length < 19) return undefined;
+  for (let at = 0; at < 19; at += 1) {
+    const code = value.charCodeAt(at);
+    const expected = PLAIN_SEPARATORS[at]!;
+    if (expected === DIGIT ? code < 48 || code > 57 : code !== expected) return undefined;
+  }
+  let end = 19;
+  let milliseconds = "000";
+  if (end < length && value.charCodeAt(end) === 46 /* . */) {
+    let digits = end + 1;
+    while (digits < length && value.charCodeAt(digits) >= 48 && value.charCodeAt(digits) <= 57) digits += 1;
+    const count = digits - end - 1;
+    if (count < 1 || count > 9) return undefined;
+    milliseconds = value.slice(end + 1, end + 1 + Math.min(count, 3)).padEnd(3, "0");
+    end = digits;
+  }
+  if (end < length && value.charCodeAt(end) === 90 /* Z */) end += 1;
+  if (end !== length) return undefined;
+  const year = (value.charCodeAt(0) - 48) * 1000 + twoDigits(value, 1) * 10 + (value.charCodeAt(3) - 48);
+  const inRange = validDay(year, twoDigits(value, 5), twoDigits(value, 8)) && twoDigits(value, 11) <= 23 && twoDigits(value, 14) <= 59 && twoDigits(value, 17) <= 59;
+  return inRange ? `${value.slice(0, 19)}.${milliseconds}Z` : INVALID;
+}
+
+/** Each character of `yyyy-MM-ddTHH:mm:ss`: a digit, or the separator's code. */
+const DIGIT = -1;
+const PLAIN_SEPARATORS: readonly number[] = Array.from("0000-00-00T00:00:00", (char) => (char === "0" ? DIGIT : char.charCodeAt(0)));
 
 function validDay(year: number, month: number, day: number): boolean {
   if (month < 1 || month > 12 || day < 1) return false;
