@@ -1,6 +1,6 @@
 import { PassThrough, type Readable } from "node:stream";
 import type { ContainerClient } from "@azure/storage-blob";
-import { DEFAULT_GZIP_LEVEL, GzipLineWriter } from "./gzipWriter.js";
+import { GzipLineWriter } from "./gzipWriter.js";
 import type { OutputSink, OutputWriter } from "./sink.js";
 
 const BLOCK_SIZE = 4 * 1024 * 1024;
@@ -23,7 +23,7 @@ export class BlobSink implements OutputSink {
 
   async open(path: string): Promise<OutputWriter> {
     const pass = new PassThrough();
-    const writer = new GzipLineWriter(pass, this.options.gzipLevel ?? DEFAULT_GZIP_LEVEL);
+    const writer = new GzipLineWriter(pass, this.options.gzipLevel);
     const upload = this.container
       .getBlockBlobClient(path)
       .uploadStream(pass, BLOCK_SIZE, PARALLEL_BLOCKS, { blobHTTPHeaders: { blobContentType: "application/gzip" } });

@@ -4,7 +4,7 @@ import { mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { dirname, join, resolve, sep } from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { DEFAULT_GZIP_LEVEL, GzipLineWriter } from "./gzipWriter.js";
+import { GzipLineWriter } from "./gzipWriter.js";
 import type { OutputSink, OutputWriter } from "./sink.js";
 
 /** Output to a local folder, same layout as the blob sink; a temp file renamed into place on commit. */
@@ -27,7 +27,7 @@ export class FileSink implements OutputSink {
     await mkdir(dirname(target), { recursive: true });
     const temp = `${target}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
     const file = createWriteStream(temp);
-    const writer = new GzipLineWriter(file, this.options.gzipLevel ?? DEFAULT_GZIP_LEVEL);
+    const writer = new GzipLineWriter(file, this.options.gzipLevel);
     const closed = new Promise<void>((ok, fail) => {
       file.on("close", ok);
       file.on("error", fail);
