@@ -47,7 +47,7 @@ export function flattenAudit(audit: Doc, errors: string[], present: number): voi
 }
 
 /** The tables' fields with the presence bits of the raw fields they are under. */
-const withBits = (fields: readonly string[]) => fields.map((field) => ({ field, bit: bitOf(field.split(".")[0] as string) }));
+const withBits = (fields: readonly string[]) => fields.map((field) => ({ field, bit: bitOf(field) }));
 const JSON_TEXT = withBits(STRINGLY_JSON_FIELDS);
 const [MESSAGE, ACTIONS, PARAMETERS, EXTENDED_PROPERTIES, MODIFIED_PROPERTIES, PLATFORM, ALERT_LINKS] = ["Message", "Actions", "Parameters", "ExtendedProperties", "ModifiedProperties", "Platform", "AlertLinks"].map(bitOf) as [number, number, number, number, number, number, number];
 const AS_STRING = withBits(STRING_FIELDS);

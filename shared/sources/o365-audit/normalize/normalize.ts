@@ -232,7 +232,7 @@ function enrich(doc: Doc, context: NormalizeContext): void {
 const split = (path: string): readonly string[] => path.split(".");
 
 /** A path a table reads, with the bit of the raw field it depends on (early copies read the raw record, the rest the document). */
-const probe = (path: string, early: boolean) => ({ path: split(path), bit: early ? bitOf(path.split(".")[0] as string) : bitOfDocumentPath(path) });
+const probe = (path: string, early: boolean) => ({ path: split(path), bit: early ? bitOf(path) : bitOfDocumentPath(path) });
 
 const COPIES = FIELD_COPIES.map((copy) => ({ to: split(copy.to), from: copy.from.map((path) => probe(path, copy.early === true)) }));
 const EARLY_COPIES = COPIES.filter((_, i) => FIELD_COPIES[i]?.early);

@@ -16,8 +16,10 @@ const BITS = new Map<string, number>();
 /** A probe whose source is not a raw field (one the mapping itself sets): always runs. */
 export const ALWAYS = -1;
 
-/** The bit of a raw top-level field, given on first request; tables ask while they load. */
-export function bitOf(field: string): number {
+/** The bit of the raw top-level field a path of the record starts with (`Data`, `ExtendedProperties.UserAgent`), given on first request; tables ask while they load. */
+export function bitOf(path: string): number {
+  const dot = path.indexOf(".");
+  const field = dot < 0 ? path : path.slice(0, dot);
   let bit = BITS.get(field);
   if (bit === undefined) {
     bit = 1 << (BITS.size % 31);
@@ -29,7 +31,7 @@ export function bitOf(field: string): number {
 /** The bit a document path depends on: `o365.audit.X…` (what is left of the record) is the raw field X's, any other path always runs. */
 export function bitOfDocumentPath(path: string): number {
   const prefix = "o365.audit.";
-  return path.startsWith(prefix) ? bitOf(path.slice(prefix.length).split(".")[0] as string) : ALWAYS;
+  return path.startsWith(prefix) ? bitOf(path.slice(prefix.length)) : ALWAYS;
 }
 
 /** The bits of the fields `record` has (own enumerable keys: parsed JSON has no other). */
