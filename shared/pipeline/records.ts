@@ -27,9 +27,16 @@ export class UnreadableRecord {
 export async function* streamRecords(source: Readable): AsyncGenerator<unknown> {
   const splitter = new JsonSplitter();
   try {
-    for await (const chunk of arrayContent(source)) {
-      for (const item of splitter.push(chunk)) yield recordOf(item);
+    for await (const chunk of source as AsyncIterable<Buffer>) {
+      const items = splitter.push(chunk);
+      // Anything but an array (an error page, a single object) is no content blob: the whole item fails,
+      // before any of it is handed on, so that its raw bytes are kept.
+      const first = splitter.firstByte;
+      if (first !== undefined && first !== OPEN_BRACKET) throw notAnArray(first);
+      for (const item of items) yield recordOf(item);
     }
+    // Asked before end(): bytes held back as a possible BOM are no content either.
+    if (splitter.firstByte === undefined) throw new InvalidContentError("content is empty");
     // Content cut short is not one bad element: the records after the cut are missing, so the whole
     // item fails and its raw bytes are kept (records written so far are not committed).
     if (splitter.insideArray) {
@@ -49,40 +56,7 @@ function recordOf(item: SplitItem): unknown {
   return new UnreadableRecord(item.text, `${item.message}; it starts at byte offset ${item.position.offset}`);
 }
 
-const BOM = [0xef, 0xbb, 0xbf];
-const SPACE = 0x20;
-const TAB = 0x09;
-const LF = 0x0a;
-const CR = 0x0d;
 const OPEN_BRACKET = 0x5b;
-
-/**
- * The source's chunks, unchanged, once its first significant byte (after an optional UTF-8 BOM and
- * whitespace) opens an array: anything else (an error page, a single object, nothing) is no content
- * blob, and the whole item fails so that its raw bytes are kept.
- */
-async function* arrayContent(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
-  /** Bytes read before the first significant one, and how many of them began the input as a BOM does. */
-  let skipped = 0;
-  let bom = 0;
-  let opened = false;
-  for await (const chunk of source) {
-    for (let i = 0; !opened && i < chunk.length; i += 1) {
-      const byte = chunk[i]!;
-      const inBom = skipped === bom && bom < BOM.length;
-      skipped += 1;
-      if (inBom && byte === BOM[bom]) bom += 1;
-      // Part of a BOM followed by something else: its first byte is the content's first.
-      else if (inBom && bom > 0) throw notAnArray(BOM[0]!);
-      else if (byte !== SPACE && byte !== TAB && byte !== LF && byte !== CR) {
-        if (byte !== OPEN_BRACKET) throw notAnArray(byte);
-        opened = true;
-      }
-    }
-    yield chunk;
-  }
-  if (!opened) throw new InvalidContentError("content is empty");
-}
 
 function notAnArray(firstByte: number): InvalidContentError {
   return new InvalidContentError(`content is not a JSON array (starts with ${JSON.stringify(String.fromCharCode(firstByte))})`);

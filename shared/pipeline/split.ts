@@ -103,6 +103,7 @@ type Phase = "between" | "gap" | "element" | "value" | "line";
 export class JsonSplitter {
   private items: SplitItem[] = [];
   private mode: Mode = "undecided";
+  private first: number | undefined;
   private phase: Phase = "between";
   /** The first bytes, held back while they could still be a BOM. */
   private head: Buffer | undefined = EMPTY;
@@ -137,6 +138,11 @@ export class JsonSplitter {
   private array: SplitPosition | undefined;
   private afterComma = false;
   private lastArrayEnd: SplitPosition | undefined;
+
+  /** The input's first significant byte (after a BOM and whitespace), once read: `[` makes it an array. */
+  get firstByte(): number | undefined {
+    return this.first;
+  }
 
   /** True while the input read so far stops inside a JSON array: before its closing bracket, so cut short if it ends here. */
   get insideArray(): boolean {
@@ -273,7 +279,10 @@ export class JsonSplitter {
     const i = this.skipWhitespace(chunk, from);
     if (i === chunk.length) return i;
     const byte = chunk[i]!;
-    if (this.mode === "undecided") this.mode = byte === OPEN_BRACKET ? "array" : "sequence";
+    if (this.mode === "undecided") {
+      this.first = byte;
+      this.mode = byte === OPEN_BRACKET ? "array" : "sequence";
+    }
     if (this.mode === "array") {
       if (byte === OPEN_BRACKET) {
         this.array = this.positionAt(i);
