@@ -232,6 +232,9 @@ export const ALERT_ENTITY_FIELDS: readonly [key: string, to: string][] = [
 /** Raw fields that arrive as JSON text and are kept parsed. */
 export const STRINGLY_JSON_FIELDS = ["OperationProperties", "AdditionalInfo"];
 
+/** The AIR record types (automated, manual and admin-action investigations), which share one shape. */
+export const AIR_INVESTIGATIONS: ReadonlySet<string> = new Set(["AirInvestigation", "AirManualInvestigation", "AirAdminActionInvestigation"]);
+
 /**
  * A record's own time where it has no `CreationTime` (Microsoft marks it mandatory, but records arrive
  * without it): the family's own time fields, first that holds a date. Alerts and AIR records in alert
@@ -239,9 +242,6 @@ export const STRINGLY_JSON_FIELDS = ["OperationProperties", "AdditionalInfo"];
  * Activity API schema: TIMailData `MessageTime`, TIUrlClickData `TimeOfClick`, AIR `LastUpdateTimeUtc`
  * / `StartTimeUtc`, cmdlet records `StartTime`.
  */
-/** The AIR record types (automated, manual and admin-action investigations), which share one shape. */
-export const AIR_INVESTIGATIONS: ReadonlySet<string> = new Set(["AirInvestigation", "AirManualInvestigation", "AirAdminActionInvestigation"]);
-
 export const RECORD_TIMES: Readonly<Record<string, readonly string[]>> = {
   ThreatIntelligence: ["MessageTime"],
   ThreatIntelligenceUrl: ["TimeOfClick"],
