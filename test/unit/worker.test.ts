@@ -315,15 +315,36 @@ describe("processing a work item of any feed", () => {
       expect(writes).toHaveLength(3);
     });
 
-    it("gives the event loop a turn each batch, however fast the records come", async () => {
-      const { feed } = fakeFeed({ records: many });
+    it("gives the event loop a turn every 2 ms of mapping, however fast the records come", async () => {
+      // Records that arrive without a wait (a page, a buffered chunk), each 0.25 ms of mapping: 50 ms in all.
+      const records = Array.from({ length: 200 }, (_, i) => ({ id: `r${i}`, n: i }));
+      const { feed } = fakeFeed({ records });
       let mapped = 0;
-      const counting = { ...feed, session: { ...feed.session, toLine: (record: unknown) => ((mapped += 1), feed.session.toLine(record, message())) } };
-      const { deps } = setup(counting);
-      let mappedAtFirstTurn: number | undefined;
-      setImmediate(() => (mappedAtFirstTurn = mapped));
+      const busy = {
+        ...feed,
+        session: {
+          ...feed.session,
+          toLine: (record: unknown) => {
+            const until = performance.now() + 0.25;
+            while (performance.now() < until);
+            mapped += 1;
+            return feed.session.toLine(record, message());
+          },
+        },
+      };
+      const { deps } = setup(busy);
+      const mappedAtTurns: number[] = [];
+      let working = true;
+      const countTurns = () => {
+        mappedAtTurns.push(mapped);
+        if (working) setImmediate(countTurns);
+      };
+      setImmediate(countTurns);
       await processWork(message(), deps);
-      expect(mappedAtFirstTurn).toBe(500);
+      working = false;
+      // A turn once a 500-record batch would have come only at the end; every 2 ms is about 25 turns.
+      expect(mappedAtTurns.filter((at) => at < records.length).length).toBeGreaterThanOrEqual(10);
+      expect(mappedAtTurns[0]).toBeLessThanOrEqual(12);
     });
 
     it("lets a batch whose claims are out settle before the output is aborted for a failed read", async () => {
