@@ -2,6 +2,7 @@
 import { createReadStream } from "node:fs";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { openGeoIp } from "../ecs/geoip.js";
+import { CONTENT_CHUNK_BYTES } from "../pipeline/records.js";
 import { SOURCES } from "../sources/registry.js";
 import { normalizeFeeds, normalizeStream } from "./normalizeFile.js";
 
@@ -80,7 +81,7 @@ normalize
       values[name] = value;
     }
     process.stdout.on("error", stopOnClosedOutput);
-    const input = file === "-" ? process.stdin : createReadStream(file);
+    const input = file === "-" ? process.stdin : createReadStream(file, { highWaterMark: CONTENT_CHUNK_BYTES });
     const geoip = await openGeoIp({ city: options.geoipCity, asn: options.geoipAsn });
     const mapper = feed.offline.mapper(values, { preserveOriginal: options.preserveOriginal ?? false, now: Date.now, ...(geoip ? { geoip } : {}) });
     try {

@@ -24,6 +24,16 @@ export class UnreadableRecord {
   ) {}
 }
 
+/**
+ * The size of the pieces a content stream should hand to streamRecords, where its producer can choose
+ * (a decompressor's output chunk, a file's reads). Each piece of a decompressor or a file read is one
+ * thread-pool job whose callback must run on the main thread before the next starts, so a piece costs
+ * a turn of the event loop that the mapping rarely gives: with zlib's default 16 KiB, the 60 MB bench
+ * blob served gzip-compressed over HTTP took 2.13 s through the worker, 1.55 s with 256 KiB pieces
+ * (read from a file: 1.70 s in 64 KiB reads, 1.37–1.42 s in 256 KiB ones). Memory holds a few pieces.
+ */
+export const CONTENT_CHUNK_BYTES = 256 * 1024;
+
 export async function* streamRecords(source: Readable): AsyncGenerator<unknown> {
   const splitter = new JsonSplitter();
   try {

@@ -2,7 +2,7 @@ import { createReadStream, readFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import { TableClient, TableServiceClient } from "@azure/data-tables";
 import { LineBatch } from "../../shared/pipeline/lineBatch.js";
-import { streamRecords } from "../../shared/pipeline/records.js";
+import { CONTENT_CHUNK_BYTES, streamRecords } from "../../shared/pipeline/records.js";
 import { JsonSplitter } from "../../shared/pipeline/split.js";
 import { processWork } from "../../shared/pipeline/worker.js";
 import { DEFAULT_GZIP_LEVEL } from "../../shared/sinks/gzipWriter.js";
@@ -45,7 +45,8 @@ async function worker(task: ChildTask, calls: FeedCalls) {
   const table = (name: string) => TableClient.fromConnectionString(task.connectionString, name, { allowInsecureConnection: true });
   const ledgerTable = table("benchledger");
   await ensureTable(ledgerTable);
-  const fetch = task.feed === "o365-audit" ? () => streamRecords(createReadStream(task.blob as string)) : fromPages(pageTexts(task.feed, rowTexts(task.feed, task.records)), task.feed === "message-trace" ? "value" : "items");
+  // The file stands for the content download, which the audit client hands on in pieces of CONTENT_CHUNK_BYTES.
+  const fetch = task.feed === "o365-audit" ? () => streamRecords(createReadStream(task.blob as string, { highWaterMark: CONTENT_CHUNK_BYTES })) : fromPages(pageTexts(task.feed, rowTexts(task.feed, task.records)), task.feed === "message-trace" ? "value" : "items");
   // Warmed up as a worker that has run for a while is: the normalizer's one-time set-up (the user-agent
   // rules) and its first compilations are no cost of one blob.
   for (const text of task.feed === "o365-audit" ? auditTexts(2_000) : rowTexts(task.feed, 2_000)) calls.toLine(JSON.parse(text));
@@ -143,8 +144,8 @@ function stages(task: ChildTask, calls: FeedCalls) {
   const texts = auditTexts(task.records);
   const blob = readFileSync(task.blob as string);
   const chunks: Buffer[] = [];
-  // The worker's file stream reads 64 KiB at a time.
-  for (let at = 0; at < blob.length; at += 65_536) chunks.push(blob.subarray(at, at + 65_536));
+  // In the pieces the worker's content stream hands on.
+  for (let at = 0; at < blob.length; at += CONTENT_CHUNK_BYTES) chunks.push(blob.subarray(at, at + CONTENT_CHUNK_BYTES));
   const records = texts.map((text) => JSON.parse(text) as unknown);
   const lines = records.map((record) => calls.toLine(record).line);
   let checksum = 0;

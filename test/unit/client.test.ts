@@ -4,6 +4,7 @@ import { type AddressInfo, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { CONTENT_CHUNK_BYTES } from "../../shared/pipeline/records.js";
 import { generateCertificate } from "../../shared/simulator/certs.js";
 import { ManagementApiError } from "../../shared/sources/o365-audit/errors.js";
 import type { ContentItem } from "../../shared/sources/o365-audit/schemas.js";
@@ -40,6 +41,22 @@ describe("Management Activity API client (against the simulator)", () => {
     expect(JSON.parse(Buffer.concat(chunks).toString())).toEqual(sim.blobs[0]!.records);
     expect(sim.stats.missingPublisher).toBe(0);
     expect(sim.stats.apiRequests).toBe(pages.length + 1);
+  });
+
+  it("asks for gzip and hands a large content blob on in pieces of CONTENT_CHUNK_BYTES, not zlib's 16 KiB", async () => {
+    sim = await simulator({ from: now - 2 * H, to: now, recordsPerBlob: [1_500, 1_500], contentTypes: ["Audit.Exchange"] });
+    const { client } = clientFor(sim);
+    const [first] = (await listAll(client)).flat();
+    const body = await client.openContent(TENANT_A, first!.contentUri);
+    const sizes: number[] = [];
+    const chunks: Buffer[] = [];
+    for await (const chunk of body) {
+      chunks.push(chunk as Buffer);
+      sizes.push((chunk as Buffer).length);
+    }
+    expect(JSON.parse(Buffer.concat(chunks).toString())).toHaveLength(1_500);
+    // Each piece costs the worker a turn of the event loop (see CONTENT_CHUNK_BYTES).
+    expect(Math.max(...sizes)).toBe(CONTENT_CHUNK_BYTES);
   });
 
   it("retries throttling (AF429 as 403, and 429) honouring Retry-After, and 5xx with backoff", async () => {

@@ -2,6 +2,7 @@ import type { Readable } from "node:stream";
 import { createGunzip } from "node:zlib";
 import { type Dispatcher, request } from "undici";
 import type { z } from "zod";
+import { CONTENT_CHUNK_BYTES } from "../../pipeline/records.js";
 import { type ApiClientOptions, parseRetryAfter, readBody, sendPolicy, sendThroughGate, tokenFor } from "../../http/send.js";
 import type { ContentType } from "../../entra/clouds.js";
 import { classify, ManagementApiError } from "./errors.js";
@@ -92,7 +93,7 @@ export class ManagementApiClient {
     const body = await this.send(tenantId, contentType, "content", "GET", url, (headers) => {
       gzip = header(headers, "content-encoding")?.toLowerCase() === "gzip";
     });
-    return gzip ? body.pipe(createGunzip()) : body;
+    return gzip ? body.pipe(createGunzip({ chunkSize: CONTENT_CHUNK_BYTES })) : body;
   }
 
   private async send(
