@@ -2,11 +2,11 @@ import type { Readable } from "node:stream";
 import { JsonSplitter, type SplitItem } from "./split.js";
 
 /**
- * Streams the records of a content blob (a JSON array) one at a time, so memory is bounded by the
- * largest record, not the blob. Content that is not a JSON array, or is cut short before the array
- * closes, fails with a message saying so; inside a whole array, an element that is not valid JSON
- * (or text after the array) is handed on as an UnreadableRecord in its place, so that the good ones
- * around it are still written.
+ * Streams the records of a content blob (a JSON array), those each piece of the stream completes
+ * together, so memory is bounded by the largest record and a piece, not the blob. Content that is not
+ * a JSON array, or is cut short before the array closes, fails with a message saying so; inside a
+ * whole array, an element that is not valid JSON (or text after the array) is handed on as an
+ * UnreadableRecord in its place, so that the good ones around it are still written.
  */
 export class InvalidContentError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -34,7 +34,7 @@ export class UnreadableRecord {
  */
 export const CONTENT_CHUNK_BYTES = 256 * 1024;
 
-export async function* streamRecords(source: Readable): AsyncGenerator<unknown> {
+export async function* streamRecords(source: Readable): AsyncGenerator<readonly unknown[]> {
   const splitter = new JsonSplitter();
   try {
     for await (const chunk of source as AsyncIterable<Buffer>) {
@@ -43,7 +43,7 @@ export async function* streamRecords(source: Readable): AsyncGenerator<unknown> 
       // before any of it is handed on, so that its raw bytes are kept.
       const first = splitter.firstByte;
       if (first !== undefined && first !== OPEN_BRACKET) throw notAnArray(first);
-      for (const item of items) yield recordOf(item);
+      if (items.length > 0) yield items.map(recordOf);
     }
     // Asked before end(): bytes held back as a possible BOM are no content either.
     if (splitter.firstByte === undefined) throw new InvalidContentError("content is empty");
@@ -53,7 +53,8 @@ export async function* streamRecords(source: Readable): AsyncGenerator<unknown> 
       const cut = splitter.end().find((item) => item.kind === "error");
       throw new InvalidContentError(`content is cut short: ${cut?.kind === "error" ? cut.message : "its JSON array is not closed"}`);
     }
-    for (const item of splitter.end()) yield recordOf(item);
+    const last = splitter.end();
+    if (last.length > 0) yield last.map(recordOf);
   } finally {
     source.destroy();
   }

@@ -1,5 +1,5 @@
 import { pipelineErrorDocument, withDataStream } from "../ecs/document.js";
-import { isNextStep, type SourceSession } from "../sources/source.js";
+import { isNextStep, type RecordBatches, type SourceSession } from "../sources/source.js";
 import type { ClaimRequest, RecordClaims } from "../state/claims.js";
 import type { LedgerEntry, WorkLedger } from "../state/ledger.js";
 import { failedWorkPath, workOutputPath } from "../sinks/layout.js";
@@ -159,7 +159,7 @@ export async function processWork(message: WorkMessage, deps: WorkerDeps): Promi
  * the mapping instead of stalling it. At most one batch is claimed at a time and one is being written
  * (compressed) at a time, in order: memory holds three batches at most, their buffers reused.
  */
-async function writeRecords(records: AsyncIterable<unknown>, writer: OutputWriter, message: WorkMessage, deps: WorkerDeps) {
+async function writeRecords(fetched: RecordBatches, writer: OutputWriter, message: WorkMessage, deps: WorkerDeps) {
   const { session } = deps.feed;
   const counts = { written: 0, duplicates: 0, pipelineErrors: 0 };
   const now = deps.now();
@@ -198,23 +198,25 @@ async function writeRecords(records: AsyncIterable<unknown>, writer: OutputWrite
   let batch = new LineBatch();
   let nextTurn = performance.now() + TURN_EVERY_MS;
   try {
-    for await (const record of records) {
-      if (record instanceof UnreadableRecord) {
-        batch.add(unreadableLine(record), undefined);
-        counts.pipelineErrors += 1;
-      } else {
-        const { line, pipelineError } = session.toLine(record, message);
-        if (pipelineError) counts.pipelineErrors += 1;
-        batch.add(line, session.recordKey(record, now));
-      }
-      if (performance.now() >= nextTurn) {
-        await new Promise((resolve) => setImmediate(resolve));
-        nextTurn = performance.now() + TURN_EVERY_MS;
-      }
-      if (batch.size >= CLAIM_BATCH) {
-        await settling;
-        settling = quietly(settle(batch));
-        batch = spare.pop() ?? new LineBatch();
+    for await (const records of fetched) {
+      for (const record of records) {
+        if (record instanceof UnreadableRecord) {
+          batch.add(unreadableLine(record), undefined);
+          counts.pipelineErrors += 1;
+        } else {
+          const { line, pipelineError } = session.toLine(record, message);
+          if (pipelineError) counts.pipelineErrors += 1;
+          batch.add(line, session.recordKey(record, now));
+        }
+        if (performance.now() >= nextTurn) {
+          await new Promise((resolve) => setImmediate(resolve));
+          nextTurn = performance.now() + TURN_EVERY_MS;
+        }
+        if (batch.size >= CLAIM_BATCH) {
+          await settling;
+          settling = quietly(settle(batch));
+          batch = spare.pop() ?? new LineBatch();
+        }
       }
     }
     await settling;

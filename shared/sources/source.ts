@@ -45,7 +45,15 @@ export interface NextStep<Item> {
   step: string;
 }
 
-export function isNextStep<Item>(fetched: AsyncIterable<unknown> | NextStep<Item>): fetched is NextStep<Item> {
+/**
+ * A work item's records as they arrive, a batch at a time: a page, or what one piece of a content
+ * stream completed. Handed on one by one, each record cost an async iterator's promises: 200,000
+ * message-trace rows from pages in memory took 2.72–2.89 s through the worker (output dropped), against
+ * 2.58–2.68 s a page at a time; a 60 MB content blob about 1–2% (within this machine's noise).
+ */
+export type RecordBatches = AsyncIterable<readonly unknown[]>;
+
+export function isNextStep<Item>(fetched: RecordBatches | NextStep<Item>): fetched is NextStep<Item> {
   return (fetched as NextStep<Item>).kind === "next";
 }
 
@@ -123,11 +131,11 @@ export interface SourceSession<Item> {
   /** A message's item checked against the settings before any request is made for it (a forged URL); a reason when refused. */
   refuse(work: Work<Item>): string | undefined;
   /**
-   * The records of one work item, as they arrive; or, for work that takes an API minutes (a query run
+   * The records of one work item, a batch at a time as they arrive; or, for work that takes an API minutes (a query run
    * to submit, then poll), the item's next step, which goes back on the queue after `delayMs` so that
    * no instance waits on it. `log` hears what an operator should know of the API's answers.
    */
-  fetch(work: Work<Item>, log?: Logger): Promise<AsyncIterable<unknown> | NextStep<Item>>;
+  fetch(work: Work<Item>, log?: Logger): Promise<RecordBatches | NextStep<Item>>;
   /** The raw bytes of a work item whose content could not be parsed, kept for replay; none when the feed cannot fetch them again. */
   raw?(work: Work<Item>): Promise<Readable>;
   /** The record's claim (its key and hour) for de-duplication; none: written unclaimed. */

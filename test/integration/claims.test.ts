@@ -67,7 +67,7 @@ async function deliver(contentId: string, created: number, records: Record<strin
   // The audit feed's own record key and mapping, with the blob's records served from memory.
   const session = {
     fetch: async () => (async function* () {
-      yield* records;
+      yield records;
     })(),
     recordKey: auditRecordKey,
     toLine: (record: unknown) => normalizeToLine(record, context),

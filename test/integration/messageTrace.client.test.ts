@@ -6,7 +6,7 @@ import { RequestGate } from "../../shared/http/gate.js";
 import { createCredentialFactory } from "../../shared/entra/auth.js";
 import { UntrustedUrlError } from "../../shared/http/errors.js";
 import type { Simulator, SimulatorRoute } from "../../shared/simulator/server.js";
-import { isNextStep, type NextStep, type RequestEvent, type Work } from "../../shared/sources/source.js";
+import { isNextStep, type NextStep, type RecordBatches, type RequestEvent, type Work } from "../../shared/sources/source.js";
 import { silentLogger } from "../../shared/util/log.js";
 import { graphBudget, MessageTraceClient, type MessageTraceClientOptions, MESSAGE_TRACES_PATH } from "../../shared/sources/message-trace/client.js";
 import { type MessageTraceConfig, messageTraceSettings, readMessageTrace } from "../../shared/sources/message-trace/settings.js";
@@ -72,9 +72,9 @@ async function graph(routeOptions: Partial<MessageTraceRouteOptions> = {}, clien
 }
 
 /** A message-trace window is fetched in one step: its records, never a next step. */
-function records(fetched: AsyncIterable<unknown> | NextStep<unknown>): AsyncIterable<unknown> {
+async function* records(fetched: RecordBatches | NextStep<unknown>): AsyncGenerator<unknown> {
   if (isNextStep(fetched)) throw new Error("a message-trace window has no steps");
-  return fetched;
+  for await (const page of fetched) yield* page;
 }
 
 async function listAll(client: MessageTraceClient, tenantId: string, window: { start: number; end: number }) {

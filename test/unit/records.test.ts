@@ -4,7 +4,7 @@ import { InvalidContentError, streamRecords, UnreadableRecord } from "../../shar
 
 async function collect(chunks: (string | Buffer)[]): Promise<unknown[]> {
   const out: unknown[] = [];
-  for await (const record of streamRecords(Readable.from(chunks.map((c) => (typeof c === "string" ? Buffer.from(c) : c))))) out.push(record);
+  for await (const records of streamRecords(Readable.from(chunks.map((c) => (typeof c === "string" ? Buffer.from(c) : c))))) out.push(...records);
   return out;
 }
 
@@ -12,6 +12,12 @@ describe("streaming records out of a content blob", () => {
   it("yields each element of the top-level array, across chunk boundaries", async () => {
     const records = await collect(['\uFEFF  [{"Id":"a","N":1},', '{"Id":"b","Nested":{"x":[1,2', ',3]}}', ",  null, 5 ]"]);
     expect(records).toEqual([{ Id: "a", N: 1 }, { Id: "b", Nested: { x: [1, 2, 3] } }, null, 5]);
+  });
+
+  it("hands on the records a piece of the stream completes together, and nothing for a piece that completes none", async () => {
+    const batches: unknown[][] = [];
+    for await (const records of streamRecords(Readable.from(['[{"Id":"a"},{"Id":"b"},{"Id"', ':"c"', '},{"Id":"d"}]'].map((c) => Buffer.from(c))))) batches.push([...records]);
+    expect(batches).toEqual([[{ Id: "a" }, { Id: "b" }], [{ Id: "c" }, { Id: "d" }]]);
   });
 
   it("accepts an empty array", async () => {

@@ -128,9 +128,9 @@ export const messageTraceSource: Source<MessageTraceConfig, MessageTraceItem> = 
   offline: messageTraceOffline,
 };
 
-async function* rows(client: MessageTraceClient, work: Work<MessageTraceItem>): AsyncGenerator<unknown> {
+async function* rows(client: MessageTraceClient, work: Work<MessageTraceItem>): AsyncGenerator<readonly unknown[]> {
   const window = { start: Date.parse(work.item.start), end: Date.parse(work.item.end) };
-  for await (const page of client.listMessageTraces(work.tenantId, window)) yield* page;
+  yield* client.listMessageTraces(work.tenantId, window);
 }
 
 /** What an operator reads for an error Graph's answer came without a fix for. */

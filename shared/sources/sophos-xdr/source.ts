@@ -209,11 +209,11 @@ export const sophosXdrSource: Source<SophosXdrConfig, SophosXdrItem> = {
 };
 
 /** The rows of a finished run, page by page; `done` hears how many there were once every page was read. */
-async function* rows(client: SophosClient, tenant: SophosTenant, runId: string, pageSize: number, done: (count: number) => void): AsyncGenerator<unknown> {
+async function* rows(client: SophosClient, tenant: SophosTenant, runId: string, pageSize: number, done: (count: number) => void): AsyncGenerator<readonly unknown[]> {
   let count = 0;
   for await (const page of client.resultPages(tenant, runId, pageSize)) {
     count += page.length;
-    yield* page;
+    yield page;
   }
   done(count);
 }
