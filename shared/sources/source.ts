@@ -131,9 +131,10 @@ export interface SourceSession<Item> {
   /** A message's item checked against the settings before any request is made for it (a forged URL); a reason when refused. */
   refuse(work: Work<Item>): string | undefined;
   /**
-   * The records of one work item, a batch at a time as they arrive; or, for work that takes an API minutes (a query run
-   * to submit, then poll), the item's next step, which goes back on the queue after `delayMs` so that
-   * no instance waits on it. `log` hears what an operator should know of the API's answers.
+   * The records of one work item, a batch at a time as they arrive; or, for work that takes an API
+   * minutes (a query run to submit, then poll), the item's next step, which goes back on the queue
+   * after `delayMs` so that no instance waits on it. `log` hears what an operator should know of the
+   * API's answers.
    */
   fetch(work: Work<Item>, log?: Logger): Promise<RecordBatches | NextStep<Item>>;
   /** The raw bytes of a work item whose content could not be parsed, kept for replay; none when the feed cannot fetch them again. */
