@@ -3,7 +3,7 @@ import { startAzurite } from "../../shared/local/azurite.js";
 import { benchListing } from "./listing.js";
 import { gzipLevels } from "./gzipLevels.js";
 import { benchNormalize } from "./normalize.js";
-import { auditBlob, measure, type NormalizeRun, workerBench, type WorkerMeasure } from "./streaming.js";
+import { auditBlob, measure, type NormalizeRun, startContentServer, workerBench, type WorkerMeasure } from "./streaming.js";
 
 /**
  * `npm run bench`: the figures the closing notes quote, measured in one run on this machine.
@@ -73,6 +73,21 @@ if (!only || only === "streaming") {
           console.log(JSON.stringify({ streaming: { ...level, oneCore: true, gzipLevel } }));
           const ratio = (level.worker.recordsPerSecond / (one.normalizeAlone as NormalizeRun).recordsPerSecond).toFixed(2);
           console.log(`       on one core at OUTPUT_GZIP_LEVEL=${gzipLevel}: ${level.worker.recordsPerSecond} records/s, ratio ${ratio}, output ${level.worker.outputMb} MB (${one.worker.outputMb} MB at level 5)`);
+        }
+      }
+      if (mb === 60) {
+        // The production path: the same blob downloaded over HTTPS, gzip-compressed, through the audit feed's own client.
+        const server = await startContentServer(blob.path);
+        try {
+          const d = measure(bench, "o365-audit", { records: blob.records, blob, claims: "memory", alone: false, download: server.download });
+          console.log(JSON.stringify({ streaming: { ...d, download: "https+gzip" } }));
+          const ratio = (d.worker.recordsPerSecond / (m.normalizeAlone as NormalizeRun).recordsPerSecond).toFixed(2);
+          console.log(
+            `       downloaded over HTTPS, gzip-compressed, through the audit client: ${d.worker.recordsPerSecond} records/s (best of ${d.workerRecordsPerSecond.join(", ")}), ` +
+              `ratio ${ratio}; CPU ${d.worker.cpuSeconds} s in ${d.worker.seconds} s; peak RSS ${d.worker.peakRssMb} MB`,
+          );
+        } finally {
+          await server.stop();
         }
       }
       if (mb === 60) {

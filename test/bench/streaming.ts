@@ -1,14 +1,15 @@
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { once } from "node:events";
 import { createWriteStream } from "node:fs";
 import { mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { gunzipSync } from "node:zlib";
 import { build } from "esbuild";
-import type { ChildTask } from "./streamingChild.js";
-import { auditRecordTexts, type BenchFeed } from "./workloads.js";
+import type { ChildTask, ContentDownload } from "./streamingChild.js";
+import { auditRecordTexts, type BenchFeed, BENCH_TENANT_ID } from "./workloads.js";
 
 /**
  * The worker's path end to end against the normalizer alone, on the same records in one run (issue 11:
@@ -142,7 +143,7 @@ export async function workerBench(connectionString: string): Promise<WorkerBench
 export function measure(
   bench: WorkerBench,
   feed: BenchFeed,
-  options: { records: number; blob?: { path: string; mb: number }; claims: "memory" | "azurite"; alone: boolean; oneCore?: boolean; gzipLevel?: number },
+  options: { records: number; blob?: { path: string; mb: number }; claims: "memory" | "azurite"; alone: boolean; oneCore?: boolean; gzipLevel?: number; download?: ContentDownload },
 ): WorkerMeasure {
   const source = options.blob ? { blob: options.blob.path } : {};
   const pinned = { oneCore: options.oneCore ?? false };
@@ -150,7 +151,8 @@ export function measure(
   const alone: NormalizeRun[] = [];
   for (let round = 0; round < ROUNDS; round += 1) {
     const level = options.gzipLevel !== undefined ? { gzipLevel: options.gzipLevel } : {};
-    runs.push(bench.run<WorkerRun>({ mode: "worker", feed, records: options.records, claims: options.claims, ...source, ...level }, pinned));
+    const download = options.download ? { download: options.download } : {};
+    runs.push(bench.run<WorkerRun>({ mode: "worker", feed, records: options.records, claims: options.claims, ...source, ...level, ...download }, pinned));
     if (options.alone) alone.push(bench.run<NormalizeRun>({ mode: "normalize", feed, records: options.records, claims: options.claims }, pinned));
   }
   const fastest = <T extends { recordsPerSecond: number }>(list: T[]) => list.reduce((best, run) => (run.recordsPerSecond > best.recordsPerSecond ? run : best));
@@ -179,4 +181,25 @@ export async function auditBlob(bench: WorkerBench, mb: number): Promise<{ path:
   const path = join(bench.dir, `blob${mb}.json`);
   const { bytes, records } = await writeBlob(path, mb * 1024 * 1024);
   return { path, mb: Math.round(bytes / 1024 / 1024), records };
+}
+
+/**
+ * The bench's content server (contentServer.ts) in a process of its own, serving `blobPath` gzip-compressed
+ * over HTTPS as the Management Activity API serves content: the worker's children then download it
+ * through the audit feed's own client, as they would on Azure (less the network).
+ */
+export async function startContentServer(blobPath: string): Promise<{ download: ContentDownload; stop(): Promise<void> }> {
+  const script = join(fileURLToPath(new URL("../../.local/bench/", import.meta.url)), "contentServer.mjs");
+  await build({ entryPoints: [fileURLToPath(new URL("./contentServer.ts", import.meta.url))], bundle: true, platform: "node", format: "esm", packages: "external", outfile: script, logLevel: "error" });
+  const credentials = { clientId: "5a0c3e71-2d9b-4c8f-a6e4-1f7b3d9c0e52", clientSecret: `bench-${process.pid}` };
+  const server = spawn(process.execPath, [script, blobPath, BENCH_TENANT_ID, credentials.clientId, credentials.clientSecret], { stdio: ["ignore", "pipe", "inherit"] });
+  const [first] = (await once(createInterface({ input: server.stdout }), "line")) as [string];
+  const address = JSON.parse(first) as Omit<ContentDownload, "clientId" | "clientSecret">;
+  return {
+    download: { ...address, ...credentials },
+    async stop() {
+      server.kill("SIGTERM");
+      await once(server, "exit");
+    },
+  };
 }

@@ -11,7 +11,13 @@ import { WorkLedger } from "../../shared/state/ledger.js";
 import { ensureTable } from "../../shared/state/storage.js";
 import { FileSink } from "../../shared/sinks/file.js";
 import { silentLogger } from "../../shared/util/log.js";
-import { auditRecordTexts, BENCH_NOW, type BenchFeed, feedCalls, type FeedCalls, pageTexts, rowTexts } from "./workloads.js";
+import { parseSettings } from "../../shared/config/settings.js";
+import { RequestGate } from "../../shared/http/gate.js";
+import { isNextStep, type RecordBatches } from "../../shared/sources/source.js";
+import { o365AuditSource } from "../../shared/sources/o365-audit/source.js";
+import type { O365AuditConfig } from "../../shared/sources/o365-audit/settings.js";
+import { Agent } from "undici";
+import { auditRecordTexts, BENCH_CONTENT_ID, BENCH_NOW, BENCH_TENANT_ID, BENCH_WARM_UP_ID, type BenchFeed, feedCalls, type FeedCalls, pageTexts, rowTexts } from "./workloads.js";
 
 /**
  * Child of the worker benchmarks, one measurement per process so that each peak RSS is its own:
@@ -34,6 +40,17 @@ export interface ChildTask {
   claims: "memory" | "azurite";
   /** The output's gzip level (OUTPUT_GZIP_LEVEL); the sinks' default when absent. */
   gzipLevel?: number;
+  /** The audit blob downloaded from the bench's content server through the feed's own client, instead of read from disk. */
+  download?: ContentDownload;
+}
+
+/** Where the bench's content server (contentServer.ts) answers, and the credentials its simulator accepts. */
+export interface ContentDownload {
+  apiBaseUrl: string;
+  loginBaseUrl: string;
+  ca: string;
+  clientId: string;
+  clientSecret: string;
 }
 
 const task = JSON.parse(process.argv[2] as string) as ChildTask;
@@ -41,12 +58,16 @@ const calls = await feedCalls(task.feed, task.geoipDir);
 console.log(JSON.stringify(task.mode === "worker" ? await worker(task, calls) : task.mode === "stages" ? stages(task, calls) : normalizeAlone(task, calls)));
 
 async function worker(task: ChildTask, calls: FeedCalls) {
-  const TENANT = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
+  const TENANT = BENCH_TENANT_ID;
   const table = (name: string) => TableClient.fromConnectionString(task.connectionString, name, { allowInsecureConnection: true });
   const ledgerTable = table("benchledger");
   await ensureTable(ledgerTable);
   // The file stands for the content download, which the audit client hands on in pieces of CONTENT_CHUNK_BYTES.
-  const fetch = task.feed === "o365-audit" ? () => streamRecords(createReadStream(task.blob as string, { highWaterMark: CONTENT_CHUNK_BYTES })) : fromPages(pageTexts(task.feed, rowTexts(task.feed, task.records)), task.feed === "message-trace" ? "value" : "items");
+  const fetch = task.download
+    ? await contentDownload(task.download, TENANT)
+    : task.feed === "o365-audit"
+      ? () => streamRecords(createReadStream(task.blob as string, { highWaterMark: CONTENT_CHUNK_BYTES }))
+      : fromPages(pageTexts(task.feed, rowTexts(task.feed, task.records)), task.feed === "message-trace" ? "value" : "items");
   // Warmed up as a worker that has run for a while is: the normalizer's one-time set-up (the user-agent
   // rules) and its first compilations are no cost of one blob.
   for (const text of task.feed === "o365-audit" ? auditTexts(2_000) : rowTexts(task.feed, 2_000)) calls.toLine(JSON.parse(text));
@@ -83,6 +104,47 @@ async function worker(task: ChildTask, calls: FeedCalls) {
   const cpu = process.cpuUsage(cpuBefore);
   if (outcome.status !== "done" || outcome.records !== task.records) throw new Error(`unexpected outcome ${JSON.stringify(outcome)}`);
   return { records: outcome.records, seconds: Number(seconds.toFixed(3)), recordsPerSecond: Math.round(outcome.records / seconds), cpuSeconds: Number(((cpu.user + cpu.system) / 1e6).toFixed(3)), peakRssMb: peakRssMb(), outputMb: Number((outcome.bytes / 1048576).toFixed(1)) };
+}
+
+/**
+ * The audit feed's own fetch (its client: token, TLS, gzip, the content's pieces), opened on the bench's
+ * content server. The token and the connection are made by fetching an empty blob first: once per
+ * process, no cost of one blob.
+ */
+async function contentDownload(download: ContentDownload, tenantId: string): Promise<() => Promise<RecordBatches>> {
+  const settings = parseSettings({
+    O365_TENANT_IDS: tenantId,
+    O365_CLIENT_ID: download.clientId,
+    O365_CLIENT_SECRET: download.clientSecret,
+    O365_API_BASE_URL: download.apiBaseUrl,
+    O365_LOGIN_BASE_URL: download.loginBaseUrl,
+    DataStorage: "UseDevelopmentStorage=true",
+  });
+  const session = await o365AuditSource.open(settings.sources.get(o365AuditSource.name) as O365AuditConfig, {
+    dispatcher: new Agent({ connect: { ca: download.ca } }),
+    gate: new RequestGate(),
+    requestTimeoutMs: 60_000,
+    trustedCa: download.ca,
+    onRequest: () => undefined,
+    now: Date.now,
+    namespace: "default",
+    userAgent: "audit-intake-bench",
+  });
+  const work = (contentId: string) => ({
+    tenantId,
+    stream: "Audit.General",
+    workId: contentId,
+    created: new Date(BENCH_NOW).toISOString(),
+    expires: new Date(BENCH_NOW + 86_400_000).toISOString(),
+    item: { contentUri: `${download.apiBaseUrl}/api/v1.0/${tenantId}/activity/feed/audit/${contentId}` },
+  });
+  const records = async (contentId: string) => {
+    const fetched = await session.fetch(work(contentId));
+    if (isNextStep(fetched)) throw new Error("a content blob has no steps");
+    return fetched;
+  };
+  for await (const batch of await records(BENCH_WARM_UP_ID)) void batch;
+  return () => records(BENCH_CONTENT_ID);
 }
 
 /**

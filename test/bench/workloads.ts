@@ -25,9 +25,13 @@ export type BenchFeed = (typeof BENCH_FEEDS)[number];
  * claim is made (a record older than the claims' retention is written unclaimed, doing less work).
  */
 export const BENCH_NOW = Date.parse("2026-01-02T00:00:00Z");
+/** The content ids the bench's content server answers: the blob, and an empty one that warms the client up. */
+export const BENCH_CONTENT_ID = "benchblob";
+export const BENCH_WARM_UP_ID = "benchwarmup";
 const RECORDS_FROM = Date.parse("2026-01-01T00:00:00Z");
 /** The time-window feeds' one tenant; its domain is the message-trace feed's local mail. */
-const TENANTS = [{ id: "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", domain: "contoso.onmicrosoft.com" }];
+export const BENCH_TENANT_ID = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
+const TENANTS = [{ id: BENCH_TENANT_ID, domain: "contoso.onmicrosoft.com" }];
 
 export interface FeedCalls {
   dataset: string;
