@@ -76,6 +76,10 @@ if (!only || only === "streaming") {
         }
       }
       if (mb === 60) {
+        // The output's gzip level, by measurement on this blob's NDJSON (shared/sinks/gzipWriter.ts uses level 5).
+        const ndjson = await bench.lastOutput();
+        console.log(`       gzip of its ${Math.round(ndjson.length / 1048576)} MB of NDJSON, by level (time / output):`);
+        for (const g of await gzipLevels(ndjson)) console.log(`         level ${g.level}: ${g.seconds} s (${g.mbPerSecond} MB/s), ${g.outputMb} MB (${g.ratio}:1)`);
         // The production path: the same blob downloaded over HTTPS, gzip-compressed, through the audit feed's own client.
         const server = await startContentServer(blob.path);
         try {
@@ -89,12 +93,6 @@ if (!only || only === "streaming") {
         } finally {
           await server.stop();
         }
-      }
-      if (mb === 60) {
-        // The output's gzip level, by measurement on this blob's NDJSON (shared/sinks/gzipWriter.ts uses level 5).
-        const ndjson = await bench.lastOutput();
-        console.log(`       gzip of its ${Math.round(ndjson.length / 1048576)} MB of NDJSON, by level (time / output):`);
-        for (const g of await gzipLevels(ndjson)) console.log(`         level ${g.level}: ${g.seconds} s (${g.mbPerSecond} MB/s), ${g.outputMb} MB (${g.ratio}:1)`);
       }
     }
     // Azurite's batch transactions take tens of milliseconds each (a 250 MB blob's claims would take most

@@ -1,6 +1,7 @@
 import { createReadStream, readFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import { TableClient, TableServiceClient } from "@azure/data-tables";
+import { Agent } from "undici";
 import { LineBatch } from "../../shared/pipeline/lineBatch.js";
 import { CONTENT_CHUNK_BYTES, streamRecords } from "../../shared/pipeline/records.js";
 import { JsonSplitter } from "../../shared/pipeline/split.js";
@@ -16,7 +17,6 @@ import { RequestGate } from "../../shared/http/gate.js";
 import { isNextStep, type RecordBatches } from "../../shared/sources/source.js";
 import { o365AuditSource } from "../../shared/sources/o365-audit/source.js";
 import type { O365AuditConfig } from "../../shared/sources/o365-audit/settings.js";
-import { Agent } from "undici";
 import { auditRecordTexts, BENCH_CONTENT_ID, BENCH_NOW, BENCH_TENANT_ID, BENCH_WARM_UP_ID, type BenchFeed, feedCalls, type FeedCalls, pageTexts, rowTexts } from "./workloads.js";
 
 /**
@@ -58,13 +58,12 @@ const calls = await feedCalls(task.feed, task.geoipDir);
 console.log(JSON.stringify(task.mode === "worker" ? await worker(task, calls) : task.mode === "stages" ? stages(task, calls) : normalizeAlone(task, calls)));
 
 async function worker(task: ChildTask, calls: FeedCalls) {
-  const TENANT = BENCH_TENANT_ID;
   const table = (name: string) => TableClient.fromConnectionString(task.connectionString, name, { allowInsecureConnection: true });
   const ledgerTable = table("benchledger");
   await ensureTable(ledgerTable);
   // The file stands for the content download, which the audit client hands on in pieces of CONTENT_CHUNK_BYTES.
   const fetch = task.download
-    ? await contentDownload(task.download, TENANT)
+    ? await contentDownload(task.download, BENCH_TENANT_ID)
     : task.feed === "o365-audit"
       ? () => streamRecords(createReadStream(task.blob as string, { highWaterMark: CONTENT_CHUNK_BYTES }))
       : fromPages(pageTexts(task.feed, rowTexts(task.feed, task.records)), task.feed === "message-trace" ? "value" : "items");
@@ -78,7 +77,7 @@ async function worker(task: ChildTask, calls: FeedCalls) {
     {
       v: 2,
       source: task.feed,
-      tenantId: TENANT,
+      tenantId: BENCH_TENANT_ID,
       stream: "Bench",
       workId: `bench${Date.now()}`,
       created: new Date(BENCH_NOW).toISOString(),

@@ -93,10 +93,7 @@ export class ManagementApiClient {
     const body = await this.send(tenantId, contentType, "content", "GET", url, (headers) => {
       gzip = header(headers, "content-encoding")?.toLowerCase() === "gzip";
     });
-    // In large pieces, and up to four of them ahead of the mapping: the decompressor moves one job per
-    // turn of the event loop, and with one piece ahead the worker waited for it 141 ms of a 60 MB blob's
-    // 1.8 s, with four 101 ms (CPU profiles of `npm run bench`'s download run).
-    return gzip ? body.pipe(createGunzip({ chunkSize: CONTENT_CHUNK_BYTES, readableHighWaterMark: 4 * CONTENT_CHUNK_BYTES })) : body;
+    return gzip ? body.pipe(createGunzip({ chunkSize: CONTENT_CHUNK_BYTES })) : body;
   }
 
   private async send(
