@@ -8,6 +8,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { gunzipSync } from "node:zlib";
 import { build } from "esbuild";
+import { CLIENT_ID } from "../helpers/simulator.js";
 import type { ChildTask, ContentDownload } from "./streamingChild.js";
 import { auditRecordTexts, type BenchFeed, BENCH_TENANT_ID } from "./workloads.js";
 
@@ -147,11 +148,11 @@ export function measure(
 ): WorkerMeasure {
   const source = options.blob ? { blob: options.blob.path } : {};
   const pinned = { oneCore: options.oneCore ?? false };
+  const level = options.gzipLevel !== undefined ? { gzipLevel: options.gzipLevel } : {};
+  const download = options.download ? { download: options.download } : {};
   const runs: WorkerRun[] = [];
   const alone: NormalizeRun[] = [];
   for (let round = 0; round < ROUNDS; round += 1) {
-    const level = options.gzipLevel !== undefined ? { gzipLevel: options.gzipLevel } : {};
-    const download = options.download ? { download: options.download } : {};
     runs.push(bench.run<WorkerRun>({ mode: "worker", feed, records: options.records, claims: options.claims, ...source, ...level, ...download }, pinned));
     if (options.alone) alone.push(bench.run<NormalizeRun>({ mode: "normalize", feed, records: options.records, claims: options.claims }, pinned));
   }
@@ -191,7 +192,7 @@ export async function auditBlob(bench: WorkerBench, mb: number): Promise<{ path:
 export async function startContentServer(blobPath: string): Promise<{ download: ContentDownload; stop(): Promise<void> }> {
   const script = join(fileURLToPath(new URL("../../.local/bench/", import.meta.url)), "contentServer.mjs");
   await build({ entryPoints: [fileURLToPath(new URL("./contentServer.ts", import.meta.url))], bundle: true, platform: "node", format: "esm", packages: "external", outfile: script, logLevel: "error" });
-  const credentials = { clientId: "5a0c3e71-2d9b-4c8f-a6e4-1f7b3d9c0e52", clientSecret: `bench-${process.pid}` };
+  const credentials = { clientId: CLIENT_ID, clientSecret: `bench-${process.pid}` };
   const server = spawn(process.execPath, [script, blobPath, BENCH_TENANT_ID, credentials.clientId, credentials.clientSecret], { stdio: ["ignore", "pipe", "inherit"] });
   const [first] = (await once(createInterface({ input: server.stdout }), "line")) as [string];
   const address = JSON.parse(first) as Omit<ContentDownload, "clientId" | "clientSecret">;
