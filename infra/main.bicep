@@ -109,7 +109,7 @@ param stateTablePrefix string = 'intake'
 param outputContainer string = 'intake-ecs'
 @description('data_stream.namespace of every document (OUTPUT_NAMESPACE): lowercase letters, digits and underscores.')
 param outputNamespace string = 'default'
-@description('gzip level of the output (OUTPUT_GZIP_LEVEL), 1-9: on a one-core instance (2,048 MB) level 3 or 1 moved 8-17% or 12-19% more records a second for 18% or 30% more output bytes; see the README\'s Benchmarks.')
+@description('gzip level of the output (OUTPUT_GZIP_LEVEL), 1-9: on a one-core instance (2,048 MB) level 3 or 1 moved 8-18% or 12-19% more records a second for 18% or 30% more output bytes; see the README\'s Benchmarks.')
 @minValue(1)
 @maxValue(9)
 param outputGzipLevel int = 5

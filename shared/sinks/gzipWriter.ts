@@ -7,9 +7,10 @@ import { createGzip, type Gzip } from "node:zlib";
  *   level 1: 0.45 s / 20.5 MB   level 3: 0.50 s / 18.7 MB   level 5: 0.73 s / 15.8 MB   level 6: 0.93 s / 15.5 MB
  * Level 6 (zlib's default) buys its last 2% of size with 27% more time. Level 3 would take a third less
  * time than 5 but store and ship 18% more bytes for as long as the output is kept. Compression runs on
- * the thread pool beside the mapping, yet still slows it on a 2-core machine: the 60 MB blob took
- * 2.14–2.21 s at level 5 against 1.96–1.98 s uncompressed; on a one-core instance its whole time adds
- * to the item's.
+ * the thread pool beside the mapping: on a 2-core machine, with the worker's turn of the event loop
+ * every 2 ms, the 60 MB blob (content in memory) took 1.41 s at level 5 against 1.39 s stored; on a
+ * one-core instance its whole time adds to the item's (OUTPUT_GZIP_LEVEL 1 or 3 moves 12–19% or 8–18%
+ * more records a second there).
  */
 export const DEFAULT_GZIP_LEVEL = 5;
 /** zlib's output buffer: a batch of lines (about 1 MB) compresses in one job on the thread pool, not one per 16 KB. */
