@@ -23,6 +23,7 @@ import { collectStatus, type Status } from "./status/status.js";
 import { startAzureMonitor } from "./telemetry/azureMonitor.js";
 import { createTelemetry } from "./telemetry/metrics.js";
 import type { Logger } from "./util/log.js";
+import { applyWorkerV8Flags } from "./util/v8Flags.js";
 
 /**
  * Everything a function needs, built once per worker process from the settings: storage clients,
@@ -143,6 +144,7 @@ export function unknownFeedReason(name: string, enabled: readonly string[]): str
 }
 
 export async function createRuntime(settings: Settings, options: RuntimeOptions = {}): Promise<Runtime> {
+  applyWorkerV8Flags();
   const now = options.now ?? Date.now;
   const stats = emptyStats();
   const statsBySource = new Map(settings.enabledSources.map((name) => [name, emptyStats()]));
