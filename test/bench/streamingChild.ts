@@ -1,5 +1,4 @@
 import { createReadStream, readFileSync, writeFileSync } from "node:fs";
-import { basename, join } from "node:path";
 import { Readable } from "node:stream";
 import { gzipSync } from "node:zlib";
 import { TableClient, TableServiceClient } from "@azure/data-tables";
@@ -101,7 +100,7 @@ async function worker(task: ChildTask, calls: FeedCalls) {
   // normalizer's one-time set-up and first compilations, and the garbage collector's first decisions,
   // belong to the first (WORKER_V8_FLAGS says what differs from the second item on). The first item is
   // 20,000 of the same records (claimed in memory, so that the measured item's claims are its own).
-  const warmUp = await work(`warmup${Date.now()}`, warmUpRecords(task.feed), inMemory, join(task.outDir, "..", `${basename(task.outDir)}-warm-up`));
+  const warmUp = await work(`warmup${Date.now()}`, warmUpRecords(task.feed), inMemory, `${task.outDir}-warm-up`);
   if (warmUp.status !== "done") throw new Error(`unexpected warm-up outcome ${JSON.stringify(warmUp)}`);
   collectGarbage();
   resetPeakRss();
