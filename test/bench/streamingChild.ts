@@ -70,7 +70,7 @@ async function worker(task: ChildTask, calls: FeedCalls) {
     ? await contentDownload(task.download, BENCH_TENANT_ID)
     : task.feed === "o365-audit"
       ? () => streamRecords(createReadStream(task.blob as string, { highWaterMark: CONTENT_CHUNK_BYTES }))
-      : fromPages(pageTexts(task.feed, rowTexts(task.feed, task.records)), task.feed === "message-trace" ? "value" : "items");
+      : pageRecords(task.feed, task.records);
   const work = (workId: string, fetched: () => RecordBatches | Promise<RecordBatches>, claims: WorkerDeps["claims"], outDir: string) =>
     processWork(
       {
@@ -121,7 +121,7 @@ async function worker(task: ChildTask, calls: FeedCalls) {
 /** The warm-up item's records, through the feed's own path: the audit feed's as a content blob in pieces, the others' as pages. */
 function warmUpRecords(feed: BenchFeed): () => RecordBatches {
   const count = 20_000;
-  if (feed !== "o365-audit") return fromPages(pageTexts(feed, rowTexts(feed, count)), feed === "message-trace" ? "value" : "items");
+  if (feed !== "o365-audit") return pageRecords(feed, count);
   const blob = Buffer.from(`[${auditTexts(count).join(",")}]`);
   return () => streamRecords(Readable.from(chunked(blob)));
 }
@@ -189,8 +189,10 @@ function resetPeakRss(): void {
   writeFileSync("/proc/self/clear_refs", "5");
 }
 
-/** A page reader's records: each page parsed when it is read, and its rows handed on. */
-function fromPages(pages: string[], key: string) {
+/** `count` rows of a time-window feed as its page reader gets them: each page parsed when it is read, and its rows handed on. */
+function pageRecords(feed: Exclude<BenchFeed, "o365-audit">, count: number) {
+  const pages = pageTexts(feed, rowTexts(feed, count));
+  const key = feed === "message-trace" ? "value" : "items";
   return async function* () {
     for (const page of pages) yield (JSON.parse(page) as Record<string, unknown[]>)[key]!;
   };
