@@ -26,19 +26,21 @@ export const MAX_DOCUMENT_CHARS = 1_000_000;
 /**
  * A feed's document as one NDJSON line, size-checked: every feed writes its lines through here, with its
  * own mapping and its own pipeline_error document for a record whose document would be too large.
+ * `text`, when given, is the JSON the record was parsed from, passed on to both (see Source.toLine).
  */
 export function documentLine<C>(
   record: unknown,
   context: C,
-  map: (record: unknown, context: C) => EcsDocument,
-  pipelineErrorOf: (record: unknown, message: string, context: C) => EcsDocument,
+  map: (record: unknown, context: C, text?: string) => EcsDocument,
+  pipelineErrorOf: (record: unknown, message: string, context: C, text?: string) => EcsDocument,
   finish: (doc: EcsDocument) => EcsDocument = (doc) => doc,
+  text?: string,
 ): { line: string; pipelineError: boolean } {
-  const doc = finish(map(record, context));
+  const doc = finish(map(record, context, text));
   let line = JSON.stringify(doc);
   let pipelineError = (doc.event as { kind?: string }).kind === "pipeline_error";
   if (line.length > MAX_DOCUMENT_CHARS && !pipelineError) {
-    line = JSON.stringify(finish(pipelineErrorOf(record, `document is ${line.length} characters, more than the limit of ${MAX_DOCUMENT_CHARS}: a field is too large to index`, context)));
+    line = JSON.stringify(finish(pipelineErrorOf(record, `document is ${line.length} characters, more than the limit of ${MAX_DOCUMENT_CHARS}: a field is too large to index`, context, text)));
     pipelineError = true;
   }
   return { line: `${line}\n`, pipelineError };

@@ -25,6 +25,18 @@ export class UnreadableRecord {
 }
 
 /**
+ * A record with the JSON text it was parsed from. The worker hands both to the feed, and reads nothing of
+ * the record afterwards: the feed may map the record in place instead of copying it, as the text keeps
+ * the original (for event.original, and for a pipeline_error document if the mapping fails half-way).
+ */
+export class ParsedRecord {
+  constructor(
+    readonly value: unknown,
+    readonly text: string,
+  ) {}
+}
+
+/**
  * The size of the pieces a content stream should hand to streamRecords, where its producer can choose
  * (a decompressor's output chunk, a file's reads). Each piece of a decompressor or a file read is one
  * thread-pool job whose callback must run on the main thread before the next starts, so a piece costs
@@ -61,9 +73,9 @@ export async function* streamRecords(source: Readable): AsyncGenerator<readonly 
   }
 }
 
-/** A value is a record; anything else the splitter found is kept with what is wrong and where. */
-function recordOf(item: SplitItem): unknown {
-  if (item.kind === "value") return item.value;
+/** A value is a record, with its text; anything else the splitter found is kept with what is wrong and where. */
+function recordOf(item: SplitItem): ParsedRecord | UnreadableRecord {
+  if (item.kind === "value") return new ParsedRecord(item.value, item.text);
   // The splitter names the line and column; the byte offset finds it in a blob that is one long line.
   return new UnreadableRecord(item.text, `${item.message}; it starts at byte offset ${item.position.offset}`);
 }

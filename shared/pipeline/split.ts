@@ -32,7 +32,8 @@ export interface SplitPosition {
 }
 
 export type SplitItem =
-  | { kind: "value"; value: unknown; position: SplitPosition }
+  /** A value, parsed, with the text JSON.parse read it from (the caller may keep it as the value's original). */
+  | { kind: "value"; value: unknown; text: string; position: SplitPosition }
   | { kind: "error"; text: string; message: string; position: SplitPosition };
 
 /** The values of `source`, in order, each with where it starts; a bad one as an error item in its place. */
@@ -466,7 +467,7 @@ export class JsonSplitter {
     this.phase = this.mode === "array" ? "gap" : "between";
     this.textFrom = end;
     try {
-      this.items.push({ kind: "value", value: JSON.parse(text), position: this.start });
+      this.items.push({ kind: "value", value: JSON.parse(text), text, position: this.start });
     } catch (error) {
       this.error(text, `${this.describe()} is not valid JSON: ${locateParseError(error, text, this.start)}`);
     }

@@ -7,7 +7,7 @@ import type { OutputSink, OutputWriter } from "../sinks/sink.js";
 import type { Logger } from "../util/log.js";
 import { LineBatch } from "./lineBatch.js";
 import type { WorkMessage } from "./message.js";
-import { InvalidContentError, UnreadableRecord } from "./records.js";
+import { InvalidContentError, ParsedRecord, UnreadableRecord } from "./records.js";
 
 /**
  * The queue worker's logic, for any feed: fetch one work item's records as they arrive, normalize
@@ -204,9 +204,13 @@ async function writeRecords(fetched: RecordBatches, writer: OutputWriter, messag
           batch.add(unreadableLine(record), undefined);
           counts.pipelineErrors += 1;
         } else {
-          const { line, pipelineError } = session.toLine(record, message);
+          const parsed = record instanceof ParsedRecord;
+          const value: unknown = parsed ? record.value : record;
+          // The key first: a record handed on with its text may be mapped in place.
+          const key = session.recordKey(value, now);
+          const { line, pipelineError } = parsed ? session.toLine(value, message, record.text) : session.toLine(value, message);
           if (pipelineError) counts.pipelineErrors += 1;
-          batch.add(line, session.recordKey(record, now));
+          batch.add(line, key);
         }
         if (performance.now() >= nextTurn) {
           await new Promise((resolve) => setImmediate(resolve));

@@ -141,8 +141,12 @@ export interface SourceSession<Item> {
   raw?(work: Work<Item>): Promise<Readable>;
   /** The record's claim (its key and hour) for de-duplication; none: written unclaimed. */
   recordKey(record: unknown, now: number): ClaimRequest | undefined;
-  /** One ECS document as an NDJSON line; never throws (a record it cannot map is a pipeline_error document). */
-  toLine(record: unknown, work: WorkRef): { line: string; pipelineError: boolean };
+  /**
+   * One ECS document as an NDJSON line; never throws (a record it cannot map is a pipeline_error document).
+   * `text`, when the fetch kept it (a ParsedRecord), is the JSON the record was parsed from: the record is
+   * then the feed's to change (the worker has read its key already), and the text is its original.
+   */
+  toLine(record: unknown, work: WorkRef, text?: string): { line: string; pipelineError: boolean };
   /** The feed's reading of an error its client threw; undefined for errors it does not know (retried by the queue). */
   failure(error: unknown): Failure | undefined;
 }

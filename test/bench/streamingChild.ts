@@ -84,7 +84,7 @@ async function worker(task: ChildTask, calls: FeedCalls) {
         item: {},
       },
       {
-        feed: { name: task.feed, dataset: calls.dataset, session: { fetch: async () => fetched(), recordKey: calls.recordKey, toLine: calls.toLine, failure: () => undefined } },
+        feed: { name: task.feed, dataset: calls.dataset, session: { fetch: async () => fetched(), recordKey: calls.recordKey, toLine: (record, _work, text) => calls.toLine(record, text), failure: () => undefined } },
         ledger: new WorkLedger(ledgerTable),
         claims,
         sink: new FileSink(outDir, task.gzipLevel !== undefined ? { gzipLevel: task.gzipLevel } : {}),
@@ -220,11 +220,11 @@ function normalizeAlone(task: ChildTask, calls: FeedCalls) {
   let checksum = 0;
   const round = () => {
     const started = performance.now();
-    for (const text of texts) checksum += calls.toLine(JSON.parse(text)).line.length;
+    for (const text of texts) checksum += calls.toLine(JSON.parse(text), text).line.length;
     return (performance.now() - started) / 1000;
   };
   // A warm-up on the first records, as in the normalize bench.
-  for (const text of texts.slice(0, 20_000)) checksum += calls.toLine(JSON.parse(text)).line.length;
+  for (const text of texts.slice(0, 20_000)) checksum += calls.toLine(JSON.parse(text), text).line.length;
   collectGarbage();
   const best = Math.min(round(), round(), round());
   return { records: texts.length, seconds: Number(best.toFixed(3)), recordsPerSecond: Math.round(texts.length / best), checksum };
@@ -259,7 +259,7 @@ function stages(task: ChildTask, calls: FeedCalls) {
   const seconds = {
     /** JSON.parse + normalize + JSON.stringify: the measure the worker is compared with. */
     normalizeAlone: time(() => {
-      for (const text of texts) checksum += calls.toLine(JSON.parse(text)).line.length;
+      for (const text of texts) checksum += calls.toLine(JSON.parse(text), text).line.length;
     }),
     /** The byte splitter over the content's chunks: finding each element, decoding it and JSON.parse. */
     split: time(() => {

@@ -35,7 +35,8 @@ const TENANTS = [{ id: BENCH_TENANT_ID, domain: "contoso.onmicrosoft.com" }];
 
 export interface FeedCalls {
   dataset: string;
-  toLine(record: unknown): { line: string; pipelineError: boolean };
+  /** `text`: the JSON the record was parsed from, as the worker hands it on with a content blob's records (see Source.toLine). */
+  toLine(record: unknown, text?: string): { line: string; pipelineError: boolean };
   recordKey(record: unknown, now: number): ClaimRequest | undefined;
 }
 
@@ -46,7 +47,7 @@ export async function feedCalls(feed: BenchFeed, geoipDir: string): Promise<Feed
     case "o365-audit": {
       const context = { tenantNames: new Map<string, string>(), preserveOriginal: false, now, ...(geoip ? { geoip } : {}) };
       const map = withDataStream(O365_AUDIT_DATASET, "default");
-      return { dataset: O365_AUDIT_DATASET, toLine: (record) => normalizeToLine(record, context, map), recordKey: auditRecordKey };
+      return { dataset: O365_AUDIT_DATASET, toLine: (record, text) => normalizeToLine(record, context, map, text), recordKey: auditRecordKey };
     }
     case "message-trace": {
       const context = { localDomains: [TENANTS[0]!.domain], namespace: "default", now, preserveOriginal: false, ...(geoip ? { geoip } : {}) };

@@ -334,6 +334,40 @@ describe("ECS mapping", () => {
     }
   });
 
+  it("maps a record handed over with its text in place, to the same document as a copy gets", () => {
+    const records = [
+      signIn,
+      fileAccessed,
+      { ...signIn, RecordType: 11, Operation: "DlpRuleMatch", SharePointMetaData: { From: "a@b.c", FileName: "x.docx", FileOwner: "o", UniqueId: "u" }, ExchangeMetaData: { From: "a@b.c", To: ["d@e.f"], Subject: "s" }, ExceptionInfo: "reason" },
+      { ...signIn, ExtendedProperties: { UserAgent: "UA as a map" }, Message: { Id: "m" }, RecordType: 40, Data: { sip: "", f3u: "a@b.c" }, AlertLinks: [{ AlertLinkHref: "" }] },
+      { ...signIn, RecordType: 50, RescanResult: { Timestamp: "2026-03-01T10:00:00" }, Actions: ['{"a":1}', { b: 2 }], Messages: [1], Parameters: [{ Name: "ForwardTo", Value: "a@b.c" }] },
+    ];
+    for (const record of records) {
+      const text = JSON.stringify(record);
+      const handedOver = JSON.parse(text) as Record<string, unknown>;
+      expect(normalize(handedOver, context, text)).toEqual(normalize(record, context));
+      // It was its own working copy: the fields mapped out of it are gone from it.
+      expect(handedOver.Operation).toBeUndefined();
+      // Its text is the original it keeps when asked to.
+      expect((normalize(JSON.parse(text), { ...context, preserveOriginal: true }, text).event as { original: string }).original).toBe(text);
+    }
+  });
+
+  it("writes a record handed over with its text that fails half-way as a pipeline_error with that text, its own time and its Id", () => {
+    // The Id and Operation are moved out of the record before the bad date stops the mapping.
+    const text = ` ${JSON.stringify({ ...signIn, EndTimeUtc: "2026-03-01T10:00:00", RescanResult: { Timestamp: "not a date" } })}`;
+    const doc = normalize(JSON.parse(text), context, text);
+    expect(doc).toEqual({
+      "@timestamp": "2026-03-01T10:20:30.000Z",
+      ecs: { version: expect.any(String) },
+      event: { kind: "pipeline_error", id: signIn.Id, original: text },
+      error: { message: 'RescanResult.Timestamp is not an ISO 8601 date: "not a date"' },
+      tags: ["preserve_original_event"],
+    });
+    const copied = normalize(JSON.parse(text), context);
+    expect(copied.event).toEqual({ ...(doc.event as object), original: text.trim() });
+  });
+
   it("keeps event.original verbatim when asked to, tagged preserve_original_event as Elastic's documents are", () => {
     expect((normalize(signIn, { ...context, preserveOriginal: true, originalText: " {raw} " }).event as { original: string }).original).toBe(" {raw} ");
     const doc = normalize(signIn, { ...context, preserveOriginal: true });

@@ -1,8 +1,13 @@
 import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { InvalidContentError, streamRecords, UnreadableRecord } from "../../shared/pipeline/records.js";
+import { InvalidContentError, ParsedRecord, streamRecords, UnreadableRecord } from "../../shared/pipeline/records.js";
 
+/** The records handed on: each value, as the tests read them, or what could not be read. */
 async function collect(chunks: (string | Buffer)[]): Promise<unknown[]> {
+  return (await collectParsed(chunks)).map((record) => (record instanceof ParsedRecord ? record.value : record));
+}
+
+async function collectParsed(chunks: (string | Buffer)[]): Promise<unknown[]> {
   const out: unknown[] = [];
   for await (const records of streamRecords(Readable.from(chunks.map((c) => (typeof c === "string" ? Buffer.from(c) : c))))) out.push(...records);
   return out;
@@ -16,8 +21,19 @@ describe("streaming records out of a content blob", () => {
 
   it("hands on the records a piece of the stream completes together, and nothing for a piece that completes none", async () => {
     const batches: unknown[][] = [];
-    for await (const records of streamRecords(Readable.from(['[{"Id":"a"},{"Id":"b"},{"Id"', ':"c"', '},{"Id":"d"}]'].map((c) => Buffer.from(c))))) batches.push([...records]);
+    for await (const records of streamRecords(Readable.from(['[{"Id":"a"},{"Id":"b"},{"Id"', ':"c"', '},{"Id":"d"}]'].map((c) => Buffer.from(c))))) {
+      batches.push(records.map((record) => (record as ParsedRecord).value));
+    }
     expect(batches).toEqual([[{ Id: "a" }, { Id: "b" }], [{ Id: "c" }, { Id: "d" }]]);
+  });
+
+  it("hands each record on with the text it was parsed from, as the content has it, even across pieces", async () => {
+    const records = await collectParsed(['[{"Id":"a","Name":"caf\\u00e9"},', '{"Id":"b","Nested":{"x":[1,', '2]}}, {"Id":"c", "Say": "é"}]']);
+    expect(records).toEqual([
+      new ParsedRecord({ Id: "a", Name: "café" }, '{"Id":"a","Name":"caf\\u00e9"}'),
+      new ParsedRecord({ Id: "b", Nested: { x: [1, 2] } }, '{"Id":"b","Nested":{"x":[1,2]}}'),
+      new ParsedRecord({ Id: "c", Say: "é" }, '{"Id":"c", "Say": "é"}'),
+    ]);
   });
 
   it("accepts an empty array", async () => {

@@ -109,7 +109,7 @@ describe("splitJson: a JSON array", () => {
 describe("splitJson: a sequence of values", () => {
   it("reads a pretty-printed single object as one value", async () => {
     const record = { Id: "a", Operation: "FileAccessed", Nested: { List: [1, { Deep: "x" }], Empty: {} } };
-    expect(await split(`${JSON.stringify(record, null, 2)}\n`)).toEqual([{ kind: "value", value: record, position: { offset: 0, line: 1, column: 1 } }]);
+    expect(await split(`${JSON.stringify(record, null, 2)}\n`)).toEqual([{ kind: "value", value: record, text: JSON.stringify(record, null, 2), position: { offset: 0, line: 1, column: 1 } }]);
   });
 
   it("reads pretty-printed objects and values written one after another", async () => {
@@ -223,7 +223,7 @@ describe("splitJson: bytes as they arrive", () => {
 describe("splitJson: byte order mark and empty input", () => {
   it("skips a UTF-8 BOM, even split across chunks, and counts it in offsets but not columns", async () => {
     for (const sizes of [() => 100, () => 1, seededSizes(3, 2)]) {
-      expect(await split('\uFEFF[{"Id":"a"}]', sizes)).toEqual([{ kind: "value", value: { Id: "a" }, position: { offset: 4, line: 1, column: 2 } }]);
+      expect(await split('\uFEFF[{"Id":"a"}]', sizes)).toEqual([{ kind: "value", value: { Id: "a" }, text: '{"Id":"a"}', position: { offset: 4, line: 1, column: 2 } }]);
       expect(values(await split('\uFEFF{"Id":"a"}\n{"Id":"b"}', sizes))).toEqual([{ Id: "a" }, { Id: "b" }]);
     }
   });

@@ -263,6 +263,30 @@ describe("processing a work item of any feed", () => {
       expect(finished[0]).toMatchObject({ state: "done", records: 3, pipelineErrors: 1 });
     });
 
+    it("hands each record to the feed with its text, after its key is read, so that the feed may map it in place", async () => {
+      const { feed } = fakeFeed();
+      const texts: (string | undefined)[] = [];
+      const inPlace = {
+        ...feed,
+        session: {
+          ...feed.session,
+          fetch: async () => streamRecords(Readable.from(['[{"id":"r1","n":1},', ' {"id":"r2", "n":2}]'].map((chunk) => Buffer.from(chunk)))),
+          // Takes the id out of the record it maps, as a mapping that works in place does.
+          toLine: (record: unknown, _work: unknown, text?: string) => {
+            texts.push(text);
+            const { id, n } = record as Rec;
+            delete (record as Rec).id;
+            return { line: `${JSON.stringify({ was: id, n })}\n`, pipelineError: false };
+          },
+        },
+      };
+      const { deps, outputs, claimCalls } = setup(inPlace);
+      expect(await processWork(message(), deps)).toMatchObject({ status: "done", records: 2, duplicates: 0 });
+      expect(texts).toEqual(['{"id":"r1","n":1}', '{"id":"r2", "n":2}']);
+      expect(claimCalls.flatMap((call) => call.requests.map((r) => r.recordId))).toEqual(["r1", "r2"]);
+      expect([...outputs.values()][0]).toEqual(['{"was":"r1","n":1}', '{"was":"r2","n":2}']);
+    });
+
     it("still fails content that is not a JSON array as a whole, keeping its raw bytes", async () => {
       const { deps, outputs, aborted, raw, finished } = setup(blobFeed(["<html>throttled</html>"]));
       expect(await processWork(message(), deps)).toEqual({ status: "failed", reason: 'content is not a JSON array (starts with "<")' });

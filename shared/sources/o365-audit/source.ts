@@ -90,7 +90,7 @@ export const o365AuditSource: Source<O365AuditConfig, O365AuditItem> = {
       },
       raw: (work) => contentApi.openContent(work.tenantId, work.item.contentUri, work.stream as ContentType),
       recordKey: auditRecordKey,
-      toLine: (record) => normalizeToLine(record, context, map),
+      toLine: (record, _work, text) => normalizeToLine(record, context, map, text),
       failure: auditFailure,
     };
   },
