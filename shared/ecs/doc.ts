@@ -136,14 +136,15 @@ function deepFreeze<T>(value: T): T {
  * memory is bounded: past `limit` keys it starts again.
  */
 export function memoize<V>(limit: number, compute: (key: string) => V): (key: string) => V {
-  // Results are wrapped so one lookup tells a remembered `undefined` from a key not seen yet.
-  const results = new Map<string, { value: V }>();
+  // Values are held directly, not wrapped: a lookup is one hash-table probe, and only a remembered
+  // `undefined` (rare: input that parses to nothing) takes the second probe that tells it from a key not seen yet.
+  const results = new Map<string, V>();
   return (key) => {
     const found = results.get(key);
-    if (found !== undefined) return found.value;
+    if (found !== undefined || results.has(key)) return found as V;
     const value = deepFreeze(compute(key));
     if (results.size >= limit) results.clear();
-    results.set(key, { value });
+    results.set(key, value);
     return value;
   };
 }

@@ -98,6 +98,9 @@ export function normalizeToLine(record: unknown, context: NormalizeContext, fini
   return documentLine(record, context, normalize, auditPipelineError, finish, text);
 }
 
+/** ResultStatus → event.outcome, remembered per status as sent: a tenant's records carry a handful, in one spelling each, and lower-casing each record's cost an allocation. */
+const outcomeOf = memoize(1_000, (status): "success" | "failure" => OUTCOMES.get(status.toLowerCase()) ?? "success");
+
 /** The same for every document: shared rather than allocated per record (documents are serialized, not changed). */
 const ECS = Object.freeze({ version: ECS_VERSION });
 const CLIENT_ADDRESS_FIELDS = ["ClientIPAddress", "ClientIP", "ActorIpAddress"].map((field) => ({ field, bit: bitOf(field) }));
@@ -199,7 +202,7 @@ function mapCommonFields(record: Doc, audit: Doc, context: NormalizeContext, pre
   if (agent !== undefined) doc.user_agent = { original: agent };
   if (code !== undefined) event.code = code;
   const status = asString(audit.ResultStatus) ?? "";
-  event.outcome = OUTCOMES.get(status.toLowerCase()) ?? "success";
+  event.outcome = outcomeOf(status);
   return { doc, event, temp, code };
 }
 
@@ -643,8 +646,10 @@ function mapTenant(doc: Doc, audit: Doc, context: NormalizeContext, present: num
   if (organization && typeof organization.id === "string") {
     // Written as Microsoft sent it; the configured tenant names are keyed in lower case.
     child(doc, "host").id = organization.id;
-    // Ids usually arrive in lower case, as the names are keyed: the lower-cased copy only when that misses.
-    const name = context.tenantNames.get(organization.id) ?? context.tenantNames.get(organization.id.toLowerCase());
+    // Ids usually arrive in lower case, as the names are keyed: the lower-cased copy only when that misses,
+    // and no lookup at all when no names are configured (the default).
+    const names = context.tenantNames;
+    const name = names.size === 0 ? undefined : (names.get(organization.id) ?? names.get(organization.id.toLowerCase()));
     if (name) {
       organization.name = name;
       child(doc, "host").name = name;
