@@ -319,15 +319,17 @@ describe("ECS mapping", () => {
     expect(normalize({ ...signIn, EndTimeUtc: "yesterday" }, context).error).toEqual({ message: 'EndTimeUtc is not an ISO 8601 date: "yesterday"' });
   });
 
+  /** Records whose mapping moves nested fields out and rewrites fields in place: what a working copy protects. */
+  const NESTED_AND_REWRITTEN = [
+    signIn,
+    fileAccessed,
+    { ...signIn, RecordType: 11, Operation: "DlpRuleMatch", SharePointMetaData: { From: "a@b.c", FileName: "x.docx", FileOwner: "o", UniqueId: "u" }, ExchangeMetaData: { From: "a@b.c", To: ["d@e.f"], Subject: "s" }, ExceptionInfo: "reason" },
+    { ...signIn, ExtendedProperties: { UserAgent: "UA as a map" }, Message: { Id: "m" }, RecordType: 40, Data: { sip: "", f3u: "a@b.c" }, AlertLinks: [{ AlertLinkHref: "" }] },
+    { ...signIn, RecordType: 50, RescanResult: { Timestamp: "2026-03-01T10:00:00" }, Actions: ['{"a":1}', { b: 2 }], Messages: [1], Parameters: [{ Name: "ForwardTo", Value: "a@b.c" }] },
+  ];
+
   it("never changes the record it is given", () => {
-    const records = [
-      signIn,
-      fileAccessed,
-      { ...signIn, RecordType: 11, Operation: "DlpRuleMatch", SharePointMetaData: { From: "a@b.c", FileName: "x.docx", FileOwner: "o", UniqueId: "u" }, ExchangeMetaData: { From: "a@b.c", To: ["d@e.f"], Subject: "s" }, ExceptionInfo: "reason" },
-      { ...signIn, ExtendedProperties: { UserAgent: "UA as a map" }, Message: { Id: "m" }, RecordType: 40, Data: { sip: "", f3u: "a@b.c" }, AlertLinks: [{ AlertLinkHref: "" }] },
-      { ...signIn, RecordType: 50, RescanResult: { Timestamp: "2026-03-01T10:00:00" }, Actions: ['{"a":1}', { b: 2 }], Messages: [1], Parameters: [{ Name: "ForwardTo", Value: "a@b.c" }] },
-    ];
-    for (const record of records) {
+    for (const record of NESTED_AND_REWRITTEN) {
       const before = structuredClone(record);
       normalize(record, context);
       expect(record).toEqual(before);
@@ -335,14 +337,7 @@ describe("ECS mapping", () => {
   });
 
   it("maps a record handed over with its text in place, to the same document as a copy gets", () => {
-    const records = [
-      signIn,
-      fileAccessed,
-      { ...signIn, RecordType: 11, Operation: "DlpRuleMatch", SharePointMetaData: { From: "a@b.c", FileName: "x.docx", FileOwner: "o", UniqueId: "u" }, ExchangeMetaData: { From: "a@b.c", To: ["d@e.f"], Subject: "s" }, ExceptionInfo: "reason" },
-      { ...signIn, ExtendedProperties: { UserAgent: "UA as a map" }, Message: { Id: "m" }, RecordType: 40, Data: { sip: "", f3u: "a@b.c" }, AlertLinks: [{ AlertLinkHref: "" }] },
-      { ...signIn, RecordType: 50, RescanResult: { Timestamp: "2026-03-01T10:00:00" }, Actions: ['{"a":1}', { b: 2 }], Messages: [1], Parameters: [{ Name: "ForwardTo", Value: "a@b.c" }] },
-    ];
-    for (const record of records) {
+    for (const record of NESTED_AND_REWRITTEN) {
       const text = JSON.stringify(record);
       const handedOver = JSON.parse(text) as Record<string, unknown>;
       expect(normalize(handedOver, context, text)).toEqual(normalize(record, context));
