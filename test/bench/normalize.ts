@@ -11,20 +11,40 @@ import { GENERATORS, Prng } from "../../shared/sources/o365-audit/simulator/reco
 const TENANTS = 20;
 
 /**
- * Generated records of every type, 20 tenants. By default every client address is different (a worst
- * case: no cache helps); with `addressesPerTenant`, each tenant's addresses come from a pool of that many,
- * as real tenants' do (a few hundred users and offices), so per-address caches work as they would.
+ * Generated records of every type, 20 tenants, in turn record by record. By default every client address
+ * is different (a worst case: no cache helps); with `addressesPerTenant`, each tenant's addresses come from
+ * a pool of that many, as real tenants' do (a few hundred users and offices), so per-address caches work as
+ * they would. With `blobRecords`, the same records come as the worker gets them: in content blobs of that
+ * many records, each of one tenant and one content type, the blobs taking turns.
  */
-export function generateRecords(count: number, seed = 7, options: { addressesPerTenant?: number } = {}): string[] {
+export function generateRecords(count: number, seed = 7, options: { addressesPerTenant?: number; blobRecords?: number } = {}): string[] {
   const prng = new Prng(seed);
   const tenants = Array.from({ length: TENANTS }, (_, i) => ({ id: `${i.toString(16).padStart(8, "0")}-1111-4111-8111-111111111111`, domain: `tenant${i}.onmicrosoft.com` }));
   const start = Date.parse("2026-01-01T00:00:00Z");
   const pools = options.addressesPerTenant ? tenants.map(() => addressPool(prng, options.addressesPerTenant as number)) : undefined;
-  return Array.from({ length: count }, (_, i) => {
+  const texts = Array.from({ length: count }, (_, i) => {
     const contentType = CONTENT_TYPES[i % CONTENT_TYPES.length]!;
     const text = JSON.stringify(GENERATORS[contentType](prng, tenants[i % TENANTS]!, start + i * 1000));
     return pools ? reuseAddresses(text, pools[i % TENANTS]!) : text;
   });
+  return options.blobRecords ? inContentBlobs(texts, options.blobRecords) : texts;
+}
+
+/** Records made in turn (record i: tenant i % 20, content type i % 5) regrouped into blobs of one tenant and content type, which take turns. */
+function inContentBlobs(texts: string[], blobRecords: number): string[] {
+  const streams = new Map<number, string[][]>();
+  texts.forEach((text, i) => {
+    const stream = (i % TENANTS) * CONTENT_TYPES.length + (i % CONTENT_TYPES.length);
+    const blobs = streams.get(stream) ?? streams.set(stream, []).get(stream)!;
+    const last = blobs[blobs.length - 1];
+    if (last && last.length < blobRecords) last.push(text);
+    else blobs.push([text]);
+  });
+  const ordered: string[] = [];
+  for (let round = 0; ordered.length < texts.length; round += 1) {
+    for (const blobs of streams.values()) ordered.push(...(blobs[round] ?? []));
+  }
+  return ordered;
 }
 
 /** The generator's addresses (documentation and public ranges it draws from), IPv4 and IPv6. */
@@ -56,7 +76,7 @@ interface Run {
   seconds: number;
 }
 
-export async function benchNormalize(count = 200_000, options: { addressesPerTenant?: number } = {}) {
+export async function benchNormalize(count = 200_000, options: { addressesPerTenant?: number; blobRecords?: number } = {}) {
   const texts = generateRecords(count, 7, options);
   const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/geoip/${name}`, import.meta.url));
   const geoip = await openGeoIp({ city: fixture("GeoLite2-City-Test.mmdb"), asn: fixture("GeoLite2-ASN-Test.mmdb") });
