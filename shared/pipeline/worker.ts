@@ -204,11 +204,11 @@ async function writeRecords(fetched: RecordBatches, writer: OutputWriter, messag
           batch.add(unreadableLine(record), undefined);
           counts.pipelineErrors += 1;
         } else {
-          const parsed = record instanceof ParsedRecord;
-          const value: unknown = parsed ? record.value : record;
+          const parsed = record instanceof ParsedRecord ? record : undefined;
+          const value: unknown = parsed ? parsed.value : record;
           // The key first: a record handed on with its text may be mapped in place.
           const key = session.recordKey(value, now);
-          const { line, pipelineError } = parsed ? session.toLine(value, message, record.text) : session.toLine(value, message);
+          const { line, pipelineError } = session.toLine(value, message, parsed?.text);
           if (pipelineError) counts.pipelineErrors += 1;
           batch.add(line, key);
         }
