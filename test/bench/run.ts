@@ -48,6 +48,19 @@ if (!only || only === "streaming") {
         `worker path, ${label}: ${m.worker.recordsPerSecond} records/s (best of ${m.workerRecordsPerSecond.join(", ")}) vs normalize alone ${alone.recordsPerSecond} records/s: ratio ${m.ratio} (target ≥ 0.8)`,
       );
     };
+    /** The stages each timed alone, the worker's loop timed as one, and the ratio they allow at best (streaming.ts, ceilings). */
+    const stageLine = (m: WorkerMeasure, split: string) => {
+      if (!m.stages || !m.ceilings) return;
+      const { seconds } = m.stages;
+      console.log(
+        `       its stages alone: normalize alone ${seconds.normalizeAlone} s; ${split} ${seconds.split} s (JSON.parse of the records in it ${seconds.parse} s), ` +
+          `encode ${seconds.encode} s, claim keys ${seconds.claimKeys} s; all of these in one synchronous loop ${seconds.loop} s; gzip ${seconds.gzip} s`,
+      );
+      console.log(
+        `       the ratio at best: ${m.ceilings.oneThread} on one thread (that loop, with no claims, I/O or compression), ` +
+          `${m.ceilings.twoCores} on two cores with compression on the second, ${m.ceilings.oneCore} on one core`,
+      );
+    };
     const memory = (m: WorkerMeasure) => `peak RSS ${m.worker.peakRssMb} MB, ${m.recordsPerSecondPerRssMb} records/s per MB of RSS`;
     // The blob sizes of issue 11's target: a large one, and a huge one for the peak RSS.
     for (const mb of (process.env.BENCH_BLOB_MB ?? "60,250").split(",").map(Number)) {
@@ -58,14 +71,7 @@ if (!only || only === "streaming") {
       if (mb >= 250) line(m.worker.peakRssMb <= 256, `worker path, o365-audit, ${blob.mb} MB blob: ${memory(m)} (target ≤ 256 MB)`);
       else console.log(`       ${memory(m)}`);
       console.log(`       the process's CPU while the item was worked: ${m.worker.cpuSeconds} s in ${m.worker.seconds} s (compression and I/O on other threads)`);
-      if (m.stages && m.ceilings) {
-        const { seconds } = m.stages;
-        console.log(
-          `       its stages alone: normalize alone ${seconds.normalizeAlone} s, split ${seconds.split} s (JSON.parse in it ${seconds.parse} s), ` +
-            `encode ${seconds.encode} s, claim keys ${seconds.claimKeys} s, gzip ${seconds.gzip} s: ` +
-            `the ratio at best ${m.ceilings.twoCores} on two cores, ${m.ceilings.oneCore} on one`,
-        );
-      }
+      stageLine(m, "split");
       if (mb === 60 && hasTaskset()) {
         // A 2,048 MB Flex Consumption instance (the Bicep's default) has one core: compression takes its time from the mapping's.
         const one = measure(bench, "o365-audit", { records: blob.records, blob, claims: "memory", alone: true, oneCore: true });
@@ -116,6 +122,7 @@ if (!only || only === "streaming") {
       console.log(JSON.stringify({ streaming: m }));
       target(m, `${feed}, ${records} rows from pages in memory (claims in memory)`);
       console.log(`       ${memory(m)} (the generated rows and their pages held in memory included)`);
+      stageLine(m, "pages parsed");
     }
   } finally {
     await bench.close();
