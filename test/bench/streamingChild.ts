@@ -19,7 +19,7 @@ import { RequestGate } from "../../shared/http/gate.js";
 import { isNextStep, type RecordBatches } from "../../shared/sources/source.js";
 import { o365AuditSource } from "../../shared/sources/o365-audit/source.js";
 import type { O365AuditConfig } from "../../shared/sources/o365-audit/settings.js";
-import { auditRecordTexts, BENCH_CONTENT_ID, BENCH_NOW, BENCH_TENANT_ID, BENCH_WARM_UP_ID, type BenchFeed, feedCalls, type FeedCalls, pageTexts, rowTexts } from "./workloads.js";
+import { auditRecordTexts, BENCH_CONTENT_ID, BENCH_NOW, BENCH_TENANT_ID, BENCH_WARM_UP_ID, type BenchFeed, feedCalls, type FeedCalls, pageRows, pageTexts, rowTexts } from "./workloads.js";
 
 /**
  * Child of the worker benchmarks, one measurement per process so that each peak RSS is its own:
@@ -194,9 +194,8 @@ function resetPeakRss(): void {
 /** `count` rows of a time-window feed as its page reader gets them: each page parsed when it is read, and its rows handed on. */
 function pageRecords(feed: Exclude<BenchFeed, "o365-audit">, count: number) {
   const pages = pageTexts(feed, rowTexts(feed, count));
-  const key = feed === "message-trace" ? "value" : "items";
   return async function* () {
-    for (const page of pages) yield (JSON.parse(page) as Record<string, unknown[]>)[key]!;
+    for (const page of pages) yield pageRows(feed, page);
   };
 }
 
@@ -243,7 +242,7 @@ function normalizeAlone(task: ChildTask, calls: FeedCalls) {
  */
 function stages(task: ChildTask, calls: FeedCalls) {
   const texts = task.feed === "o365-audit" ? auditTexts(task.records) : rowTexts(task.feed, task.records);
-  const eachRecord = task.feed === "o365-audit" ? blobRecords(task.blob as string) : pageRows(pageTexts(task.feed, texts));
+  const eachRecord = task.feed === "o365-audit" ? blobRecords(task.blob as string) : pagedRecords(task.feed, pageTexts(task.feed, texts));
   let checksum = 0;
   // Each stage's best of three rounds, the stages taking turns within a round: a drift of the machine's
   // speed then shows in every stage alike, not in the ratio of two.
@@ -327,9 +326,9 @@ function blobRecords(path: string): EachRecord {
   };
 }
 
-/** Each page parsed whole, as the time-window feeds' page readers parse a response body, and its rows. */
-function pageRows(pages: readonly string[]): EachRecord {
+/** A time-window feed's pages, each parsed whole as its page reader parses a response body. */
+function pagedRecords(feed: Exclude<BenchFeed, "o365-audit">, pages: readonly string[]): EachRecord {
   return (visit) => {
-    for (const page of pages) for (const row of Object.values(JSON.parse(page) as Record<string, unknown[]>)[0]!) visit(row);
+    for (const page of pages) for (const row of pageRows(feed, page)) visit(row);
   };
 }

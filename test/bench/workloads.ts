@@ -78,10 +78,18 @@ export function rowTexts(feed: Exclude<BenchFeed, "o365-audit">, count: number):
   return rows.slice(0, count).map((row) => JSON.stringify(row));
 }
 
-/** Rows grouped into the pages their API returns (Graph's `value`, Sophos's `items`), as the page reader gets them. */
+/** Where a page of each time-window feed holds its rows (Graph's `value`, Sophos's `items`), and how many the bench puts in one. */
+const PAGES = { "message-trace": { key: "value", size: 1_000 }, "sophos-xdr": { key: "items", size: 2_000 } } as const;
+
+/** Rows grouped into the pages their API returns, as the page reader gets them. */
 export function pageTexts(feed: Exclude<BenchFeed, "o365-audit">, rows: readonly string[]): string[] {
-  const [key, size] = feed === "message-trace" ? ["value", 1_000] : ["items", 2_000];
+  const { key, size } = PAGES[feed];
   const pages: string[] = [];
   for (let at = 0; at < rows.length; at += size) pages.push(`{"${key}":[${rows.slice(at, at + size).join(",")}]}`);
   return pages;
+}
+
+/** A page parsed whole, as the feed's page reader parses a response body, and its rows. */
+export function pageRows(feed: Exclude<BenchFeed, "o365-audit">, page: string): unknown[] {
+  return (JSON.parse(page) as Record<string, unknown[]>)[PAGES[feed].key]!;
 }
