@@ -2,7 +2,6 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { failedWorkPath } from "../../shared/sinks/layout.js";
-import type { Simulator } from "../../shared/simulator/server.js";
 import { cleanupAfterEach, Clock, type Collector, collector, tally } from "../helpers/harness.js";
 import { auditConfig, simulator, TENANT_A, TENANT_B, TENANT_C, tenants } from "../helpers/simulator.js";
 
