@@ -1,4 +1,5 @@
 import { constants, createPublicKey, randomBytes, verify, X509Certificate } from "node:crypto";
+import { subscribe, unsubscribe } from "node:diagnostics_channel";
 import { once } from "node:events";
 import { createServer, type Server } from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
@@ -86,13 +87,13 @@ export interface SimulatorOptions {
 /** What the server shares with a route module: who a token belongs to, and the Retry-After bookkeeping. */
 export interface SimulatorRouteContext {
   baseUrl: string;
-  /** When the request arrived, on the clock of the Retry-After windows. */
+  /** When the client sent the request (when it arrived, for a client in another process), on the clock of the Retry-After windows. */
   arrived: number;
   /** The tenant and scope a bearer token was issued for; undefined for a token this server never issued. */
   token(authorization: string | undefined): IssuedToken | undefined;
   /** Notes a Retry-After sent for key (a tenant of one API), so later requests inside it count as early. */
   retryAfterSent(key: string, retryAfterMs: number): void;
-  /** Whether a request for key that arrived at arrived is inside a Retry-After sent earlier (past the grace). */
+  /** Whether a request for key sent at arrived is inside a Retry-After sent earlier (past the grace). */
   isEarly(key: string, arrived: number): boolean;
 }
 
@@ -127,7 +128,7 @@ export interface SimulatorStats {
   missingPublisher: number;
   /** The most content downloads of one tenant in flight at the same time. */
   maxConcurrentDownloads: number;
-  /** API requests that arrived while their tenant was inside the Retry-After of an earlier answer (past earlyGraceMs). */
+  /** API requests sent while their tenant was inside the Retry-After of an earlier answer (past earlyGraceMs). */
   earlyRequests: number;
   earlyRequestsByTenant: Record<string, number>;
 }
@@ -148,6 +149,8 @@ export interface Simulator {
 const DAY = 24 * 3_600_000;
 /** How often the simulator notes that its event loop is free (see retryAfterWindows). */
 const TICK_MS = 10;
+/** The header the simulator stamps on its in-process clients' requests with the moment they were sent. */
+const SENT_AT_HEADER = "x-simulator-sent-at";
 
 export async function startSimulator(options: SimulatorOptions): Promise<Simulator> {
   const faults: SimulatorFaults = { ...NO_FAULTS, ...options.faults };
@@ -172,14 +175,14 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
     earlyRequests: 0,
     earlyRequestsByTenant: {},
   };
-  const retryAfter = retryAfterWindows(options.earlyGraceMs ?? 100);
+  const retryAfter = retryAfterWindows(options.earlyGraceMs ?? 100, () => baseUrl);
   const downloading = new Map<string, number>();
   const pageSize = options.pageSize ?? 50;
   const { cert, key } = await generateCertificate();
   let baseUrl = "";
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
-    const arrived = retryAfter.arrival();
+    const arrived = retryAfter.arrival(req);
     const url = new URL(req.url ?? "/", baseUrl);
     const downloadTenant = /^\/api\/v1\.0\/([^/]+)\/activity\/feed\/audit\//.exec(url.pathname)?.[1]?.toLowerCase();
     if (downloadTenant) {
@@ -413,19 +416,36 @@ function generateBlobs(options: SimulatorOptions, faults: SimulatorFaults, prng:
 
 /**
  * When each tenant was told to come back (on real, monotonic time: the virtual clock of the content does
- * not pass while a client waits). A request is early when it arrives inside a Retry-After window, counted
- * from when that answer was sent, and after the grace for requests the client sent before it could read it.
+ * not pass while a client waits). A request is early when the client sent it inside a Retry-After window,
+ * counted from when that answer was sent, and after the grace for the answer to reach the client.
  */
-function retryAfterWindows(graceMs: number) {
+function retryAfterWindows(graceMs: number, origin: () => string) {
   const windows = new Map<string, { from: number; until: number }[]>();
-  // In tests the simulator shares its event loop with the client: a request that came in while the loop
-  // was blocked (the first user-agent parse compiles uap-core's regexes, about 200 ms) is handled only
-  // afterwards. Its arrival is then taken as the earliest moment it can have come, the last tick before.
+  // In tests the client shares the simulator's process and event loop, and a request can pass the client's
+  // gate well before the simulator reads it: a new connection's TLS handshake takes several turns of a busy
+  // loop (100-230 ms measured with the CPU taken by two other processes). So the moment undici creates the
+  // request, right after the gate let it pass, is taken from undici's diagnostics channel and stamped on it,
+  // with this simulator's nonce so that no other sender's header is believed (undici documents adding a
+  // header there: docs/api/DiagnosticsChannel.md, `undici:request:create`).
+  const nonce = randomBytes(8).toString("hex");
+  const stamp = ({ request }: { request: { origin: unknown; addHeader(name: string, value: string): void } }) => {
+    if (String(request.origin) === origin()) request.addHeader(SENT_AT_HEADER, `${nonce} ${performance.now()}`);
+  };
+  subscribe("undici:request:create", stamp as (message: unknown) => void);
+  // A request without the stamp (from another process) is timed when the simulator reads it; if the loop
+  // was blocked meanwhile, as the last tick shows, by the earliest moment it can have come.
   let lastTick = performance.now();
   const ticker = setInterval(() => (lastTick = performance.now()), TICK_MS).unref();
   return {
-    arrival: () => Math.min(performance.now(), lastTick + TICK_MS),
-    stop: () => clearInterval(ticker),
+    arrival(req: IncomingMessage): number {
+      const [sender, at] = String(req.headers[SENT_AT_HEADER] ?? "").split(" ");
+      if (sender === nonce && at) return Number(at);
+      return Math.min(performance.now(), lastTick + TICK_MS);
+    },
+    stop() {
+      clearInterval(ticker);
+      unsubscribe("undici:request:create", stamp as (message: unknown) => void);
+    },
     sent(tenantId: string, retryAfterMs: number): void {
       if (retryAfterMs <= 0) return;
       const sentAt = performance.now();

@@ -1,4 +1,4 @@
-import { Agent } from "undici";
+import { Agent, request } from "undici";
 import { afterEach, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { ApiError } from "../../shared/http/errors.js";
@@ -206,6 +206,25 @@ describe("Graph message-trace client against the simulator", () => {
     await paced(client);
     expect(mt.stats.throttled).toBeGreaterThan(0);
     expect(mt.stats.earlyRequests).toBeGreaterThan(0);
+  });
+
+  it("times a request from when its client sent it, so a request sent before a 429 came back is not counted early when a busy loop delays its reading", async () => {
+    const seen: { arrived: number; handled: number }[] = [];
+    const probe: SimulatorRoute = (_req, res, url, context) => {
+      if (url.pathname !== "/probe") return false;
+      seen.push({ arrived: context.arrived, handled: performance.now() });
+      res.end();
+      return true;
+    };
+    const { sim } = await graph({}, {}, [probe]);
+    const sending = request(`${sim.apiBaseUrl}/probe`, { dispatcher: new Agent({ connect: { ca: sim.ca } }) });
+    const sent = performance.now();
+    while (performance.now() - sent < 300); // the loop is busy while the connection would be set up
+    await (await sending).body.dump();
+    const [probed] = seen;
+    expect(probed).toBeDefined();
+    expect(probed!.arrived).toBeLessThanOrEqual(sent);
+    expect(probed!.handled - probed!.arrived).toBeGreaterThanOrEqual(300);
   });
 
   it("classes the service-principal-less 401 as configuration, with the New-MgServicePrincipal fix, for that tenant only", async () => {
