@@ -51,6 +51,13 @@ export type WorkOutcome =
 /** Records settled against the claims table at once: bounded memory, few round trips. */
 const CLAIM_BATCH = 500;
 /**
+ * Batches whose claims are in flight at once. Each claim is a round trip to the Table service (a few
+ * transactions of 100), while mapping a batch takes about 12 ms: one at a time, the round trips set the
+ * pace of an item. With several, they overlap each other as well as the mapping (`npm run bench`, claims
+ * on Azurite).
+ */
+export const CLAIMS_IN_FLIGHT = 4;
+/**
  * Records already read (a page, a buffered chunk) are mapped without a turn of the event loop, so one
  * is taken this often. The thread pool's work for this item (compression, decompression, file reads)
  * moves one job per turn: each job's callback must run on this thread before the next job starts.
@@ -155,9 +162,10 @@ export async function processWork(message: WorkMessage, deps: WorkerDeps): Promi
 
 /**
  * Normalizes the records into batches and settles each batch (claims, then one write of its owned
- * lines) while the next one is normalized, so that the claims' round trip and the compression overlap
- * the mapping instead of stalling it. At most one batch is claimed at a time and one is being written
- * (compressed) at a time, in order: memory holds three batches at most, their buffers reused.
+ * lines) while the next ones are normalized, so that the claims' round trips and the compression overlap
+ * the mapping instead of stalling it. Up to CLAIMS_IN_FLIGHT batches are claimed at once, and one is
+ * being written (compressed) at a time, in order: memory holds CLAIMS_IN_FLIGHT + 2 batches at most,
+ * their buffers reused.
  */
 async function writeRecords(fetched: RecordBatches, writer: OutputWriter, message: WorkMessage, deps: WorkerDeps) {
   const { session } = deps.feed;
@@ -171,10 +179,13 @@ async function writeRecords(fetched: RecordBatches, writer: OutputWriter, messag
 
   /** The write of the batch before, until the writer has taken all of it (backpressure). */
   let writing: Promise<void> = Promise.resolve();
-  const settle = async (batch: LineBatch) => {
+  /** The batch before's settling, up to the start of its write: batches are kept and written in their order. */
+  let previous: Promise<void> = Promise.resolve();
+  const settle = async (batch: LineBatch, before: Promise<void>) => {
     const { claims } = batch;
     const requests = claims.filter((claim): claim is ClaimRequest => claim !== undefined);
     const owned = requests.length > 0 ? await deps.claims.claim(message.tenantId, owner, requests) : undefined;
+    await before;
     const bytes = batch.kept((index) => {
       const claim = claims[index];
       if (claim && !owned?.has(claim.recordId)) {
@@ -194,7 +205,12 @@ async function writeRecords(fetched: RecordBatches, writer: OutputWriter, messag
     );
   };
 
-  let settling: Promise<void> = Promise.resolve();
+  /** Batches being settled, oldest first. */
+  const settling: Promise<void>[] = [];
+  const settleInTurn = (batch: LineBatch) => {
+    previous = quietly(settle(batch, previous));
+    settling.push(previous);
+  };
   let batch = new LineBatch();
   let nextTurn = performance.now() + TURN_EVERY_MS;
   try {
@@ -217,18 +233,18 @@ async function writeRecords(fetched: RecordBatches, writer: OutputWriter, messag
           nextTurn = performance.now() + TURN_EVERY_MS;
         }
         if (batch.size >= CLAIM_BATCH) {
-          await settling;
-          settling = quietly(settle(batch));
+          if (settling.length === CLAIMS_IN_FLIGHT) await settling.shift();
+          settleInTurn(batch);
           batch = spare.pop() ?? new LineBatch();
         }
       }
     }
-    await settling;
-    await settle(batch);
+    settleInTurn(batch);
+    await Promise.all(settling);
     await writing;
   } catch (error) {
     // The caller aborts the writer next: nothing still settling may write to it after that.
-    await settling.catch(() => undefined);
+    await Promise.allSettled(settling);
     await writing.catch(() => undefined);
     throw error;
   }

@@ -2,7 +2,7 @@ import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import type { WorkMessage } from "../../shared/pipeline/message.js";
 import { InvalidContentError, streamRecords } from "../../shared/pipeline/records.js";
-import { processWork, type WorkedFeed, type WorkerDeps } from "../../shared/pipeline/worker.js";
+import { CLAIMS_IN_FLIGHT, processWork, type WorkedFeed, type WorkerDeps } from "../../shared/pipeline/worker.js";
 import type { OutputSink, OutputWriter } from "../../shared/sinks/sink.js";
 import type { Failure } from "../../shared/sources/source.js";
 import type { ClaimRequest } from "../../shared/state/claims.js";
@@ -313,31 +313,57 @@ describe("processing a work item of any feed", () => {
     /** 1,200 records (batches of 500, 500 and 200), every tenth claimed by another work item first. */
     const many = Array.from({ length: 1_200 }, (_, i) => ({ id: i % 10 === 3 ? `dup${i}` : `r${i}`, n: i }));
 
-    it("normalizes the next batch while the claims of one are out, one claim call at a time, writing each batch's owned lines at once and in order", async () => {
-      const { feed } = fakeFeed({ records: many });
+    it("normalizes on while the claims of several batches are out, at most CLAIMS_IN_FLIGHT at once, writing each batch's owned lines at once and in order however the answers come", async () => {
+      // 4,000 records: eight batches, every tenth claimed by another work item first.
+      const records = Array.from({ length: 4_000 }, (_, i) => ({ id: i % 10 === 3 ? `dup${i}` : `r${i}`, n: i }));
+      const { feed } = fakeFeed({ records });
+      // The store holds its answers until the worker has CLAIMS_IN_FLIGHT calls out (or has mapped every
+      // record), then answers them newest first.
+      const held: (() => void)[] = [];
+      const answerHeld = () => {
+        for (const answer of held.splice(0).reverse()) answer();
+      };
       let mapped = 0;
-      const counting = { ...feed, session: { ...feed.session, toLine: (record: unknown) => ((mapped += 1), feed.session.toLine(record, message())) } };
+      const mappedWhenAnswered: number[] = [];
+      const counting = {
+        ...feed,
+        session: {
+          ...feed.session,
+          toLine: (record: unknown) => {
+            mapped += 1;
+            if (mapped === records.length) answerHeld();
+            return feed.session.toLine(record, message());
+          },
+        },
+      };
       const { deps, outputs, writes } = setup(counting);
       const claimed = deps.claims.claim;
+      let calls = 0;
       let inFlight = 0;
       let mostInFlight = 0;
-      const mappedWhenAnswered: number[] = [];
+      const answered: number[] = [];
       deps.claims.claim = async (tenantId, owner, requests) => {
+        const call = calls++;
         inFlight += 1;
         mostInFlight = Math.max(mostInFlight, inFlight);
-        // The store answers after a round trip: a turn of the event loop, at least.
-        await new Promise((resolve) => setImmediate(resolve));
-        mappedWhenAnswered.push(mapped);
+        await new Promise<void>((resolve) => {
+          held.push(resolve);
+          if (held.length === CLAIMS_IN_FLIGHT || mapped === records.length) answerHeld();
+        });
+        mappedWhenAnswered[call] = mapped;
+        answered.push(call);
         inFlight -= 1;
         return claimed(tenantId, owner, requests);
       };
       const outcome = await processWork(message(), deps);
-      expect(outcome).toMatchObject({ status: "done", records: 1_080, duplicates: 120 });
-      expect([...outputs.values()][0]).toEqual(many.filter((r) => !r.id.startsWith("dup")).map((r) => JSON.stringify(r)));
-      expect(mostInFlight).toBe(1);
+      expect(outcome).toMatchObject({ status: "done", records: 3_600, duplicates: 400 });
+      expect([...outputs.values()][0]).toEqual(records.filter((r) => !r.id.startsWith("dup")).map((r) => JSON.stringify(r)));
+      expect(mostInFlight).toBe(CLAIMS_IN_FLIGHT);
+      // Answers came out of order, yet every batch was written whole, in its order.
+      expect(answered).not.toEqual([...answered].sort((a, b) => a - b));
+      expect(writes).toHaveLength(8);
       // The first batch's claims were answered once the second batch was mapped, not before it began.
       expect(mappedWhenAnswered[0]).toBeGreaterThan(500);
-      expect(writes).toHaveLength(3);
     });
 
     it("gives the event loop a turn every 2 ms of mapping, however fast the records come", async () => {
