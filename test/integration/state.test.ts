@@ -1,6 +1,6 @@
 import { TableClient, TableServiceClient } from "@azure/data-tables";
 import { beforeAll, describe, expect, inject, it, vi } from "vitest";
-import { RecordClaims } from "../../shared/state/claims.js";
+import { CLAIM_SHARDS, claimPartition, RecordClaims, shardOf } from "../../shared/state/claims.js";
 import { CursorStore } from "../../shared/state/cursors.js";
 import { WorkLedger, LEDGER_RETENTION_DAYS } from "../../shared/state/ledger.js";
 import { ensureTable } from "../../shared/state/storage.js";
@@ -165,6 +165,22 @@ describe("record claims (one record delivered in two blobs is written once)", ()
     expect([...second].sort()).toEqual(requests.slice(120).map((r) => r.recordId).sort());
     const retry = await claims.claim(T, "blob-1", requests.slice(0, 120));
     expect(retry.size).toBe(120);
+  });
+
+  it("spreads a tenant's hour over its partitions by the record's key, each claim where shardOf puts it", async () => {
+    const hour = "2026-01-12T07";
+    const requests = Array.from({ length: 400 }, (_, i) => ({ recordId: `spread${i}`, hour }));
+    expect((await claims.claim(T, "blob-s", requests)).size).toBe(400);
+    const table = TableClient.fromConnectionString(inject("azurite"), `${claimPrefix}20260112`, { allowInsecureConnection: true });
+    const byPartition = new Map<string, string[]>();
+    for await (const entity of table.listEntities<{ owner: string }>()) {
+      if (!entity.rowKey?.startsWith("spread")) continue;
+      byPartition.set(entity.partitionKey as string, [...(byPartition.get(entity.partitionKey as string) ?? []), entity.rowKey as string]);
+    }
+    expect(byPartition.size).toBe(CLAIM_SHARDS);
+    for (const [partition, rowKeys] of byPartition) for (const rowKey of rowKeys) expect(partition).toBe(claimPartition(T, hour, shardOf(rowKey)));
+    // Another work item's copies of the same records meet them there.
+    expect((await claims.claim(T, "blob-t", requests.slice(0, 50))).size).toBe(0);
   });
 
   it("keeps claims in one table per day and drops the tables past retention", async () => {
