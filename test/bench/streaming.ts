@@ -94,7 +94,8 @@ export interface WorkerMeasure {
 export interface WorkerBench {
   /** Runs tasks in children; the bundle is built once. */
   /** `oneCore`: the child pinned to one CPU (taskset), as a one-core instance runs it. */
-  run<T>(task: Omit<ChildTask, "geoipDir" | "outDir" | "connectionString">, options?: { oneCore?: boolean }): T;
+  /** `connectionString`: the storage the child's ledger and claims use, when not the bench's Azurite itself. */
+  run<T>(task: Omit<ChildTask, "geoipDir" | "outDir" | "connectionString">, options?: { oneCore?: boolean; connectionString?: string }): T;
   /** The NDJSON the last run of the worker wrote, decompressed. */
   lastOutput(): Promise<Buffer>;
   dir: string;
@@ -112,11 +113,11 @@ export async function workerBench(connectionString: string): Promise<WorkerBench
   let workerOutDir = "";
   return {
     dir,
-    run<T>(task: Omit<ChildTask, "geoipDir" | "outDir" | "connectionString">, options: { oneCore?: boolean } = {}): T {
+    run<T>(task: Omit<ChildTask, "geoipDir" | "outDir" | "connectionString">, options: { oneCore?: boolean; connectionString?: string } = {}): T {
       runs += 1;
       const outDir = join(dir, `out${runs}`);
       if (task.mode === "worker") workerOutDir = outDir;
-      const full: ChildTask = { ...task, geoipDir, outDir, connectionString };
+      const full: ChildTask = { ...task, geoipDir, outDir, connectionString: options.connectionString ?? connectionString };
       const profile = process.env.BENCH_CPU_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
       const command = [process.execPath, "--expose-gc", ...profile, child, JSON.stringify(full)];
       const [file, ...args] = options.oneCore ? ["taskset", "--cpu-list", "0", ...command] : command;
@@ -142,10 +143,20 @@ export async function workerBench(connectionString: string): Promise<WorkerBench
 export function measure(
   bench: WorkerBench,
   feed: BenchFeed,
-  options: { records: number; blob?: { path: string; mb: number }; claims: "memory" | "azurite"; alone: boolean; oneCore?: boolean; gzipLevel?: number; download?: ContentDownload },
+  options: {
+    records: number;
+    blob?: { path: string; mb: number };
+    claims: "memory" | "azurite";
+    alone: boolean;
+    oneCore?: boolean;
+    gzipLevel?: number;
+    download?: ContentDownload;
+    /** The storage of the worker's ledger and claims, when not the bench's Azurite itself (a proxy in front of it). */
+    connectionString?: string;
+  },
 ): WorkerMeasure {
   const source = options.blob ? { blob: options.blob.path } : {};
-  const pinned = { oneCore: options.oneCore ?? false };
+  const pinned = { oneCore: options.oneCore ?? false, ...(options.connectionString ? { connectionString: options.connectionString } : {}) };
   const level = options.gzipLevel !== undefined ? { gzipLevel: options.gzipLevel } : {};
   const download = options.download ? { download: options.download } : {};
   const runs: WorkerRun[] = [];
@@ -198,6 +209,27 @@ export async function startContentServer(blobPath: string): Promise<{ download: 
     async stop() {
       server.kill("SIGTERM");
       await once(server, "exit");
+    },
+  };
+}
+
+/**
+ * The bench's Azurite behind a proxy (latencyProxy.ts, a process of its own) that holds each of its table
+ * answers for `delayMs`: the connection string to use instead, whose table endpoint is the proxy's.
+ */
+export async function tableLatencyProxy(connectionString: string, delayMs: number): Promise<{ connectionString: string; stop(): Promise<void> }> {
+  const tablePort = /TableEndpoint=http:\/\/127\.0\.0\.1:(\d+)\//.exec(connectionString)?.[1];
+  if (!tablePort) throw new Error("the bench's connection string names no local table endpoint");
+  const script = join(fileURLToPath(new URL("../../.local/bench/", import.meta.url)), "latencyProxy.mjs");
+  await build({ entryPoints: [fileURLToPath(new URL("./latencyProxy.ts", import.meta.url))], bundle: true, platform: "node", format: "esm", packages: "external", outfile: script, logLevel: "error" });
+  const proxy = spawn(process.execPath, [script, tablePort, String(delayMs)], { stdio: ["ignore", "pipe", "inherit"] });
+  const [first] = (await once(createInterface({ input: proxy.stdout }), "line")) as [string];
+  const { port } = JSON.parse(first) as { port: number };
+  return {
+    connectionString: connectionString.replace(`TableEndpoint=http://127.0.0.1:${tablePort}/`, `TableEndpoint=http://127.0.0.1:${port}/`),
+    async stop() {
+      proxy.kill("SIGTERM");
+      await once(proxy, "exit");
     },
   };
 }
