@@ -179,8 +179,7 @@ async function writeRecords(fetched: RecordBatches, writer: OutputWriter, messag
 
   /** The write of the batch before, until the writer has taken all of it (backpressure). */
   let writing: Promise<void> = Promise.resolve();
-  /** The batch before's settling, up to the start of its write: batches are kept and written in their order. */
-  let previous: Promise<void> = Promise.resolve();
+  /** `before`: the batch before's settling, up to the start of its write, so that batches are kept and written in their order. */
   const settle = async (batch: LineBatch, before: Promise<void>) => {
     const { claims } = batch;
     const requests = claims.filter((claim): claim is ClaimRequest => claim !== undefined);
@@ -205,12 +204,9 @@ async function writeRecords(fetched: RecordBatches, writer: OutputWriter, messag
     );
   };
 
-  /** Batches being settled, oldest first. */
+  /** Batches being settled, oldest first (one taken off the list has been awaited to its end). */
   const settling: Promise<void>[] = [];
-  const settleInTurn = (batch: LineBatch) => {
-    previous = quietly(settle(batch, previous));
-    settling.push(previous);
-  };
+  const settleInTurn = (batch: LineBatch) => void settling.push(quietly(settle(batch, settling.at(-1) ?? Promise.resolve())));
   let batch = new LineBatch();
   let nextTurn = performance.now() + TURN_EVERY_MS;
   try {

@@ -156,14 +156,14 @@ export function measure(
   },
 ): WorkerMeasure {
   const source = options.blob ? { blob: options.blob.path } : {};
-  const pinned = { oneCore: options.oneCore ?? false, ...(options.connectionString ? { connectionString: options.connectionString } : {}) };
+  const childOptions = { oneCore: options.oneCore ?? false, ...(options.connectionString ? { connectionString: options.connectionString } : {}) };
   const level = options.gzipLevel !== undefined ? { gzipLevel: options.gzipLevel } : {};
   const download = options.download ? { download: options.download } : {};
   const runs: WorkerRun[] = [];
   const alone: NormalizeRun[] = [];
   for (let round = 0; round < ROUNDS; round += 1) {
-    runs.push(bench.run<WorkerRun>({ mode: "worker", feed, records: options.records, claims: options.claims, ...source, ...level, ...download }, pinned));
-    if (options.alone) alone.push(bench.run<NormalizeRun>({ mode: "normalize", feed, records: options.records, claims: options.claims }, pinned));
+    runs.push(bench.run<WorkerRun>({ mode: "worker", feed, records: options.records, claims: options.claims, ...source, ...level, ...download }, childOptions));
+    if (options.alone) alone.push(bench.run<NormalizeRun>({ mode: "normalize", feed, records: options.records, claims: options.claims }, childOptions));
   }
   const fastest = <T extends { recordsPerSecond: number }>(list: T[]) => list.reduce((best, run) => (run.recordsPerSecond > best.recordsPerSecond ? run : best));
   const worker = { ...fastest(runs), peakRssMb: Math.max(...runs.map((run) => run.peakRssMb)) };
@@ -198,19 +198,9 @@ export async function auditBlob(bench: WorkerBench, mb: number): Promise<{ path:
  * through the audit feed's own client, as they would on Azure (less the network).
  */
 export async function startContentServer(blobPath: string): Promise<{ download: ContentDownload; stop(): Promise<void> }> {
-  const script = join(fileURLToPath(new URL("../../.local/bench/", import.meta.url)), "contentServer.mjs");
-  await build({ entryPoints: [fileURLToPath(new URL("./contentServer.ts", import.meta.url))], bundle: true, platform: "node", format: "esm", packages: "external", outfile: script, logLevel: "error" });
   const credentials = { clientId: CLIENT_ID, clientSecret: `bench-${process.pid}` };
-  const server = spawn(process.execPath, [script, blobPath, BENCH_TENANT_ID, credentials.clientId, credentials.clientSecret], { stdio: ["ignore", "pipe", "inherit"] });
-  const [first] = (await once(createInterface({ input: server.stdout }), "line")) as [string];
-  const address = JSON.parse(first) as Omit<ContentDownload, "clientId" | "clientSecret">;
-  return {
-    download: { ...address, ...credentials },
-    async stop() {
-      server.kill("SIGTERM");
-      await once(server, "exit");
-    },
-  };
+  const server = await benchProcess<Omit<ContentDownload, "clientId" | "clientSecret">>("contentServer", [blobPath, BENCH_TENANT_ID, credentials.clientId, credentials.clientSecret]);
+  return { download: { ...server.ready, ...credentials }, stop: server.stop };
 }
 
 /**
@@ -220,16 +210,27 @@ export async function startContentServer(blobPath: string): Promise<{ download: 
 export async function tableLatencyProxy(connectionString: string, delayMs: number): Promise<{ connectionString: string; stop(): Promise<void> }> {
   const tablePort = /TableEndpoint=http:\/\/127\.0\.0\.1:(\d+)\//.exec(connectionString)?.[1];
   if (!tablePort) throw new Error("the bench's connection string names no local table endpoint");
-  const script = join(fileURLToPath(new URL("../../.local/bench/", import.meta.url)), "latencyProxy.mjs");
-  await build({ entryPoints: [fileURLToPath(new URL("./latencyProxy.ts", import.meta.url))], bundle: true, platform: "node", format: "esm", packages: "external", outfile: script, logLevel: "error" });
-  const proxy = spawn(process.execPath, [script, tablePort, String(delayMs)], { stdio: ["ignore", "pipe", "inherit"] });
-  const [first] = (await once(createInterface({ input: proxy.stdout }), "line")) as [string];
-  const { port } = JSON.parse(first) as { port: number };
+  const proxy = await benchProcess<{ port: number }>("latencyProxy", [tablePort, String(delayMs)]);
   return {
-    connectionString: connectionString.replace(`TableEndpoint=http://127.0.0.1:${tablePort}/`, `TableEndpoint=http://127.0.0.1:${port}/`),
+    connectionString: connectionString.replace(`TableEndpoint=http://127.0.0.1:${tablePort}/`, `TableEndpoint=http://127.0.0.1:${proxy.ready.port}/`),
+    stop: proxy.stop,
+  };
+}
+
+/**
+ * One of the bench's helper processes (`{name}.ts` beside this file), bundled and started on plain node:
+ * what it prints as its first line (JSON) once it is ready, and how to stop it.
+ */
+async function benchProcess<T>(name: string, args: string[]): Promise<{ ready: T; stop(): Promise<void> }> {
+  const script = join(fileURLToPath(new URL("../../.local/bench/", import.meta.url)), `${name}.mjs`);
+  await build({ entryPoints: [fileURLToPath(new URL(`./${name}.ts`, import.meta.url))], bundle: true, platform: "node", format: "esm", packages: "external", outfile: script, logLevel: "error" });
+  const child = spawn(process.execPath, [script, ...args], { stdio: ["ignore", "pipe", "inherit"] });
+  const [first] = (await once(createInterface({ input: child.stdout }), "line")) as [string];
+  return {
+    ready: JSON.parse(first) as T,
     async stop() {
-      proxy.kill("SIGTERM");
-      await once(proxy, "exit");
+      child.kill("SIGTERM");
+      await once(child, "exit");
     },
   };
 }
