@@ -97,6 +97,15 @@ describe("record claims keyed by the record alone", () => {
     expect(await writtenIds()).toEqual(["late-copy", "other-1", "other-2"]);
   });
 
+  it("writes once a record a blob carries twice: the store owns both copies to the blob, so the worker drops the second", async () => {
+    const twice = record("twice-in-one-blob", RECORD_TIME);
+    const outcome = await deliver("blob-with-a-copy", RECORD_TIME + H, [twice, record("beside-it", RECORD_TIME + 1_000), twice]);
+    expect(outcome).toMatchObject({ status: "done", records: 2, duplicates: 1 });
+    const ids = await writtenIds();
+    expect(ids.filter((id) => id === "twice-in-one-blob")).toHaveLength(1);
+    expect(ids).toContain("beside-it");
+  });
+
   it("writes, unclaimed, a record whose clock is outside what claims can hold, instead of dropping it", async () => {
     const created = RECORD_TIME + 2 * H;
     const future = record("from-the-future", created + 400 * 24 * H);

@@ -17,7 +17,8 @@ import { recordingLogger } from "../helpers/harness.js";
 const NOW = Date.parse("2026-03-01T12:00:00.000Z");
 const T = "tenant-a";
 
-type Rec = { id?: string; n: number };
+/** `h`: the record's claim hour, when not the work's. */
+type Rec = { id?: string; n: number; h?: string };
 
 function message(overrides: Partial<WorkMessage> = {}): WorkMessage {
   return { v: 2, source: "fake-feed", tenantId: T, stream: "Stream.One", workId: "20260301$w1", created: "2026-03-01T09:30:00.000Z", throttled: 0, item: { any: "thing" }, ...overrides };
@@ -35,7 +36,7 @@ function fakeFeed(options: { records?: Rec[]; error?: unknown; raw?: boolean } =
         if (options.records?.length) yield options.records;
       })();
     },
-    recordKey: (record) => ((record as Rec).id ? { recordId: (record as Rec).id as string, hour: "2026-03-01T09" } : undefined),
+    recordKey: (record) => ((record as Rec).id ? { recordId: (record as Rec).id as string, hour: (record as Rec).h ?? "2026-03-01T09" } : undefined),
     toLine: (record) => ({ line: `${JSON.stringify(record)}\n`, pipelineError: (record as Rec).n < 0 }),
     failure: (error) => (error as { failure?: Failure }).failure,
     ...(options.raw ? { raw: async () => Readable.from([Buffer.from("raw bytes")]) } : {}),
@@ -117,6 +118,24 @@ describe("processing a work item of any feed", () => {
       expect.objectContaining({ source: "fake-feed", tenantId: T, stream: "Stream.One", workId: "20260301$w1", state: "done", records: 3, pipelineErrors: 1, output: path, attempts: 1, error: "" }),
     ]);
     expect(finished[0]).not.toHaveProperty("expires");
+  });
+
+  it("writes a record that comes twice within the item once, its first copy, whether the copy is in the same batch or a later one", async () => {
+    // 700 records, two batches. r5 comes again in the first batch and in the second, r600 again in the
+    // second; r7 comes again with another claim hour, so it is another record to the claims too.
+    const records: Rec[] = Array.from({ length: 700 }, (_, i) => ({ id: `r${i}`, n: i }));
+    records.splice(10, 0, { id: "r5", n: 5_001 });
+    records.push({ id: "r5", n: 5_002 }, { id: "r600", n: 600_001 }, { id: "r7", n: 7_001, h: "2026-03-01T08" });
+    const { feed } = fakeFeed({ records });
+    const { deps, outputs } = setup(feed);
+    const outcome = await processWork(message(), deps);
+    expect(outcome).toMatchObject({ status: "done", records: 701, duplicates: 3 });
+    const expected = [...Array.from({ length: 700 }, (_, i) => ({ id: `r${i}`, n: i })), { id: "r7", n: 7_001, h: "2026-03-01T08" }];
+    expect([...outputs.values()][0]).toEqual(expected.map((r) => JSON.stringify(r)));
+    // The item run again (a retry) writes the same lines: what it kept is its own to keep again.
+    const again = setup(feed);
+    expect(await processWork(message(), again.deps)).toMatchObject({ status: "done", records: 701, duplicates: 3 });
+    expect([...again.outputs.values()][0]).toEqual([...outputs.values()][0]);
   });
 
   it("writes a record another work item claimed first only once: there", async () => {
