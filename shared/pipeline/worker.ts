@@ -5,6 +5,7 @@ import type { LedgerEntry, WorkLedger } from "../state/ledger.js";
 import { failedWorkPath, workOutputPath } from "../sinks/layout.js";
 import type { OutputSink, OutputWriter } from "../sinks/sink.js";
 import type { Logger } from "../util/log.js";
+import { firstCopyFilter } from "./itemCopies.js";
 import { LineBatch } from "./lineBatch.js";
 import type { WorkMessage } from "./message.js";
 import { InvalidContentError, ParsedRecord, UnreadableRecord } from "./records.js";
@@ -176,21 +177,8 @@ async function writeRecords(fetched: RecordBatches, writer: OutputWriter, messag
   const unreadableLine = (record: UnreadableRecord) =>
     `${JSON.stringify(inDataStream(pipelineErrorDocument(undefined, record.message, { now: deps.now, originalText: record.text })))}\n`;
   const spare: LineBatch[] = [];
-  /**
-   * The ids kept so far in this item, by claim hour. A second copy of a record within the item is claimed
-   * by the item itself, so the store owns it to both copies (as it must for a retry of the item): only
-   * the item can tell. Batches are kept in order, so the first copy is the one written. Held for the item's
-   * life: about 90 bytes a record, the id and its slot (25 MB of heap for the 250 MB bench blob's 278,510
-   * records; its peak RSS stayed at 185–186 MB, against 189 MB before, `npm run bench`).
-   */
-  const keptIds = new Map<string, Set<string>>();
-  const firstCopy = ({ hour, recordId }: ClaimRequest) => {
-    let ids = keptIds.get(hour);
-    if (!ids) keptIds.set(hour, (ids = new Set()));
-    if (ids.has(recordId)) return false;
-    ids.add(recordId);
-    return true;
-  };
+  /** Batches are kept in order, so the first copy of a record within the item is the one written. */
+  const firstCopy = firstCopyFilter();
 
   /** The write of the batch before, until the writer has taken all of it (backpressure). */
   let writing: Promise<void> = Promise.resolve();
